@@ -1,0 +1,90 @@
+//! Route 53: the zone's name, alias records to the shared ALB, and removing them again.
+
+use anyhow::{anyhow, bail, Result};
+use aws_sdk_route53::types::{AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecordSet, RrType};
+
+use super::{describe, error_code, Aws};
+
+pub async fn zone_name(aws: &Aws, zone_id: &str) -> Result<String> {
+    match aws.route53.get_hosted_zone().id(zone_id).send().await {
+        Ok(o) => Ok(o
+            .hosted_zone
+            .map(|z| z.name.trim_end_matches('.').to_string())
+            .ok_or_else(|| anyhow!("route53:GetHostedZone {zone_id} returned no zone"))?),
+        Err(e) if error_code(&e) == Some("NoSuchHostedZone") => {
+            bail!("hosted zone {zone_id} does not exist; check dynamic_zone_id in the profile")
+        }
+        Err(e) => bail!("route53:GetHostedZone {zone_id} failed: {}", describe(&e)),
+    }
+}
+
+/// UPSERT the alias records (A, and AAAA for a dual-stack ALB). Returns the record types.
+pub async fn upsert_alias(
+    aws: &Aws,
+    zone_id: &str,
+    hostname: &str,
+    alb_dns: &str,
+    alb_zone: &str,
+    dualstack: bool,
+) -> Result<Vec<String>> {
+    let types: Vec<RrType> = if dualstack { vec![RrType::A, RrType::Aaaa] } else { vec![RrType::A] };
+    let mut batch = ChangeBatch::builder().comment("Created by eden");
+    for t in &types {
+        let set = ResourceRecordSet::builder()
+            .name(hostname)
+            .r#type(t.clone())
+            .alias_target(
+                AliasTarget::builder()
+                    .hosted_zone_id(alb_zone)
+                    .dns_name(alb_dns)
+                    .evaluate_target_health(false)
+                    .build()?,
+            )
+            .build()?;
+        batch = batch.changes(Change::builder().action(ChangeAction::Upsert).resource_record_set(set).build()?);
+    }
+    aws.route53
+        .change_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .change_batch(batch.build()?)
+        .send()
+        .await
+        .map_err(|e| anyhow!("route53:ChangeResourceRecordSets UPSERT {hostname} failed: {}", describe(&e)))?;
+    Ok(types.iter().map(|t| t.as_str().to_string()).collect())
+}
+
+/// The records eden may own at `hostname`: alias A/AAAA and a legacy CNAME.
+pub async fn find_records(aws: &Aws, zone_id: &str, hostname: &str) -> Result<Vec<ResourceRecordSet>> {
+    let out = aws
+        .route53
+        .list_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .start_record_name(hostname)
+        .max_items(10)
+        .send()
+        .await
+        .map_err(|e| anyhow!("route53:ListResourceRecordSets {hostname} failed: {}", describe(&e)))?;
+    let want = format!("{}.", hostname.trim_end_matches('.').to_ascii_lowercase());
+    Ok(out
+        .resource_record_sets
+        .into_iter()
+        .filter(|r| r.name.to_ascii_lowercase() == want)
+        .filter(|r| matches!(r.r#type, RrType::Cname) || (matches!(r.r#type, RrType::A | RrType::Aaaa) && r.alias_target.is_some()))
+        .collect())
+}
+
+/// Delete exactly the given record sets (as listed). Already-gone records are fine.
+pub async fn delete_records(aws: &Aws, zone_id: &str, records: Vec<ResourceRecordSet>) -> Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let mut batch = ChangeBatch::builder().comment("Deleted by eden");
+    for r in records {
+        batch = batch.changes(Change::builder().action(ChangeAction::Delete).resource_record_set(r).build()?);
+    }
+    match aws.route53.change_resource_record_sets().hosted_zone_id(zone_id).change_batch(batch.build()?).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if error_code(&e) == Some("InvalidChangeBatch") && describe(&e).contains("not found") => Ok(()),
+        Err(e) => bail!("route53:ChangeResourceRecordSets DELETE failed: {}", describe(&e)),
+    }
+}

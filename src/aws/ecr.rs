@@ -1,0 +1,39 @@
+//! ECR: does the image exist (by tag or digest, in the URI's registry and region)?
+
+use anyhow::{bail, Result};
+use aws_sdk_ecr::types::ImageIdentifier;
+
+use super::{describe, error_code, Aws};
+use crate::image::ImageRef;
+
+pub async fn check_image(aws: &Aws, image: &ImageRef) -> Result<()> {
+    let id = ImageIdentifier::builder().set_image_tag(image.tag.clone()).set_image_digest(image.digest.clone()).build();
+    let out = aws
+        .ecr(&image.region)
+        .describe_images()
+        .registry_id(&image.registry_id)
+        .repository_name(&image.repository)
+        .image_ids(id)
+        .send()
+        .await;
+    let what = image.tag.as_ref().map(|t| format!("tag {t}")).unwrap_or_else(|| format!("digest {}", image.digest.as_deref().unwrap_or("")));
+    match out {
+        Ok(o) if !o.image_details().is_empty() => Ok(()),
+        Ok(_) => bail!("image {image} not found: repository {} has no {what}; push the image first", image.repository),
+        Err(e) => match error_code(&e) {
+            Some("ImageNotFoundException") => bail!(
+                "image {image} not found: repository {} (registry {}, region {}) has no {what}; push the image first",
+                image.repository,
+                image.registry_id,
+                image.region
+            ),
+            Some("RepositoryNotFoundException") => bail!(
+                "image {image} not found: there is no ECR repository {} in registry {} (region {}); check --image-uri",
+                image.repository,
+                image.registry_id,
+                image.region
+            ),
+            _ => bail!("checking image {image} in ECR failed: {}", describe(&e)),
+        },
+    }
+}

@@ -1,0 +1,177 @@
+//! ECS calls the engine needs, with their expected errors turned into `Option`s.
+
+use anyhow::{anyhow, bail, Result};
+use aws_sdk_ecs::types::{
+    ContainerDefinition, Service, ServiceField, SortOrder, Tag, TaskDefinition, TaskDefinitionField,
+    TaskDefinitionStatus,
+};
+
+use super::{describe, error_code, Aws};
+
+/// Describe one service; `None` when it is missing (ECS reports that as a failure, not an error).
+pub async fn find_service(aws: &Aws, cluster: &str, service: &str) -> Result<Option<Service>> {
+    let out = aws
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .include(ServiceField::Tags)
+        .send()
+        .await;
+    let out = match out {
+        Ok(o) => o,
+        Err(e) if error_code(&e) == Some("ClusterNotFoundException") => {
+            bail!("ECS cluster {cluster} does not exist; check target_cluster in the profile")
+        }
+        Err(e) => bail!("ecs:DescribeServices {service} failed: {}", describe(&e)),
+    };
+    Ok(out.services.unwrap_or_default().into_iter().next())
+}
+
+/// The latest ACTIVE revision of a family (or a given ARN), with its tags; `None` if missing.
+pub async fn find_task_definition(aws: &Aws, td: &str) -> Result<Option<(TaskDefinition, Vec<Tag>)>> {
+    let out = aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(td)
+        .include(TaskDefinitionField::Tags)
+        .send()
+        .await;
+    match out {
+        Ok(o) => Ok(o.task_definition.map(|t| (t, o.tags.unwrap_or_default()))),
+        Err(e) if error_code(&e) == Some("ClientException") => Ok(None),
+        Err(e) => bail!("ecs:DescribeTaskDefinition {td} failed: {}", describe(&e)),
+    }
+}
+
+/// Register a copy of `source` (every field RegisterTaskDefinition accepts back) in `family`,
+/// with `image` in `container` only.
+pub async fn register_clone(
+    aws: &Aws,
+    source: &TaskDefinition,
+    family: &str,
+    container: &str,
+    image: &str,
+    tags: Vec<Tag>,
+) -> Result<String> {
+    let mut found = false;
+    let containers: Vec<ContainerDefinition> = source
+        .container_definitions()
+        .iter()
+        .cloned()
+        .map(|mut c| {
+            if c.name.as_deref() == Some(container) {
+                c.image = Some(image.to_string());
+                found = true;
+            }
+            c
+        })
+        .collect();
+    if !found {
+        let names: Vec<&str> = source.container_definitions().iter().filter_map(|c| c.name.as_deref()).collect();
+        bail!(
+            "container {container:?} is not in task definition {} (containers: {}); set target_container_name in the profile",
+            source.task_definition_arn.as_deref().unwrap_or("?"),
+            names.join(", ")
+        );
+    }
+    let out = aws
+        .ecs
+        .register_task_definition()
+        .family(family)
+        .set_task_role_arn(source.task_role_arn.clone())
+        .set_execution_role_arn(source.execution_role_arn.clone())
+        .set_network_mode(source.network_mode.clone())
+        .set_container_definitions(Some(containers))
+        .set_volumes(source.volumes.clone())
+        .set_placement_constraints(source.placement_constraints.clone())
+        .set_requires_compatibilities(source.requires_compatibilities.clone())
+        .set_cpu(source.cpu.clone())
+        .set_memory(source.memory.clone())
+        .set_pid_mode(source.pid_mode.clone())
+        .set_ipc_mode(source.ipc_mode.clone())
+        .set_proxy_configuration(source.proxy_configuration.clone())
+        .set_ephemeral_storage(source.ephemeral_storage.clone())
+        .set_runtime_platform(source.runtime_platform.clone())
+        .set_enable_fault_injection(source.enable_fault_injection)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(|e| anyhow!("ecs:RegisterTaskDefinition {family} failed: {}", describe(&e)))?;
+    out.task_definition
+        .and_then(|t| t.task_definition_arn)
+        .ok_or_else(|| anyhow!("ecs:RegisterTaskDefinition returned no ARN"))
+}
+
+/// ACTIVE revisions of exactly this family, newest first (all pages).
+pub async fn list_revisions(aws: &Aws, family: &str, status: TaskDefinitionStatus) -> Result<Vec<String>> {
+    let mut arns = Vec::new();
+    let mut token = None;
+    loop {
+        let out = aws
+            .ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(status.clone())
+            .sort(SortOrder::Desc)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| anyhow!("ecs:ListTaskDefinitions {family} failed: {}", describe(&e)))?;
+        arns.extend(out.task_definition_arns.unwrap_or_default().into_iter().filter(|a| family_of(a) == Some(family)));
+        token = out.next_token;
+        if token.is_none() {
+            return Ok(arns);
+        }
+    }
+}
+
+/// `arn:…:task-definition/FAMILY:REV` → FAMILY.
+pub fn family_of(arn: &str) -> Option<&str> {
+    arn.rsplit_once(":task-definition/")?.1.rsplit_once(':').map(|(f, _)| f)
+}
+
+/// Deregister, then delete, the given revisions. Revisions already gone are skipped.
+pub async fn retire_revisions(aws: &Aws, arns: &[String]) -> Result<()> {
+    if arns.is_empty() {
+        return Ok(());
+    }
+    let deregs = arns.iter().map(|arn| async move {
+        match aws.ecs.deregister_task_definition().task_definition(arn).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if error_code(&e) == Some("ClientException") => Ok(()),
+            Err(e) => Err(anyhow!("ecs:DeregisterTaskDefinition {arn} failed: {}", describe(&e))),
+        }
+    });
+    futures::future::try_join_all(deregs).await?;
+    let deletes = arns.chunks(10).map(|chunk| async move {
+        let out = aws
+            .ecs
+            .delete_task_definitions()
+            .set_task_definitions(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| anyhow!("ecs:DeleteTaskDefinitions failed: {}", describe(&e)))?;
+        let failures: Vec<String> = out
+            .failures
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| !f.reason().unwrap_or_default().to_ascii_lowercase().contains("not"))
+            .map(|f| format!("{}: {}", f.arn().unwrap_or("?"), f.reason().unwrap_or("?")))
+            .collect();
+        if !failures.is_empty() {
+            bail!("ecs:DeleteTaskDefinitions failed for {}", failures.join("; "));
+        }
+        Ok(())
+    });
+    futures::future::try_join_all(deletes).await?;
+    Ok(())
+}
+
+pub fn tags_of(tags: &[Tag]) -> impl Iterator<Item = (&str, &str)> {
+    tags.iter().filter_map(|t| Some((t.key()?, t.value()?)))
+}
+
+pub fn to_tags(pairs: &[(String, String)]) -> Vec<Tag> {
+    pairs.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}

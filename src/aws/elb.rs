@@ -1,0 +1,363 @@
+//! Elastic Load Balancing v2 calls: the shared ALB, target groups, host-header rules, tags.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Result};
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, HostHeaderConditionConfig, IpAddressType, ProtocolEnum, Rule, RuleCondition, Tag,
+    TargetGroup, TargetGroupAttribute,
+};
+use rand::Rng;
+
+use super::{describe, error_code, Aws};
+
+/// The shared ALB and its HTTPS:443 listener.
+#[derive(Debug, Clone)]
+pub struct Alb {
+    pub arn: String,
+    pub dns_name: String,
+    pub canonical_zone_id: String,
+    pub dualstack: bool,
+    pub listener_arn: String,
+}
+
+pub async fn alb(aws: &Aws, arn: &str) -> Result<Alb> {
+    let lb = async {
+        let out = aws.elb.describe_load_balancers().load_balancer_arns(arn).send().await;
+        match out {
+            Ok(o) => o
+                .load_balancers
+                .unwrap_or_default()
+                .into_iter()
+                .next()
+                .ok_or_else(|| anyhow!("load balancer {arn} not found; check master_alb_arn in the profile")),
+            Err(e) if error_code(&e) == Some("LoadBalancerNotFound") => {
+                bail!("load balancer {arn} not found; check master_alb_arn in the profile")
+            }
+            Err(e) => bail!("elbv2:DescribeLoadBalancers failed: {}", describe(&e)),
+        }
+    };
+    let listener = async {
+        let mut marker = None;
+        let mut https = None;
+        loop {
+            let out = aws
+                .elb
+                .describe_listeners()
+                .load_balancer_arn(arn)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| anyhow!("elbv2:DescribeListeners on {arn} failed: {}", describe(&e)))?;
+            for l in out.listeners.unwrap_or_default() {
+                if l.port == Some(443) && l.protocol == Some(ProtocolEnum::Https) {
+                    https = l.listener_arn;
+                }
+            }
+            marker = out.next_marker;
+            if marker.is_none() {
+                break;
+            }
+        }
+        https.ok_or_else(|| {
+            anyhow!("load balancer {arn} has no HTTPS listener on port 443; add one with a wildcard certificate for the zone")
+        })
+    };
+    let (lb, listener_arn) = tokio::try_join!(lb, listener)?;
+    Ok(Alb {
+        arn: arn.to_string(),
+        dns_name: lb.dns_name.unwrap_or_default(),
+        canonical_zone_id: lb.canonical_hosted_zone_id.unwrap_or_default(),
+        dualstack: matches!(lb.ip_address_type, Some(IpAddressType::Dualstack) | Some(IpAddressType::DualstackWithoutPublicIpv4)),
+        listener_arn,
+    })
+}
+
+pub async fn target_group_by_arn(aws: &Aws, arn: &str) -> Result<(TargetGroup, Vec<TargetGroupAttribute>)> {
+    let tg = async {
+        aws.elb
+            .describe_target_groups()
+            .target_group_arns(arn)
+            .send()
+            .await
+            .map_err(|e| anyhow!("elbv2:DescribeTargetGroups {arn} failed: {}", describe(&e)))?
+            .target_groups
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("target group {arn} not found"))
+    };
+    let attrs = async {
+        Ok::<_, anyhow::Error>(
+            aws.elb
+                .describe_target_group_attributes()
+                .target_group_arn(arn)
+                .send()
+                .await
+                .map_err(|e| anyhow!("elbv2:DescribeTargetGroupAttributes {arn} failed: {}", describe(&e)))?
+                .attributes
+                .unwrap_or_default(),
+        )
+    };
+    tokio::try_join!(tg, attrs)
+}
+
+/// A target group by name, with its tags; `None` if there is none.
+pub async fn find_target_group(aws: &Aws, name: &str) -> Result<Option<(String, Vec<Tag>)>> {
+    let out = aws.elb.describe_target_groups().names(name).send().await;
+    let arn = match out {
+        Ok(o) => match o.target_groups.unwrap_or_default().into_iter().next().and_then(|t| t.target_group_arn) {
+            Some(a) => a,
+            None => return Ok(None),
+        },
+        Err(e) if error_code(&e) == Some("TargetGroupNotFound") => return Ok(None),
+        Err(e) => bail!("elbv2:DescribeTargetGroups {name} failed: {}", describe(&e)),
+    };
+    let tags = tags(aws, std::slice::from_ref(&arn)).await?.remove(&arn).unwrap_or_default();
+    Ok(Some((arn, tags)))
+}
+
+pub async fn tags(aws: &Aws, arns: &[String]) -> Result<HashMap<String, Vec<Tag>>> {
+    if arns.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let out = aws.elb.describe_tags().set_resource_arns(Some(arns.to_vec())).send().await;
+    match out {
+        Ok(o) => Ok(o
+            .tag_descriptions
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|d| Some((d.resource_arn?, d.tags.unwrap_or_default())))
+            .collect()),
+        Err(e) if matches!(error_code(&e), Some("TargetGroupNotFound") | Some("RuleNotFound")) => Ok(HashMap::new()),
+        Err(e) => bail!("elbv2:DescribeTags failed: {}", describe(&e)),
+    }
+}
+
+pub fn tags_of(tags: &[Tag]) -> impl Iterator<Item = (&str, &str)> {
+    tags.iter().filter_map(|t| Some((t.key()?, t.value()?)))
+}
+
+pub fn to_tags(pairs: &[(String, String)]) -> Vec<Tag> {
+    pairs.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+/// Create a target group with the reference's settings; on a name clash, return the existing one.
+pub async fn create_target_group(aws: &Aws, name: &str, reference: &TargetGroup, tags: Vec<Tag>) -> Result<String> {
+    let r = reference;
+    let out = aws
+        .elb
+        .create_target_group()
+        .name(name)
+        .set_protocol(r.protocol.clone())
+        .set_protocol_version(r.protocol_version.clone())
+        .set_port(r.port)
+        .set_vpc_id(r.vpc_id.clone())
+        .set_health_check_protocol(r.health_check_protocol.clone())
+        .set_health_check_port(r.health_check_port.clone())
+        .set_health_check_enabled(r.health_check_enabled)
+        .set_health_check_path(r.health_check_path.clone())
+        .set_health_check_interval_seconds(r.health_check_interval_seconds)
+        .set_health_check_timeout_seconds(r.health_check_timeout_seconds)
+        .set_healthy_threshold_count(r.healthy_threshold_count)
+        .set_unhealthy_threshold_count(r.unhealthy_threshold_count)
+        .set_matcher(r.matcher.clone())
+        .set_target_type(r.target_type.clone())
+        .set_ip_address_type(r.ip_address_type.clone())
+        .set_tags(Some(tags))
+        .send()
+        .await;
+    match out {
+        Ok(o) => o
+            .target_groups
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .and_then(|t| t.target_group_arn)
+            .ok_or_else(|| anyhow!("elbv2:CreateTargetGroup returned no ARN")),
+        Err(e) if error_code(&e) == Some("DuplicateTargetGroupName") => find_target_group(aws, name)
+            .await?
+            .map(|(arn, _)| arn)
+            .ok_or_else(|| anyhow!("target group {name} exists and vanished; retry")),
+        Err(e) => bail!("elbv2:CreateTargetGroup {name} failed: {}", describe(&e)),
+    }
+}
+
+/// Copy the reference's attributes (deregistration delay, stickiness, slow start, algorithm…).
+pub async fn copy_attributes(aws: &Aws, arn: &str, attrs: &[TargetGroupAttribute]) -> Result<()> {
+    if attrs.is_empty() {
+        return Ok(());
+    }
+    aws.elb
+        .modify_target_group_attributes()
+        .target_group_arn(arn)
+        .set_attributes(Some(attrs.to_vec()))
+        .send()
+        .await
+        .map_err(|e| anyhow!("elbv2:ModifyTargetGroupAttributes {arn} failed: {}", describe(&e)))?;
+    Ok(())
+}
+
+/// A rule found on the listener.
+#[derive(Debug, Clone)]
+pub struct HostRule {
+    pub arn: String,
+    pub forwards_to: Vec<String>,
+}
+
+fn hosts(rule: &Rule) -> impl Iterator<Item = &str> {
+    rule.conditions().iter().filter(|c| c.field() == Some("host-header")).flat_map(|c| {
+        c.values()
+            .iter()
+            .chain(c.host_header_config().map(|h| h.values()).unwrap_or_default())
+            .map(String::as_str)
+    })
+}
+
+fn forwards(rule: &Rule) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in rule.actions() {
+        if a.r#type() == Some(&ActionTypeEnum::Forward) {
+            out.extend(a.target_group_arn().map(str::to_string));
+            if let Some(fc) = a.forward_config() {
+                out.extend(fc.target_groups().iter().filter_map(|t| t.target_group_arn().map(str::to_string)));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// All rules of a listener (every page): the rule for `hostname` if any, and the used priorities.
+pub async fn scan_rules(aws: &Aws, listener: &str, hostname: &str) -> Result<(Option<HostRule>, BTreeSet<i32>)> {
+    let mut marker = None;
+    let mut used = BTreeSet::new();
+    let mut found = None;
+    loop {
+        let out = aws
+            .elb
+            .describe_rules()
+            .listener_arn(listener)
+            .page_size(400)
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| anyhow!("elbv2:DescribeRules on {listener} failed: {}", describe(&e)))?;
+        for rule in out.rules.unwrap_or_default() {
+            if let Some(p) = rule.priority().and_then(|p| p.parse::<i32>().ok()) {
+                used.insert(p);
+            }
+            if found.is_none() && hosts(&rule).any(|h| h.eq_ignore_ascii_case(hostname)) {
+                found = Some(HostRule { arn: rule.rule_arn().unwrap_or_default().to_string(), forwards_to: forwards(&rule) });
+            }
+        }
+        marker = out.next_marker;
+        if marker.is_none() {
+            return Ok((found, used));
+        }
+    }
+}
+
+/// A rule by ARN; `None` if it is gone.
+pub async fn rule_by_arn(aws: &Aws, arn: &str) -> Result<Option<HostRule>> {
+    match aws.elb.describe_rules().rule_arns(arn).send().await {
+        Ok(o) => Ok(o
+            .rules
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .map(|r| HostRule { arn: arn.to_string(), forwards_to: forwards(&r) })),
+        Err(e) if error_code(&e) == Some("RuleNotFound") => Ok(None),
+        Err(e) => bail!("elbv2:DescribeRules {arn} failed: {}", describe(&e)),
+    }
+}
+
+/// A stable preferred priority per hostname, so concurrent creators rarely pick the same one.
+fn preferred_priority(hostname: &str) -> i32 {
+    let mut h: u32 = 0x811c9dc5;
+    for b in hostname.bytes() {
+        h = (h ^ b as u32).wrapping_mul(0x01000193);
+    }
+    1 + (h % 40_000) as i32
+}
+
+fn free_priority(used: &BTreeSet<i32>, preferred: i32) -> Option<i32> {
+    (preferred..=50_000).chain(1..preferred).find(|p| !used.contains(p))
+}
+
+/// Add a host-header rule forwarding to `target_group`, at a free priority; retried on
+/// `PriorityInUse` with a fresh read of every page of rules.
+pub async fn create_host_rule(
+    aws: &Aws,
+    listener: &str,
+    hostname: &str,
+    target_group: &str,
+    mut used: BTreeSet<i32>,
+    tags: Vec<Tag>,
+) -> Result<String> {
+    let preferred = preferred_priority(hostname);
+    for attempt in 0..20 {
+        let priority = free_priority(&used, preferred)
+            .ok_or_else(|| anyhow!("listener {listener} has no free rule priority (1-50000)"))?;
+        let out = aws
+            .elb
+            .create_rule()
+            .listener_arn(listener)
+            .priority(priority)
+            .conditions(
+                RuleCondition::builder()
+                    .field("host-header")
+                    .host_header_config(HostHeaderConditionConfig::builder().values(hostname).build())
+                    .build(),
+            )
+            .actions(Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(target_group).build())
+            .set_tags(Some(tags.clone()))
+            .send()
+            .await;
+        match out {
+            Ok(o) => {
+                return o
+                    .rules
+                    .unwrap_or_default()
+                    .into_iter()
+                    .next()
+                    .and_then(|r| r.rule_arn)
+                    .ok_or_else(|| anyhow!("elbv2:CreateRule returned no ARN"))
+            }
+            Err(e) if error_code(&e) == Some("PriorityInUse") => {
+                let pause = rand::thread_rng().gen_range(5..40) * (attempt + 1);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                let (existing, fresh) = scan_rules(aws, listener, hostname).await?;
+                if let Some(rule) = existing {
+                    if rule.forwards_to.iter().any(|t| t == target_group) {
+                        return Ok(rule.arn);
+                    }
+                }
+                used = fresh;
+                used.insert(priority);
+            }
+            Err(e) if error_code(&e) == Some("TooManyRules") => {
+                bail!("listener {listener} holds the maximum number of rules; delete unused environments or raise the quota")
+            }
+            Err(e) => bail!("elbv2:CreateRule for {hostname} failed: {}", describe(&e)),
+        }
+    }
+    bail!("could not find a free rule priority on {listener} after 20 attempts; retry")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priorities_skip_used_ones_and_wrap() {
+        let used: BTreeSet<i32> = [5, 6, 50_000].into_iter().collect();
+        assert_eq!(free_priority(&used, 5), Some(7));
+        assert_eq!(free_priority(&used, 50_000), Some(1));
+        let p = preferred_priority("api-pr-1.dev.example.com");
+        assert!((1..=40_000).contains(&p));
+        assert_eq!(p, preferred_priority("api-pr-1.dev.example.com"));
+    }
+}

@@ -1,0 +1,137 @@
+//! AWS clients and the few predicates the engine branches on.
+//!
+//! Every client honours `AWS_ENDPOINT_URL` (read by aws-config); S3 switches to path-style
+//! addressing when an endpoint is overridden (the emulator has no virtual-host buckets).
+
+pub mod dns;
+pub mod ecr;
+pub mod ecs;
+pub mod elb;
+pub mod instrument;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+pub use instrument::Instrument;
+use instrument::{DelayedHttpClient, Interceptor};
+
+/// How to build clients: plain, or instrumented (tests, benchmark).
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    pub instrument: Option<Arc<Instrument>>,
+    pub delay: Option<Duration>,
+    pub region: Option<String>,
+}
+
+/// One client per service; ECR clients are made per image region.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    pub config: SdkConfig,
+    pub ecs: aws_sdk_ecs::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub route53: aws_sdk_route53::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    interceptor: Option<SharedInterceptor>,
+}
+
+impl Aws {
+    pub async fn load(opts: ClientOptions) -> Aws {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(r) = &opts.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        let mut config = loader.load().await;
+        if let (Some(delay), Some(inner)) = (opts.delay, config.http_client()) {
+            config = config.into_builder().http_client(DelayedHttpClient { inner, delay }).build();
+        }
+        let interceptor = opts.instrument.map(|i| SharedInterceptor::new(Interceptor(i)));
+        let endpoint_overridden = config.endpoint_url().is_some();
+
+        macro_rules! client {
+            ($krate:ident) => {{
+                let mut b = $krate::config::Builder::from(&config);
+                if let Some(i) = &interceptor {
+                    b.push_interceptor(i.clone());
+                }
+                $krate::Client::from_conf(b.build())
+            }};
+        }
+        let s3 = {
+            let mut b = aws_sdk_s3::config::Builder::from(&config).force_path_style(endpoint_overridden);
+            if let Some(i) = &interceptor {
+                b.push_interceptor(i.clone());
+            }
+            aws_sdk_s3::Client::from_conf(b.build())
+        };
+        Aws {
+            ecs: client!(aws_sdk_ecs),
+            elb: client!(aws_sdk_elasticloadbalancingv2),
+            route53: client!(aws_sdk_route53),
+            dynamodb: client!(aws_sdk_dynamodb),
+            s3,
+            config,
+            interceptor,
+        }
+    }
+
+    /// An ECR client for the region named in an image URI (not the default region).
+    pub fn ecr(&self, region: &str) -> aws_sdk_ecr::Client {
+        let mut b = aws_sdk_ecr::config::Builder::from(&self.config).region(Region::new(region.to_string()));
+        if let Some(i) = &self.interceptor {
+            b.push_interceptor(i.clone());
+        }
+        aws_sdk_ecr::Client::from_conf(b.build())
+    }
+
+    pub fn region(&self) -> Option<String> {
+        self.config.region().map(|r| r.to_string())
+    }
+}
+
+/// The service error code of a failed call, if the service answered.
+pub fn error_code<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> Option<&str> {
+    match err {
+        SdkError::ServiceError(e) => e.err().code(),
+        _ => None,
+    }
+}
+
+pub fn http_status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
+    err.raw_response().map(|r| r.status().as_u16())
+}
+
+/// A one-line description of an AWS error: code and message, or the transport failure.
+pub fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(err: &SdkError<E, HttpResponse>) -> String {
+    match err {
+        SdkError::ServiceError(e) => {
+            let code = e.err().code().unwrap_or("error");
+            match e.err().message() {
+                Some(m) => format!("{code}: {m}"),
+                None => code.to_string(),
+            }
+        }
+        other => {
+            let mut msg = other.to_string();
+            let mut src = std::error::Error::source(other);
+            while let Some(s) = src {
+                msg = format!("{msg}: {s}");
+                src = s.source();
+            }
+            msg
+        }
+    }
+}
+
+/// Turn an SDK error into an anyhow error that names the operation and says what AWS said.
+pub fn fail<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    operation: &str,
+) -> impl FnOnce(SdkError<E, HttpResponse>) -> anyhow::Error + '_ {
+    move |e| anyhow::anyhow!("{operation} failed: {}", describe(&e))
+}

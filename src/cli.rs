@@ -1,0 +1,364 @@
+//! The command line: a drop-in for the original `eden` CLI (same commands, flags and config),
+//! plus `--output json`, `--remote-profile` and non-zero exit codes.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::aws::{Aws, ClientOptions};
+use crate::engine::{CreateRequest, Engine, LeaseSettings};
+use crate::profile::{self, Profile, RawProfile};
+use crate::{profile_store, report};
+
+#[derive(Debug, Parser)]
+#[command(name = "eden", version, about = "Preview environments on Amazon ECS: clone a reference service per branch or pull request")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Profile (a section of the config file, or a remote profile).
+    #[arg(short = 'p', long, global = true, default_value = "default", env = "EDEN_PROFILE")]
+    pub profile: String,
+    /// Config file (INI, one section per profile).
+    #[arg(short = 'c', long, global = true, env = "EDEN_CONFIG_PATH")]
+    pub config_path: Option<PathBuf>,
+    /// DynamoDB table holding state and remote profiles.
+    #[arg(long, global = true, default_value = "eden", env = "EDEN_TABLE")]
+    pub remote_table_name: String,
+    /// Use the profile stored in the DynamoDB table (`eden config push`) instead of the file.
+    #[arg(long, global = true, env = "EDEN_REMOTE_PROFILE")]
+    pub remote_profile: bool,
+    /// Print each step with timings, and log to stderr.
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum Output {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The original's per-command profile overrides (also the keys of `config setup`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ProfileFlags {
+    #[arg(long)]
+    pub name_prefix: Option<String>,
+    #[arg(long)]
+    pub reference_service_arn: Option<String>,
+    #[arg(long)]
+    pub target_cluster: Option<String>,
+    #[arg(long)]
+    pub domain_name_prefix: Option<String>,
+    #[arg(long)]
+    pub master_alb_arn: Option<String>,
+    #[arg(long)]
+    pub dynamic_zone_id: Option<String>,
+    #[arg(long)]
+    pub dynamic_zone_name: Option<String>,
+    #[arg(long)]
+    pub target_container_name: Option<String>,
+    #[arg(long)]
+    pub endpoint_s3_bucket_name: Option<String>,
+    #[arg(long)]
+    pub endpoint_s3_key: Option<String>,
+    #[arg(long)]
+    pub endpoint_update_key: Option<String>,
+    #[arg(long)]
+    pub endpoint_name_prefix: Option<String>,
+    #[arg(long)]
+    pub endpoint_env_type: Option<String>,
+    #[arg(long)]
+    pub keep_revisions: Option<String>,
+}
+
+impl ProfileFlags {
+    pub fn to_raw(&self) -> RawProfile {
+        let pairs = [
+            ("name_prefix", &self.name_prefix),
+            ("reference_service_arn", &self.reference_service_arn),
+            ("target_cluster", &self.target_cluster),
+            ("domain_name_prefix", &self.domain_name_prefix),
+            ("master_alb_arn", &self.master_alb_arn),
+            ("dynamic_zone_id", &self.dynamic_zone_id),
+            ("dynamic_zone_name", &self.dynamic_zone_name),
+            ("target_container_name", &self.target_container_name),
+            ("endpoint_s3_bucket_name", &self.endpoint_s3_bucket_name),
+            ("endpoint_s3_key", &self.endpoint_s3_key),
+            ("endpoint_update_key", &self.endpoint_update_key),
+            ("endpoint_name_prefix", &self.endpoint_name_prefix),
+            ("endpoint_env_type", &self.endpoint_env_type),
+            ("keep_revisions", &self.keep_revisions),
+        ];
+        pairs.into_iter().filter_map(|(k, v)| Some((k.to_string(), v.clone()?))).collect()
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an environment, or deploy a new image to an existing one.
+    Create {
+        /// Environment name (a branch, `pr-42`, …).
+        #[arg(long, env = "EDEN_NAME")]
+        name: String,
+        /// ECR image, by tag or digest.
+        #[arg(long, env = "EDEN_IMAGE_URI")]
+        image_uri: String,
+        /// Extra metadata stored with the environment (repeatable): `--meta pr_number=42`.
+        #[arg(long = "meta", value_name = "KEY=VALUE")]
+        meta: Vec<String>,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+        /// Seconds to wait for another run working on the same environment.
+        #[arg(long, default_value = "300", env = "EDEN_LEASE_WAIT")]
+        lease_wait: u64,
+        #[command(flatten)]
+        overrides: ProfileFlags,
+    },
+    /// Delete an environment and everything eden made for it.
+    Delete {
+        #[arg(long, env = "EDEN_NAME")]
+        name: String,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+        #[arg(long, default_value = "300", env = "EDEN_LEASE_WAIT")]
+        lease_wait: u64,
+        #[command(flatten)]
+        overrides: ProfileFlags,
+    },
+    /// List environments (all profiles, or `-p` when given explicitly).
+    Ls {
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+        /// List every profile even when -p/EDEN_PROFILE is set.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Manage profiles: the local file and the remote table.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Set keys of a profile in the config file (creating file and profile when missing).
+    Setup {
+        #[command(flatten)]
+        keys: ProfileFlags,
+    },
+    /// Check every profile in the file (or only -p with --only) and report every problem.
+    Check {
+        #[arg(long)]
+        only: bool,
+    },
+    /// Store the local profile in the DynamoDB table (for the API and --remote-profile).
+    Push,
+    /// Copy a remote profile into the local file.
+    Pull,
+    /// List remote profiles.
+    Ls,
+    /// Remove a remote profile.
+    RemoteRm,
+}
+
+pub fn default_config_path() -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".eden").join("config")
+}
+
+impl Global {
+    pub fn config_path(&self) -> PathBuf {
+        self.config_path.clone().unwrap_or_else(default_config_path)
+    }
+}
+
+/// Load and validate the selected profile (file or remote), with command-line overrides.
+pub async fn load_profile(g: &Global, aws: Option<&Aws>, overrides: &ProfileFlags) -> Result<Profile> {
+    let mut raw = if g.remote_profile {
+        let aws = aws.ok_or_else(|| anyhow!("remote profiles need AWS access"))?;
+        profile_store::fetch(aws, &g.remote_table_name, &g.profile).await?
+    } else {
+        profile::read_raw(&g.config_path(), &g.profile)?
+    };
+    raw.extend(overrides.to_raw());
+    Profile::from_raw(&g.profile, &raw).map_err(|problems| {
+        anyhow!(
+            "profile {} is not usable: {} (run `eden config check -p {}`)",
+            g.profile,
+            problems.join("; "),
+            g.profile
+        )
+    })
+}
+
+fn parse_meta(meta: &[String]) -> Result<BTreeMap<String, String>> {
+    meta.iter()
+        .map(|m| {
+            let (k, v) = m.split_once('=').ok_or_else(|| anyhow!("--meta {m:?} must look like KEY=VALUE"))?;
+            if k.is_empty() {
+                bail!("--meta {m:?} has an empty key");
+            }
+            Ok((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+async fn aws_for(profile: Option<&Profile>) -> Aws {
+    let region = std::env::var("AWS_REGION")
+        .ok()
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .is_none()
+        .then(|| profile.and_then(|p| p.region()).map(str::to_string))
+        .flatten();
+    Aws::load(ClientOptions { region, ..Default::default() }).await
+}
+
+/// Run one command. Returns the process exit code; errors are printed by the caller.
+pub async fn run(cli: Cli) -> Result<i32> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Create { name, image_uri, meta, output, lease_wait, overrides } => {
+            let meta = parse_meta(meta)?;
+            let (profile, aws) = profile_and_aws(g, overrides).await?;
+            let mut engine = Engine::new(aws, &g.remote_table_name);
+            engine.lease = LeaseSettings { wait: Duration::from_secs(*lease_wait), ..LeaseSettings::default() };
+            let req = CreateRequest { environment: name.clone(), image_uri: image_uri.clone(), metadata: meta };
+            let outcome = engine.create(&profile, &req).await?;
+            print_outcome(&outcome, *output, g.verbose);
+            Ok(0)
+        }
+        Command::Delete { name, output, lease_wait, overrides } => {
+            let (profile, aws) = profile_and_aws(g, overrides).await?;
+            let mut engine = Engine::new(aws, &g.remote_table_name);
+            engine.lease = LeaseSettings { wait: Duration::from_secs(*lease_wait), ..LeaseSettings::default() };
+            let outcome = engine.delete(&profile, name).await?;
+            print_outcome(&outcome, *output, g.verbose);
+            Ok(0)
+        }
+        Command::Ls { output, all } => {
+            let aws = aws_for(None).await;
+            let engine = Engine::new(aws, &g.remote_table_name);
+            let explicit = !*all && (std::env::args().any(|a| a == "-p" || a.starts_with("--profile")) || std::env::var_os("EDEN_PROFILE").is_some());
+            let rows = engine.list(explicit.then_some(g.profile.as_str())).await?;
+            match output {
+                Output::Json => println!("{}", report::json_list(&rows)),
+                Output::Text => print!("{}", report::list_text(&rows)),
+            }
+            Ok(0)
+        }
+        Command::Config(c) => config(g, c).await,
+    }
+}
+
+async fn profile_and_aws(g: &Global, overrides: &ProfileFlags) -> Result<(Profile, Aws)> {
+    if g.remote_profile {
+        let aws = aws_for(None).await;
+        let profile = load_profile(g, Some(&aws), overrides).await?;
+        Ok((profile, aws))
+    } else {
+        let profile = load_profile(g, None, overrides).await?;
+        let aws = aws_for(Some(&profile)).await;
+        Ok((profile, aws))
+    }
+}
+
+fn print_outcome(o: &crate::engine::Outcome, output: Output, verbose: bool) {
+    match output {
+        Output::Json => println!("{}", report::json(o)),
+        Output::Text => print!("{}", report::text(o, verbose)),
+    }
+}
+
+async fn config(g: &Global, c: &ConfigCommand) -> Result<i32> {
+    let path = g.config_path();
+    match c {
+        ConfigCommand::Setup { keys } => {
+            let raw = keys.to_raw();
+            if raw.is_empty() {
+                bail!("no keys given; pass e.g. --name-prefix dev-api --target-cluster dev (see `eden config setup --help`)");
+            }
+            let changed = profile::write_keys(&path, &g.profile, &raw)?;
+            if changed.is_empty() {
+                println!("Profile {} in {} already has these values", g.profile, path.display());
+            }
+            for c in changed {
+                println!("Set {c} in profile {} ({})", g.profile, path.display());
+            }
+            Ok(0)
+        }
+        ConfigCommand::Check { only } => {
+            let names = if *only { vec![g.profile.clone()] } else { profile::profile_names(&path)? };
+            if names.is_empty() {
+                bail!("{} has no profiles; add one with `eden config setup -p NAME …`", path.display());
+            }
+            let mut problems = Vec::new();
+            for name in &names {
+                match profile::read_raw(&path, name) {
+                    Ok(raw) => {
+                        if let Err(p) = Profile::from_raw(name, &raw) {
+                            problems.extend(p);
+                        }
+                    }
+                    Err(e) => problems.push(format!("{e:#}")),
+                }
+            }
+            if problems.is_empty() {
+                println!("No errors found in {} ({})", path.display(), names.join(", "));
+                Ok(0)
+            } else {
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+                eprintln!("Found {} error(s) in {}", problems.len(), path.display());
+                Ok(1)
+            }
+        }
+        ConfigCommand::Push => {
+            let profile = load_profile(&Global { remote_profile: false, ..g.clone() }, None, &ProfileFlags::default()).await?;
+            let aws = aws_for(Some(&profile)).await;
+            profile_store::push(&aws, &g.remote_table_name, &profile).await?;
+            println!("Pushed profile {} to DynamoDB table {}", profile.name, g.remote_table_name);
+            Ok(0)
+        }
+        ConfigCommand::Pull => {
+            let aws = aws_for(None).await;
+            let raw = profile_store::fetch(&aws, &g.remote_table_name, &g.profile).await?;
+            Profile::from_raw(&g.profile, &raw).map_err(|p| anyhow!("the remote profile {} is not valid: {}", g.profile, p.join("; ")))?;
+            profile::write_keys(&path, &g.profile, &raw).with_context(|| format!("writing {}", path.display()))?;
+            println!("Pulled profile {} from table {} into {}", g.profile, g.remote_table_name, path.display());
+            Ok(0)
+        }
+        ConfigCommand::Ls => {
+            let aws = aws_for(None).await;
+            let profiles = profile_store::list(&aws, &g.remote_table_name).await?;
+            if profiles.is_empty() {
+                println!("No profiles in table {}", g.remote_table_name);
+            }
+            for (name, raw) in profiles {
+                println!("Profile {name}:");
+                for (k, v) in raw {
+                    println!("  {k} = {v}");
+                }
+            }
+            Ok(0)
+        }
+        ConfigCommand::RemoteRm => {
+            let aws = aws_for(None).await;
+            if profile_store::remove(&aws, &g.remote_table_name, &g.profile).await? {
+                println!("Removed profile {} from table {}", g.profile, g.remote_table_name);
+            } else {
+                println!("Profile {} was not in table {}; nothing to remove", g.profile, g.remote_table_name);
+            }
+            Ok(0)
+        }
+    }
+}

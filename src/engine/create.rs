@@ -1,0 +1,501 @@
+//! create-or-deploy. Round trips (each line runs concurrently; see docs/ARCHITECTURE.md):
+//!
+//! new environment                             | known environment (deploy)
+//! 1 lease+state, ECR, reference, ALB, zone, own family
+//! 2 reference TD, reference TG, observe TG/rules/service, DNS, file | register, rule check, DNS, file
+//! 3 register TD, create TG                    | update service, prune revisions
+//! 4 TG attributes, rule                       | state (releases the lease)
+//! 5 service
+//! 6 state (releases the lease)
+
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use aws_sdk_ecs::types::{LoadBalancer, PropagateTags, Service, TaskDefinition, TaskDefinitionStatus};
+
+use super::lease::{self, Lease, LeaseError};
+use super::state::EnvState;
+use super::tags::{self, Owner};
+use super::{endpoints_file, Action, CreateRequest, Engine, Outcome, Steps};
+use crate::aws::{dns, ecr, ecs, elb, error_code, Aws};
+use crate::image::ImageRef;
+use crate::names::{self, ResourceNames};
+use crate::profile::Profile;
+
+/// What round 1 learns about the shared infrastructure (valid whatever the environment's state).
+struct Infra {
+    reference: Service,
+    reference_tg: String,
+    container: String,
+    container_port: Option<i32>,
+    alb: elb::Alb,
+    zone_name: String,
+}
+
+struct Plan<'a> {
+    engine: &'a Engine,
+    profile: &'a Profile,
+    req: &'a CreateRequest,
+    image: ImageRef,
+    names: ResourceNames,
+    steps: Steps,
+}
+
+pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Result<Outcome> {
+    names::validate_environment(&req.environment).map_err(|e| anyhow!(e))?;
+    let image = ImageRef::parse(&req.image_uri).map_err(|e| anyhow!(e))?;
+    let names = ResourceNames::new(&profile.name_prefix, &profile.domain_name_prefix, &req.environment);
+    let plan = Plan { engine, profile, req, image, names, steps: Steps::default() };
+    let aws = &engine.aws;
+
+    // Round 1: the lease (which also reads the state) and every read that validates the request.
+    let t = Instant::now();
+    let (lease, checked) = tokio::join!(
+        lease::acquire(aws, &engine.table, &profile.name, &req.environment, &engine.lease),
+        plan.validate(),
+    );
+    let (infra, own_td) = match checked {
+        Ok(v) => v,
+        Err(e) => {
+            if let Ok(l) = &lease {
+                if let Err(r) = l.release(aws).await {
+                    tracing::warn!("{r:#}");
+                }
+            }
+            return Err(e);
+        }
+    };
+    let lease = match lease {
+        Ok(l) => l,
+        Err(LeaseError::TableMissing(table)) => {
+            lease::create_table(aws, &table).await?;
+            plan.steps.done(t, "table", format!("created DynamoDB table {table}"));
+            lease::acquire(aws, &engine.table, &profile.name, &req.environment, &engine.lease).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    plan.steps.done(t, "validate", format!("image {} exists; reference and ALB read", plan.image));
+
+    let result = plan.apply(&lease, infra, own_td).await;
+    match result {
+        Ok(o) => Ok(o),
+        Err(e) => {
+            if let Err(r) = lease.release(aws).await {
+                tracing::warn!("{r:#}");
+            }
+            Err(e)
+        }
+    }
+}
+
+impl Plan<'_> {
+    fn aws(&self) -> &Aws {
+        &self.engine.aws
+    }
+
+    fn tags(&self) -> Vec<(String, String)> {
+        tags::eden_tags(&self.profile.name, &self.req.environment)
+    }
+
+    /// Round 1 reads. Nothing is written before all of them pass.
+    async fn validate(&self) -> Result<(Infra, Option<(TaskDefinition, Vec<aws_sdk_ecs::types::Tag>)>)> {
+        let aws = self.aws();
+        let p = self.profile;
+        let zone = async {
+            match &p.dynamic_zone_name {
+                Some(z) => Ok(z.clone()),
+                None => dns::zone_name(aws, &p.dynamic_zone_id).await,
+            }
+        };
+        let reference = async {
+            ecs::find_service(aws, &p.target_cluster, &p.reference_service_arn).await?.ok_or_else(|| {
+                anyhow!(
+                    "reference service {} not found in cluster {}; check reference_service_arn and target_cluster",
+                    p.reference_service_arn,
+                    p.target_cluster
+                )
+            })
+        };
+        let (image, reference, alb, zone_name, own_td) = tokio::join!(
+            ecr::check_image(aws, &self.image),
+            reference,
+            elb::alb(aws, &p.master_alb_arn),
+            zone,
+            ecs::find_task_definition(aws, &self.names.family),
+        );
+        image?;
+        let reference = reference?;
+        if reference.status() != Some("ACTIVE") {
+            bail!("reference service {} is {}, not ACTIVE", p.reference_service_arn, reference.status().unwrap_or("?"));
+        }
+        let lb = reference.load_balancers().iter().find(|l| l.target_group_arn.is_some()).ok_or_else(|| {
+            anyhow!("reference service {} has no target group; eden clones one", p.reference_service_arn)
+        })?;
+        let container = p
+            .target_container_name
+            .clone()
+            .or_else(|| lb.container_name.clone())
+            .ok_or_else(|| anyhow!("set target_container_name: the reference's load balancer names no container"))?;
+        let ref_family = reference.task_definition().and_then(ecs::family_of).unwrap_or_default();
+        if ref_family == self.names.family {
+            bail!("environment {} would reuse the reference's task family {ref_family}; choose another name or name_prefix", self.req.environment);
+        }
+        let infra = Infra {
+            reference_tg: lb.target_group_arn.clone().unwrap_or_default(),
+            container_port: lb.container_port,
+            container,
+            alb: alb?,
+            zone_name: zone_name?,
+            reference,
+        };
+        if infra.reference_tg == "" {
+            bail!("reference service has no target group");
+        }
+        Ok((infra, own_td?))
+    }
+
+    async fn apply(
+        &self,
+        lease: &Lease,
+        infra: Infra,
+        own_td: Option<(TaskDefinition, Vec<aws_sdk_ecs::types::Tag>)>,
+    ) -> Result<Outcome> {
+        let hostname = self.names.hostname(&infra.zone_name);
+        if let Some(prev) = lease.previous.as_ref().filter(|s| s.is_complete()) {
+            if let Some((td, td_tags)) = own_td {
+                let ours = tags::owner(ecs::tags_of(&td_tags), &self.profile.name, &self.req.environment) == Owner::Ours;
+                if ours && prev.endpoint.as_deref() == Some(hostname.as_str()) {
+                    if let Some(outcome) = self.deploy(lease, prev, &infra, &td, &hostname).await? {
+                        return Ok(outcome);
+                    }
+                }
+            }
+        }
+        self.create(lease, &infra, &hostname).await
+    }
+
+    /// The full, observing path: every step looks before it acts, so it also finishes any run
+    /// that died half-way and adopts what the Python eden made.
+    async fn create(&self, lease: &Lease, infra: &Infra, hostname: &str) -> Result<Outcome> {
+        let aws = self.aws();
+        let p = self.profile;
+        let n = &self.names;
+        let steps = &self.steps;
+        let cluster = &p.target_cluster;
+
+        // Round 2: reference details, what already exists, and the two independent writes.
+        let t = Instant::now();
+        let ref_td_arn = infra.reference.task_definition().unwrap_or_default().to_string();
+        let (ref_td, ref_tg, found_tg, rules, found_svc, revisions, records, file) = tokio::join!(
+            ecs::find_task_definition(aws, &ref_td_arn),
+            elb::target_group_by_arn(aws, &infra.reference_tg),
+            elb::find_target_group(aws, &n.target_group),
+            elb::scan_rules(aws, &infra.alb.listener_arn, hostname),
+            ecs::find_service(aws, cluster, &n.service),
+            ecs::list_revisions(aws, &n.family, TaskDefinitionStatus::Active),
+            self.dns(infra, hostname),
+            self.file(hostname),
+        );
+        let (ref_td, _) = ref_td?.ok_or_else(|| anyhow!("reference task definition {ref_td_arn} not found"))?;
+        let (ref_tg, ref_attrs) = ref_tg?;
+        let (found_rule, used) = rules?;
+        let record_types = records?;
+        steps.done(t, "dns", format!("{hostname} → {} ({})", infra.alb.dns_name, record_types.join(", ")));
+        if file? {
+            steps.done(t, "environments-file", "entry added");
+        }
+        let found_svc = found_svc?.filter(|s| s.status() != Some("INACTIVE"));
+        if let Some(svc) = &found_svc {
+            self.check_owner("ECS service", &n.service, tags::owner(svc.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))), &p.name, &self.req.environment))?;
+            if svc.status() == Some("DRAINING") {
+                bail!("ECS service {} is still draining from an earlier delete; retry in a minute", n.service);
+            }
+        }
+        let found_tg = found_tg?;
+        if let Some((arn, tg_tags)) = &found_tg {
+            let owner = tags::owner(elb::tags_of(tg_tags), &p.name, &self.req.environment);
+            self.check_owner("target group", &n.target_group, owner.clone())?;
+            if owner == Owner::Legacy {
+                self.adopt(arn).await?;
+            }
+        }
+        let revisions = revisions?;
+
+        // Rounds 3-5: task definition ∥ (target group → attributes ∥ rule), then the service.
+        let td_chain = async {
+            let t = Instant::now();
+            let arn = ecs::register_clone(aws, &ref_td, &n.family, &infra.container, &self.image.uri, ecs::to_tags(&self.tags())).await?;
+            steps.done(t, "task-definition", format!("registered {arn}"));
+            Ok::<_, anyhow::Error>(arn)
+        };
+        let tg_chain = async {
+            let t = Instant::now();
+            let tg_arn = match &found_tg {
+                Some((arn, _)) => arn.clone(),
+                None => {
+                    let arn = elb::create_target_group(aws, &n.target_group, &ref_tg, elb::to_tags(&self.tags())).await?;
+                    steps.done(t, "target-group", format!("created {arn}"));
+                    arn
+                }
+            };
+            let t = Instant::now();
+            let attrs = async {
+                if found_tg.is_none() {
+                    elb::copy_attributes(aws, &tg_arn, &ref_attrs).await?;
+                }
+                Ok::<_, anyhow::Error>(())
+            };
+            let rule = async {
+                match &found_rule {
+                    Some(rule) if rule.forwards_to.iter().any(|a| a == &tg_arn) => Ok(rule.arn.clone()),
+                    Some(rule) => bail!(
+                        "listener rule {} for {hostname} forwards to another target group ({}); delete it and retry",
+                        rule.arn,
+                        rule.forwards_to.join(", ")
+                    ),
+                    None => {
+                        let arn = elb::create_host_rule(aws, &infra.alb.listener_arn, hostname, &tg_arn, used.clone(), elb::to_tags(&self.tags())).await?;
+                        steps.done(t, "listener-rule", format!("host {hostname} → target group ({arn})"));
+                        Ok(arn)
+                    }
+                }
+            };
+            let (_, rule_arn) = tokio::try_join!(attrs, rule)?;
+            Ok::<_, anyhow::Error>((tg_arn, rule_arn))
+        };
+        let (td_arn, (tg_arn, rule_arn)) = tokio::try_join!(td_chain, tg_chain)?;
+
+        let t = Instant::now();
+        let (service_arn, action) = match &found_svc {
+            Some(svc) => {
+                let arn = self.update_service(svc.service_arn().unwrap_or(&n.service), &td_arn).await?
+                    .ok_or_else(|| anyhow!("ECS service {} vanished while deploying; retry", n.service))?;
+                steps.done(t, "service", format!("updated {arn} to {td_arn}"));
+                (arn, if lease.previous.as_ref().is_some_and(|s| s.endpoint.is_some()) { Action::Deployed } else { Action::Created })
+            }
+            None => {
+                let arn = self.create_service(infra, &td_arn, &tg_arn).await?;
+                steps.done(t, "service", format!("created {arn}"));
+                (arn, Action::Created)
+            }
+        };
+
+        let state = EnvState {
+            profile: p.name.clone(),
+            environment: self.req.environment.clone(),
+            endpoint: Some(hostname.to_string()),
+            last_updated: Some(lease::now_secs()),
+            created_at: lease.previous.as_ref().and_then(|s| s.created_at.clone()).or_else(|| Some(super::rfc3339(lease::now_secs()))),
+            image: Some(self.image.uri.clone()),
+            cluster: Some(cluster.clone()),
+            service_arn: Some(service_arn),
+            target_group_arn: Some(tg_arn),
+            task_definition_arn: Some(td_arn.clone()),
+            task_family: Some(n.family.clone()),
+            container_name: Some(infra.container.clone()),
+            rule_arn: Some(rule_arn),
+            listener_arn: Some(infra.alb.listener_arn.clone()),
+            alb_arn: Some(infra.alb.arn.clone()),
+            record_types,
+            metadata: self.metadata(lease),
+        };
+        self.finish(lease, state, action, &td_arn, revisions).await
+    }
+
+    /// Deploy to a known environment: no discovery. `None` means "something is missing that
+    /// only the full path can repair".
+    async fn deploy(
+        &self,
+        lease: &Lease,
+        prev: &EnvState,
+        infra: &Infra,
+        own_td: &TaskDefinition,
+        hostname: &str,
+    ) -> Result<Option<Outcome>> {
+        let aws = self.aws();
+        let n = &self.names;
+        let steps = &self.steps;
+        let container = prev.container_name.clone().unwrap_or_else(|| infra.container.clone());
+        let rule_arn = prev.rule_arn.clone().unwrap_or_default();
+        let tg_arn = prev.target_group_arn.clone().unwrap_or_default();
+
+        // Round 2
+        let t = Instant::now();
+        let (td_arn, rule, records, file, revisions) = tokio::join!(
+            ecs::register_clone(aws, own_td, &n.family, &container, &self.image.uri, ecs::to_tags(&self.tags())),
+            elb::rule_by_arn(aws, &rule_arn),
+            self.dns(infra, hostname),
+            self.file(hostname),
+            ecs::list_revisions(aws, &n.family, TaskDefinitionStatus::Active),
+        );
+        let td_arn = td_arn?;
+        steps.done(t, "task-definition", format!("registered {td_arn}"));
+        let record_types = records?;
+        steps.done(t, "dns", format!("{hostname} → {} ({})", infra.alb.dns_name, record_types.join(", ")));
+        if file? {
+            steps.done(t, "environments-file", "entry restored");
+        }
+        let rule = rule?;
+        if !rule.as_ref().is_some_and(|r| r.forwards_to.contains(&tg_arn)) {
+            tracing::info!("listener rule {rule_arn} is missing; repairing through the full path");
+            return Ok(None);
+        }
+
+        // Round 3
+        let t = Instant::now();
+        let service = prev.service_arn.clone().unwrap_or_default();
+        let Some(service_arn) = self.update_service(&service, &td_arn).await? else {
+            tracing::info!("service {service} is missing; repairing through the full path");
+            return Ok(None);
+        };
+        steps.done(t, "service", format!("updated {service_arn} to {td_arn} (new deployment)"));
+        let state = EnvState {
+            last_updated: Some(lease::now_secs()),
+            image: Some(self.image.uri.clone()),
+            task_definition_arn: Some(td_arn.clone()),
+            record_types,
+            metadata: self.metadata(lease),
+            ..prev.clone()
+        };
+        self.finish(lease, state, Action::Deployed, &td_arn, revisions?).await.map(Some)
+    }
+
+    /// Last round: write the state (releasing the lease) and retire old revisions.
+    async fn finish(&self, lease: &Lease, state: EnvState, action: Action, td_arn: &str, revisions: Vec<String>) -> Result<Outcome> {
+        let aws = self.aws();
+        let keep = self.profile.keep_revisions.saturating_sub(1);
+        let old: Vec<String> = revisions.into_iter().filter(|a| a != td_arn).skip(keep).collect();
+        let t = Instant::now();
+        let (committed, pruned) = tokio::join!(lease.commit(aws, &state), ecs::retire_revisions(aws, &old));
+        committed?;
+        self.steps.done(t, "state", format!("recorded in DynamoDB table {}", self.engine.table));
+        match pruned {
+            Ok(()) if !old.is_empty() => self.steps.done(t, "revisions", format!("retired {} old revision(s)", old.len())),
+            Ok(()) => {}
+            Err(e) => tracing::warn!("retiring old task definition revisions failed (kept): {e:#}"),
+        }
+        let hostname = state.endpoint.clone();
+        Ok(Outcome {
+            profile: self.profile.name.clone(),
+            environment: self.req.environment.clone(),
+            url: hostname.as_ref().map(|h| format!("https://{h}")),
+            hostname,
+            service_arn: state.service_arn,
+            target_group_arn: state.target_group_arn,
+            task_definition_arn: state.task_definition_arn,
+            rule_arn: state.rule_arn,
+            action: Some(action),
+            image: state.image,
+            last_updated: state.last_updated.map(super::rfc3339),
+            status: None,
+            metadata: state.metadata,
+            steps: self.steps.take(),
+        })
+    }
+
+    fn metadata(&self, lease: &Lease) -> std::collections::BTreeMap<String, String> {
+        let mut m = lease.previous.as_ref().map(|s| s.metadata.clone()).unwrap_or_default();
+        m.extend(self.req.metadata.clone());
+        m
+    }
+
+    fn check_owner(&self, kind: &str, name: &str, owner: Owner) -> Result<()> {
+        match owner {
+            Owner::Foreign { profile, environment } => bail!(
+                "{kind} {name} belongs to eden profile {profile:?}, environment {environment:?}; profiles that share environments need distinct name_prefix values"
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Tag a target group made by the Python eden, so later deletes recognise it.
+    async fn adopt(&self, tg_arn: &str) -> Result<()> {
+        self.aws()
+            .elb
+            .add_tags()
+            .resource_arns(tg_arn)
+            .set_tags(Some(elb::to_tags(&self.tags())))
+            .send()
+            .await
+            .map_err(|e| anyhow!("tagging target group {tg_arn} failed: {}", crate::aws::describe(&e)))?;
+        Ok(())
+    }
+
+    async fn dns(&self, infra: &Infra, hostname: &str) -> Result<Vec<String>> {
+        dns::upsert_alias(
+            self.aws(),
+            &self.profile.dynamic_zone_id,
+            hostname,
+            &infra.alb.dns_name,
+            &infra.alb.canonical_zone_id,
+            infra.alb.dualstack,
+        )
+        .await
+    }
+
+    async fn file(&self, hostname: &str) -> Result<bool> {
+        let Some(f) = &self.profile.endpoints else { return Ok(false) };
+        let name = format!("{}-{}", f.name_prefix, self.req.environment);
+        endpoints_file::update(self.aws(), f, true, |doc| endpoints_file::add(doc, &name, &f.update_key, hostname, &f.env_type)).await
+    }
+
+    /// UpdateService to a new revision with a new deployment; `None` if the service is gone.
+    async fn update_service(&self, service: &str, td_arn: &str) -> Result<Option<String>> {
+        let out = self
+            .aws()
+            .ecs
+            .update_service()
+            .cluster(&self.profile.target_cluster)
+            .service(service)
+            .task_definition(td_arn)
+            .force_new_deployment(true)
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(Some(o.service.and_then(|s| s.service_arn).unwrap_or_else(|| service.to_string()))),
+            Err(e) if matches!(error_code(&e), Some("ServiceNotFoundException") | Some("ServiceNotActiveException")) => Ok(None),
+            Err(e) => Err(anyhow!("ecs:UpdateService {service} failed: {}", crate::aws::describe(&e))),
+        }
+    }
+
+    async fn create_service(&self, infra: &Infra, td_arn: &str, tg_arn: &str) -> Result<String> {
+        let r = &infra.reference;
+        let n = &self.names;
+        let token_src = format!("{}/{}/{}", self.profile.target_cluster, n.service, td_arn);
+        let token = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(token_src.as_bytes())[..16]);
+        let lb = LoadBalancer::builder()
+            .target_group_arn(tg_arn)
+            .container_name(&infra.container)
+            .set_container_port(infra.container_port)
+            .build();
+        let strategy = r.capacity_provider_strategy().to_vec();
+        let out = self
+            .aws()
+            .ecs
+            .create_service()
+            .cluster(&self.profile.target_cluster)
+            .service_name(&n.service)
+            .task_definition(td_arn)
+            .load_balancers(lb)
+            .desired_count(r.desired_count.max(1))
+            .client_token(token)
+            .set_launch_type(if strategy.is_empty() { r.launch_type.clone() } else { None })
+            .set_capacity_provider_strategy(if strategy.is_empty() { None } else { Some(strategy) })
+            .set_platform_version(r.platform_version.clone())
+            .set_network_configuration(r.network_configuration.clone())
+            .set_deployment_configuration(r.deployment_configuration.clone())
+            .set_health_check_grace_period_seconds(r.health_check_grace_period_seconds)
+            .set_placement_constraints(r.placement_constraints.clone())
+            .set_placement_strategy(r.placement_strategy.clone())
+            .set_scheduling_strategy(r.scheduling_strategy.clone())
+            .set_deployment_controller(r.deployment_controller.clone())
+            .enable_ecs_managed_tags(r.enable_ecs_managed_tags)
+            .enable_execute_command(r.enable_execute_command)
+            .propagate_tags(PropagateTags::Service)
+            .set_tags(Some(ecs::to_tags(&self.tags())))
+            .send()
+            .await
+            .map_err(|e| anyhow!("ecs:CreateService {} failed: {}", n.service, crate::aws::describe(&e)))?;
+        out.service.and_then(|s| s.service_arn).context("ecs:CreateService returned no ARN")
+    }
+}

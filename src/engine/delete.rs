@@ -1,0 +1,383 @@
+//! delete: reverse order, every step skipped when its resource is already gone, and only what
+//! carries eden's tags for this profile and environment (or, for environments the Python eden
+//! made, what has its exact legacy name). Never the reference's service, target group or family.
+//!
+//! Round trips with a known state: 1 lease+state, reference · 2 tags, service, revisions,
+//! records, file · 3 delete service, rule, records, deregister · 4 delete target group and
+//! revisions · 5 remove the state item.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Result};
+use aws_sdk_ecs::types::TaskDefinitionStatus;
+use aws_sdk_route53::types::ResourceRecordSet;
+
+use super::lease::{self, Lease, LeaseError};
+use super::state::{key, EnvState};
+use super::tags::{self, Owner};
+use super::{endpoints_file, Action, Engine, Outcome, Steps};
+use crate::aws::{describe, dns, ecs, elb, error_code, Aws};
+use crate::names::{self, ResourceNames};
+use crate::profile::Profile;
+
+#[derive(Debug, Default)]
+struct Targets {
+    hostname: Option<String>,
+    service: Option<String>,
+    target_group: Option<String>,
+    rule: Option<String>,
+    revisions: Vec<String>,
+    records: Vec<ResourceRecordSet>,
+    skipped: Vec<String>,
+}
+
+struct Guard {
+    service: String,
+    target_groups: Vec<String>,
+    family: String,
+}
+
+pub async fn run(engine: &Engine, profile: &Profile, environment: &str) -> Result<Outcome> {
+    names::validate_environment(environment).map_err(|e| anyhow!(e))?;
+    let aws = &engine.aws;
+    let names = ResourceNames::new(&profile.name_prefix, &profile.domain_name_prefix, environment);
+    let steps = Steps::default();
+
+    // Round 1: the lease (and the state), and the reference (to never touch it).
+    let t = Instant::now();
+    let legacy_key = names.base.clone();
+    let (lease, reference, legacy_item) = tokio::join!(
+        lease::acquire(aws, &engine.table, &profile.name, environment, &engine.lease),
+        ecs::find_service(aws, &profile.target_cluster, &profile.reference_service_arn),
+        legacy_state(engine, profile, &legacy_key, environment),
+    );
+    let lease = match lease {
+        Ok(l) => Some(l),
+        Err(LeaseError::TableMissing(t)) => {
+            tracing::warn!("DynamoDB table {t} does not exist: deleting by name, without a lease");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let work = async {
+        let reference = reference?.ok_or_else(|| {
+            anyhow!(
+                "reference service {} not found in cluster {}; check the profile (eden refuses to delete without knowing what to protect)",
+                profile.reference_service_arn,
+                profile.target_cluster
+            )
+        })?;
+        let guard = Guard {
+            service: reference.service_arn().unwrap_or_default().to_string(),
+            target_groups: reference.load_balancers().iter().filter_map(|l| l.target_group_arn.clone()).collect(),
+            family: reference.task_definition().and_then(ecs::family_of).unwrap_or_default().to_string(),
+        };
+        let legacy_item = legacy_item?;
+        steps.done(t, "lease", "lease taken, state read");
+        let state = lease.as_ref().and_then(|l| l.previous.clone()).filter(|s| s.endpoint.is_some() || s.service_arn.is_some());
+        let state = state.or(legacy_item.clone());
+        let targets = discover(aws, profile, &names, environment, state.as_ref().filter(|s| s.is_complete()), &guard).await?;
+        let existed = state.is_some() || legacy_item.is_some();
+        remove(engine, profile, environment, &names, lease.as_ref(), targets, existed, legacy_item.is_some(), &steps).await
+    };
+    match work.await {
+        Ok(o) => Ok(o),
+        Err(e) => {
+            if let Some(l) = &lease {
+                if let Err(r) = l.release(aws).await {
+                    tracing::warn!("{r:#}");
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// An item written by the Python CLI under `name_prefix-name`.
+async fn legacy_state(engine: &Engine, profile: &Profile, legacy_key: &str, environment: &str) -> Result<Option<EnvState>> {
+    if legacy_key == environment {
+        return Ok(None);
+    }
+    match engine.aws.dynamodb.get_item().table_name(&engine.table).set_key(Some(key(&profile.name, legacy_key))).send().await {
+        Ok(o) => Ok(o.item.map(|i| EnvState::from_item(&i)).filter(|s| s.endpoint.is_some())),
+        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(None),
+        Err(e) => bail!("reading the state of {legacy_key} failed: {}", describe(&e)),
+    }
+}
+
+/// Find what to delete: from the state's ARNs when it is complete, else by name.
+async fn discover(
+    aws: &Aws,
+    profile: &Profile,
+    names: &ResourceNames,
+    environment: &str,
+    state: Option<&EnvState>,
+    guard: &Guard,
+) -> Result<Targets> {
+    let mut out = Targets::default();
+    let ownership = |owner: Owner, kind: &str, what: &str, legacy_ok: bool, out: &mut Targets| -> bool {
+        match owner {
+            Owner::Ours => true,
+            Owner::Legacy if legacy_ok => true,
+            Owner::Legacy => {
+                out.skipped.push(format!("{kind} {what}: not tagged by eden"));
+                false
+            }
+            Owner::Foreign { profile, environment } => {
+                out.skipped.push(format!("{kind} {what}: belongs to profile {profile}, environment {environment}"));
+                false
+            }
+        }
+    };
+    let families: Vec<String> = {
+        let mut f = vec![names.family.clone()];
+        if names.legacy_family != names.family {
+            f.push(names.legacy_family.clone());
+        }
+        f.into_iter().filter(|f| *f != guard.family).collect()
+    };
+    let revisions = async {
+        let mut all = Vec::new();
+        for f in &families {
+            all.extend(ecs::list_revisions(aws, f, TaskDefinitionStatus::Active).await?);
+            all.extend(ecs::list_revisions(aws, f, TaskDefinitionStatus::Inactive).await?);
+        }
+        Ok::<_, anyhow::Error>(all)
+    };
+
+    if let Some(st) = state {
+        let hostname = st.endpoint.clone().unwrap_or_default();
+        let arns: Vec<String> = [st.target_group_arn.clone(), st.rule_arn.clone()].into_iter().flatten().collect();
+        let cluster = st.cluster.clone().unwrap_or_else(|| profile.target_cluster.clone());
+        let service_arn = st.service_arn.clone().unwrap_or_default();
+        let (tags, service, revisions, records) = tokio::join!(
+            elb::tags(aws, &arns),
+            ecs::find_service(aws, &cluster, &service_arn),
+            revisions,
+            dns::find_records(aws, &profile.dynamic_zone_id, &hostname),
+        );
+        let tags = tags?;
+        for (slot, arn, kind) in [(&mut out.target_group, &st.target_group_arn, "target group"), (&mut out.rule, &st.rule_arn, "listener rule")] {
+            if let Some(arn) = arn {
+                if let Some(t) = tags.get(arn) {
+                    let owner = tags::owner(elb::tags_of(t), &profile.name, environment);
+                    if matches!(owner, Owner::Ours) {
+                        *slot = Some(arn.clone());
+                    } else {
+                        let mut skipped = Vec::new();
+                        let mut tmp = Targets::default();
+                        ownership(owner, kind, arn, false, &mut tmp);
+                        skipped.append(&mut tmp.skipped);
+                        out.skipped.extend(skipped);
+                    }
+                }
+            }
+        }
+        if let Some(svc) = service?.filter(|s| s.status() != Some("INACTIVE")) {
+            let owner = tags::owner(svc.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))), &profile.name, environment);
+            let arn = svc.service_arn().unwrap_or_default().to_string();
+            if ownership(owner, "ECS service", &arn, false, &mut out) {
+                out.service = Some(arn);
+            }
+        }
+        out.revisions = revisions?;
+        out.records = records?;
+        out.hostname = Some(hostname);
+    } else {
+        let zone = async {
+            match &profile.dynamic_zone_name {
+                Some(z) => Ok(z.clone()),
+                None => dns::zone_name(aws, &profile.dynamic_zone_id).await,
+            }
+        };
+        let services = async {
+            let mut found = Vec::new();
+            let mut wanted = vec![names.service.clone()];
+            if names.legacy_service != names.service {
+                wanted.push(names.legacy_service.clone());
+            }
+            for s in wanted {
+                if let Some(svc) = ecs::find_service(aws, &profile.target_cluster, &s).await? {
+                    found.push(svc);
+                }
+            }
+            Ok::<_, anyhow::Error>(found)
+        };
+        let (zone, services, tg, revisions, alb) = tokio::join!(
+            zone,
+            services,
+            elb::find_target_group(aws, &names.target_group),
+            revisions,
+            elb::alb(aws, &profile.master_alb_arn),
+        );
+        let hostname = names.hostname(&zone?);
+        for svc in services?.into_iter().filter(|s| s.status() != Some("INACTIVE")) {
+            let owner = tags::owner(svc.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))), &profile.name, environment);
+            let arn = svc.service_arn().unwrap_or_default().to_string();
+            if arn != guard.service && ownership(owner, "ECS service", &arn, true, &mut out) {
+                out.service = Some(arn);
+            }
+        }
+        if let Some((arn, t)) = tg? {
+            let owner = tags::owner(elb::tags_of(&t), &profile.name, environment);
+            if !guard.target_groups.contains(&arn) && ownership(owner, "target group", &arn, true, &mut out) {
+                out.target_group = Some(arn);
+            }
+        }
+        out.revisions = revisions?;
+        let alb = alb?;
+        let (rules, records) = tokio::join!(
+            elb::scan_rules(aws, &alb.listener_arn, &hostname),
+            dns::find_records(aws, &profile.dynamic_zone_id, &hostname),
+        );
+        if let (Some(rule), Some(tg)) = (rules?.0, &out.target_group) {
+            if rule.forwards_to.iter().all(|a| a == tg) {
+                out.rule = Some(rule.arn);
+            } else {
+                out.skipped.push(format!("listener rule {}: also forwards elsewhere", rule.arn));
+            }
+        }
+        out.records = records?;
+        out.hostname = Some(hostname);
+    }
+    if out.service.as_deref() == Some(guard.service.as_str()) {
+        out.service = None;
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn remove(
+    engine: &Engine,
+    profile: &Profile,
+    environment: &str,
+    names: &ResourceNames,
+    lease: Option<&Lease>,
+    targets: Targets,
+    existed: bool,
+    legacy_item: bool,
+    steps: &Steps,
+) -> Result<Outcome> {
+    let aws = &engine.aws;
+    let cluster = &profile.target_cluster;
+    for s in &targets.skipped {
+        tracing::warn!("left alone: {s}");
+    }
+    let anything = existed
+        || targets.service.is_some()
+        || targets.target_group.is_some()
+        || targets.rule.is_some()
+        || !targets.revisions.is_empty()
+        || !targets.records.is_empty();
+
+    let t = Instant::now();
+    let file = async {
+        let Some(f) = &profile.endpoints else { return Ok(false) };
+        let name = format!("{}-{environment}", f.name_prefix);
+        endpoints_file::update(aws, f, false, |doc| endpoints_file::remove(doc, &name, &f.update_key)).await
+    };
+    let records = async {
+        let n = targets.records.len();
+        dns::delete_records(aws, &profile.dynamic_zone_id, targets.records.clone()).await?;
+        if n > 0 {
+            steps.done(t, "dns", format!("deleted {n} record(s) for {}", targets.hostname.as_deref().unwrap_or("?")));
+        }
+        Ok::<_, anyhow::Error>(())
+    };
+    let service = async {
+        if let Some(arn) = &targets.service {
+            match aws.ecs.delete_service().cluster(cluster).service(arn).force(true).send().await {
+                Ok(_) => steps.done(t, "service", format!("deleted {arn}")),
+                Err(e) if matches!(error_code(&e), Some("ServiceNotFoundException") | Some("ServiceNotActiveException")) => {}
+                Err(e) => bail!("ecs:DeleteService {arn} failed: {}", describe(&e)),
+            }
+        }
+        Ok(())
+    };
+    let rule_then_tg = async {
+        if let Some(arn) = &targets.rule {
+            match aws.elb.delete_rule().rule_arn(arn).send().await {
+                Ok(_) => steps.done(t, "listener-rule", format!("deleted {arn}")),
+                Err(e) if error_code(&e) == Some("RuleNotFound") => {}
+                Err(e) => bail!("elbv2:DeleteRule {arn} failed: {}", describe(&e)),
+            }
+        }
+        if let Some(arn) = &targets.target_group {
+            delete_target_group(aws, arn).await?;
+            steps.done(t, "target-group", format!("deleted {arn}"));
+        }
+        Ok(())
+    };
+    let revisions = async {
+        ecs::retire_revisions(aws, &targets.revisions).await?;
+        if !targets.revisions.is_empty() {
+            steps.done(t, "task-definitions", format!("deleted {} revision(s) of {}", targets.revisions.len(), names.family));
+        }
+        Ok::<_, anyhow::Error>(())
+    };
+    let (file, records, service, rule_then_tg, revisions) = tokio::join!(file, records, service, rule_then_tg, revisions);
+    if file? {
+        steps.done(t, "environments-file", "entry removed");
+    }
+    records?;
+    service?;
+    rule_then_tg?;
+    revisions?;
+
+    let t = Instant::now();
+    let legacy = async {
+        if legacy_item {
+            aws.dynamodb
+                .delete_item()
+                .table_name(&engine.table)
+                .set_key(Some(key(&profile.name, &names.base)))
+                .send()
+                .await
+                .map_err(|e| anyhow!("removing legacy state {} failed: {}", names.base, describe(&e)))?;
+        }
+        Ok::<_, anyhow::Error>(())
+    };
+    let own = async {
+        match lease {
+            Some(l) => l.remove(aws).await,
+            None => Ok(()),
+        }
+    };
+    let (a, b) = tokio::join!(legacy, own);
+    a?;
+    b?;
+    if existed {
+        steps.done(t, "state", format!("removed from DynamoDB table {}", engine.table));
+    }
+    Ok(Outcome {
+        profile: profile.name.clone(),
+        environment: environment.to_string(),
+        url: targets.hostname.as_ref().map(|h| format!("https://{h}")),
+        hostname: targets.hostname,
+        service_arn: targets.service,
+        target_group_arn: targets.target_group,
+        task_definition_arn: targets.revisions.first().cloned(),
+        rule_arn: targets.rule,
+        action: Some(if anything { Action::Deleted } else { Action::Absent }),
+        image: None,
+        last_updated: None,
+        status: None,
+        metadata: Default::default(),
+        steps: steps.take(),
+    })
+}
+
+/// DeleteTargetGroup, retried while a rule or service still holds it (ResourceInUse).
+async fn delete_target_group(aws: &Aws, arn: &str) -> Result<()> {
+    for attempt in 0..40u64 {
+        match aws.elb.delete_target_group().target_group_arn(arn).send().await {
+            Ok(_) => return Ok(()),
+            Err(e) if error_code(&e) == Some("TargetGroupNotFound") => return Ok(()),
+            Err(e) if error_code(&e) == Some("ResourceInUse") => {
+                tokio::time::sleep(Duration::from_millis(250 + 250 * attempt.min(7))).await;
+            }
+            Err(e) => bail!("elbv2:DeleteTargetGroup {arn} failed: {}", describe(&e)),
+        }
+    }
+    bail!("target group {arn} is still in use after 60 s; run delete again")
+}

@@ -1,0 +1,81 @@
+//! ls: every environment in the table (all pages), or one profile's.
+
+use anyhow::{anyhow, Result};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::state::{EnvState, Item};
+use super::{Engine, Outcome};
+use crate::aws::{describe, error_code};
+
+pub async fn run(engine: &Engine, profile: Option<&str>) -> Result<Vec<Outcome>> {
+    let ddb = &engine.aws.dynamodb;
+    let mut items: Vec<Item> = Vec::new();
+    let mut start = None;
+    loop {
+        let page = match profile {
+            Some(p) => ddb
+                .query()
+                .table_name(&engine.table)
+                .key_condition_expression("#t = :p")
+                .expression_attribute_names("#t", "type")
+                .expression_attribute_values(":p", AttributeValue::S(p.to_string()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
+                .map_err(|e| (error_code(&e).map(str::to_string), describe(&e))),
+            None => ddb
+                .scan()
+                .table_name(&engine.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
+                .map_err(|e| (error_code(&e).map(str::to_string), describe(&e))),
+        };
+        let (page, next) = match page {
+            Ok(v) => v,
+            Err((Some(code), _)) if code == "ResourceNotFoundException" => return Ok(vec![]),
+            Err((_, msg)) => return Err(anyhow!("reading DynamoDB table {} failed: {msg}", engine.table)),
+        };
+        items.extend(page);
+        start = next;
+        if start.is_none() {
+            break;
+        }
+    }
+    let mut out: Vec<Outcome> = items
+        .iter()
+        .filter(|i| i.get("type").and_then(|v| v.as_s().ok()).is_some_and(|t| !t.starts_with('_')))
+        .filter(|i| i.get("kind").and_then(|v| v.as_s().ok()).is_none_or(|k| k == "environment"))
+        .map(|i| row(EnvState::from_item(i), i.contains_key("lease_owner")))
+        .collect();
+    out.sort_by(|a, b| (&a.profile, &a.environment).cmp(&(&b.profile, &b.environment)));
+    Ok(out)
+}
+
+fn row(s: EnvState, leased: bool) -> Outcome {
+    let status = if s.is_complete() {
+        if leased { "updating" } else { "ready" }
+    } else if s.is_legacy() {
+        "legacy"
+    } else {
+        "incomplete"
+    };
+    Outcome {
+        profile: s.profile,
+        environment: s.environment,
+        url: s.endpoint.as_ref().map(|h| format!("https://{h}")),
+        hostname: s.endpoint,
+        service_arn: s.service_arn,
+        target_group_arn: s.target_group_arn,
+        task_definition_arn: s.task_definition_arn,
+        rule_arn: s.rule_arn,
+        action: None,
+        image: s.image,
+        last_updated: s.last_updated.map(super::rfc3339),
+        status: Some(status.to_string()),
+        metadata: s.metadata,
+        steps: vec![],
+    }
+}

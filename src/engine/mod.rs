@@ -1,0 +1,106 @@
+//! The engine: create-or-deploy, delete and list for one (profile, environment).
+//! It knows nothing of GitHub; every AWS call goes through [`crate::aws::Aws`].
+
+pub mod create;
+pub mod delete;
+pub mod endpoints_file;
+pub mod lease;
+pub mod list;
+pub mod state;
+pub mod steps;
+pub mod tags;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::aws::Aws;
+use crate::profile::Profile;
+pub use lease::LeaseSettings;
+pub use steps::Steps;
+
+/// What a run did to the environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Created,
+    Deployed,
+    Deleted,
+    Absent,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Created => "created",
+            Action::Deployed => "deployed",
+            Action::Deleted => "deleted",
+            Action::Absent => "absent",
+        }
+    }
+}
+
+/// The result of create, deploy or delete (also one row of `ls`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Outcome {
+    pub profile: String,
+    pub environment: String,
+    pub hostname: Option<String>,
+    pub url: Option<String>,
+    pub service_arn: Option<String>,
+    pub target_group_arn: Option<String>,
+    pub task_definition_arn: Option<String>,
+    pub rule_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_updated: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<steps::Step>,
+}
+
+/// Everything an operation needs besides its request.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub aws: Aws,
+    pub table: String,
+    pub lease: LeaseSettings,
+}
+
+/// One create-or-deploy request.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    pub environment: String,
+    pub image_uri: String,
+    /// Optional caller metadata stored on the state item (repository, pr_number, head_sha, …).
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Engine {
+    pub fn new(aws: Aws, table: impl Into<String>) -> Engine {
+        Engine { aws, table: table.into(), lease: LeaseSettings::default() }
+    }
+
+    pub async fn create(&self, profile: &Profile, req: &CreateRequest) -> anyhow::Result<Outcome> {
+        create::run(self, profile, req).await
+    }
+
+    pub async fn delete(&self, profile: &Profile, environment: &str) -> anyhow::Result<Outcome> {
+        delete::run(self, profile, environment).await
+    }
+
+    pub async fn list(&self, profile: Option<&str>) -> anyhow::Result<Vec<Outcome>> {
+        list::run(self, profile).await
+    }
+}
+
+pub(crate) fn rfc3339(secs: f64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}

@@ -1,0 +1,170 @@
+//! The state item in DynamoDB, in the original layout (PK `type` = profile, SK `name`,
+//! `kind` = `environment`, numeric `last_updated`, `endpoint`) plus what eden needs to redeploy
+//! and delete without discovery.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EnvState {
+    pub profile: String,
+    pub environment: String,
+    /// The hostname (the original's `endpoint`).
+    pub endpoint: Option<String>,
+    pub last_updated: Option<f64>,
+    pub created_at: Option<String>,
+    pub image: Option<String>,
+    pub cluster: Option<String>,
+    pub service_arn: Option<String>,
+    pub target_group_arn: Option<String>,
+    pub task_definition_arn: Option<String>,
+    pub task_family: Option<String>,
+    pub container_name: Option<String>,
+    pub rule_arn: Option<String>,
+    pub listener_arn: Option<String>,
+    pub alb_arn: Option<String>,
+    pub record_types: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl EnvState {
+    /// Everything a deploy needs without discovery (written only by a finished create).
+    pub fn is_complete(&self) -> bool {
+        self.endpoint.is_some()
+            && self.service_arn.is_some()
+            && self.target_group_arn.is_some()
+            && self.rule_arn.is_some()
+            && self.listener_arn.is_some()
+            && self.task_family.is_some()
+            && self.container_name.is_some()
+    }
+
+    /// An item written by the Python eden: an endpoint and nothing else.
+    pub fn is_legacy(&self) -> bool {
+        self.endpoint.is_some() && self.service_arn.is_none()
+    }
+
+    pub fn to_item(&self) -> Item {
+        let mut item = Item::new();
+        let s = |v: &str| AttributeValue::S(v.to_string());
+        item.insert("type".into(), s(&self.profile));
+        item.insert("name".into(), s(&self.environment));
+        item.insert("kind".into(), s("environment"));
+        if let Some(t) = self.last_updated {
+            item.insert("last_updated".into(), AttributeValue::N(format!("{t:.6}")));
+        }
+        let optional = [
+            ("endpoint", &self.endpoint),
+            ("created_at", &self.created_at),
+            ("image", &self.image),
+            ("cluster", &self.cluster),
+            ("service_arn", &self.service_arn),
+            ("target_group_arn", &self.target_group_arn),
+            ("task_definition_arn", &self.task_definition_arn),
+            ("task_family", &self.task_family),
+            ("container_name", &self.container_name),
+            ("rule_arn", &self.rule_arn),
+            ("listener_arn", &self.listener_arn),
+            ("alb_arn", &self.alb_arn),
+        ];
+        for (k, v) in optional {
+            if let Some(v) = v {
+                item.insert(k.into(), s(v));
+            }
+        }
+        if !self.record_types.is_empty() {
+            item.insert("record_types".into(), AttributeValue::L(self.record_types.iter().map(|t| s(t)).collect()));
+        }
+        if !self.metadata.is_empty() {
+            item.insert(
+                "metadata".into(),
+                AttributeValue::M(self.metadata.iter().map(|(k, v)| (k.clone(), s(v))).collect()),
+            );
+        }
+        item
+    }
+
+    pub fn from_item(item: &Item) -> EnvState {
+        let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        let last_updated = item.get("last_updated").and_then(|v| match v {
+            AttributeValue::N(n) => n.parse().ok(),
+            AttributeValue::S(n) => n.parse().ok(),
+            _ => None,
+        });
+        // Generation A/intermediate items used `last_updated_time` (a string).
+        let last_updated =
+            last_updated.or_else(|| item.get("last_updated_time").and_then(|v| v.as_s().ok()?.parse().ok()));
+        EnvState {
+            profile: s("type").unwrap_or_default(),
+            environment: s("name").unwrap_or_default(),
+            endpoint: s("endpoint"),
+            last_updated,
+            created_at: s("created_at"),
+            image: s("image"),
+            cluster: s("cluster"),
+            service_arn: s("service_arn"),
+            target_group_arn: s("target_group_arn"),
+            task_definition_arn: s("task_definition_arn"),
+            task_family: s("task_family"),
+            container_name: s("container_name"),
+            rule_arn: s("rule_arn"),
+            listener_arn: s("listener_arn"),
+            alb_arn: s("alb_arn"),
+            record_types: item
+                .get("record_types")
+                .and_then(|v| v.as_l().ok())
+                .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+                .unwrap_or_default(),
+            metadata: item
+                .get("metadata")
+                .and_then(|v| v.as_m().ok())
+                .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone()))).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+pub fn key(profile: &str, name: &str) -> Item {
+    let mut k = Item::new();
+    k.insert("type".into(), AttributeValue::S(profile.to_string()));
+    k.insert("name".into(), AttributeValue::S(name.to_string()));
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_round_trips_in_the_original_layout() {
+        let mut st = EnvState {
+            profile: "api".into(),
+            environment: "pr-1".into(),
+            endpoint: Some("api-pr-1.dev.example.com".into()),
+            last_updated: Some(1_795_375_850.5),
+            service_arn: Some("arn:svc".into()),
+            record_types: vec!["A".into()],
+            ..Default::default()
+        };
+        st.metadata.insert("pr_number".into(), "1".into());
+        let item = st.to_item();
+        assert_eq!(item["type"].as_s().unwrap(), "api");
+        assert_eq!(item["kind"].as_s().unwrap(), "environment");
+        assert!(matches!(item["last_updated"], AttributeValue::N(_)));
+        assert_eq!(EnvState::from_item(&item), st);
+        assert!(!st.is_complete());
+    }
+
+    #[test]
+    fn python_items_are_legacy() {
+        let mut item = key("api", "dev-api-pr-1");
+        item.insert("endpoint".into(), AttributeValue::S("api-pr-1.dev.example.com".into()));
+        item.insert("last_updated".into(), AttributeValue::N("1795375850.8742349147796630859375".into()));
+        let st = EnvState::from_item(&item);
+        assert!(st.is_legacy());
+        assert!(st.last_updated.unwrap() > 1.7e9);
+    }
+}

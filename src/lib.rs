@@ -1,0 +1,12 @@
+//! eden: a preview environment for every pull request, on Amazon ECS.
+//!
+//! See docs/ARCHITECTURE.md for the code map and the invariants.
+
+pub mod aws;
+pub mod engine;
+pub mod image;
+pub mod names;
+pub mod profile;
+pub mod profile_store;
+pub mod report;
+pub mod cli;

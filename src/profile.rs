@@ -1,0 +1,436 @@
+//! Profiles: the original's INI file (`~/.eden/config`), its remote JSON form in DynamoDB, and
+//! validation that reports every problem at once.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use ini::Ini;
+
+/// The environments JSON in S3 (optional: without its keys, the step is skipped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointsFile {
+    pub bucket: String,
+    pub key: String,
+    pub update_key: String,
+    pub name_prefix: String,
+    pub env_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub name: String,
+    pub name_prefix: String,
+    pub reference_service_arn: String,
+    pub target_cluster: String,
+    pub domain_name_prefix: String,
+    pub master_alb_arn: String,
+    pub dynamic_zone_id: String,
+    pub dynamic_zone_name: Option<String>,
+    pub target_container_name: Option<String>,
+    pub endpoints: Option<EndpointsFile>,
+    pub keep_revisions: usize,
+}
+
+pub const DEFAULT_KEEP_REVISIONS: usize = 5;
+
+/// Required keys, in the order `config check` reports them.
+pub const REQUIRED: [&str; 6] = [
+    "name_prefix",
+    "reference_service_arn",
+    "target_cluster",
+    "domain_name_prefix",
+    "master_alb_arn",
+    "dynamic_zone_id",
+];
+
+/// The environments-file keys: (our canonical key, the 0.2 `endpoint_*` spelling, the 0.1 `config_*` spelling).
+pub const ENDPOINT_KEYS: [(&str, &str, &str); 5] = [
+    ("bucket", "endpoint_s3_bucket_name", "config_bucket_name"),
+    ("key", "endpoint_s3_key", "config_bucket_key"),
+    ("update_key", "endpoint_update_key", "config_update_key"),
+    ("name_prefix", "endpoint_name_prefix", "config_name_prefix"),
+    ("env_type", "endpoint_env_type", "config_env_type"),
+];
+
+pub const OPTIONAL: [&str; 3] = ["dynamic_zone_name", "target_container_name", "keep_revisions"];
+
+/// Every key a profile may hold (both spellings of the environments-file keys).
+pub fn known_keys() -> Vec<&'static str> {
+    let mut keys: Vec<&str> = REQUIRED.to_vec();
+    keys.extend(OPTIONAL);
+    for (_, new, old) in ENDPOINT_KEYS {
+        keys.push(new);
+        keys.push(old);
+    }
+    keys
+}
+
+/// A profile's raw key/value pairs, before validation.
+pub type RawProfile = BTreeMap<String, String>;
+
+/// Read one section of the INI file (with `[DEFAULT]` inherited, like Python's configparser).
+pub fn read_raw(path: &Path, profile: &str) -> Result<RawProfile> {
+    let ini = load_ini(path)?;
+    let section = ini.section(Some(profile)).with_context(|| {
+        let names: Vec<&str> = ini.sections().flatten().filter(|s| *s != "DEFAULT").collect();
+        format!(
+            "profile {profile:?} is not in {} (profiles there: {}); create it with `eden config setup -p {profile} …`",
+            path.display(),
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        )
+    })?;
+    let mut raw = RawProfile::new();
+    if let Some(defaults) = ini.section(Some("DEFAULT")) {
+        for (k, v) in defaults.iter() {
+            raw.insert(k.to_string(), v.to_string());
+        }
+    }
+    for (k, v) in section.iter() {
+        raw.insert(k.to_string(), v.to_string());
+    }
+    Ok(raw)
+}
+
+pub fn load_ini(path: &Path) -> Result<Ini> {
+    if !path.exists() {
+        anyhow::bail!(
+            "config file {} does not exist; create it with `eden config setup -p NAME --name-prefix … ` or pass -c PATH",
+            path.display()
+        );
+    }
+    Ini::load_from_file(path).with_context(|| format!("config file {} is not a valid INI file", path.display()))
+}
+
+/// Profile names in the file (excluding `DEFAULT`).
+pub fn profile_names(path: &Path) -> Result<Vec<String>> {
+    let ini = load_ini(path)?;
+    Ok(ini.sections().flatten().filter(|s| *s != "DEFAULT").map(str::to_string).collect())
+}
+
+/// Set keys of one profile, creating the file and the section when missing. Returns what changed.
+pub fn write_keys(path: &Path, profile: &str, keys: &RawProfile) -> Result<Vec<String>> {
+    let mut ini = if path.exists() { load_ini(path)? } else { Ini::new() };
+    let mut changed = Vec::new();
+    for (k, v) in keys {
+        let current = ini.get_from(Some(profile), k);
+        if current != Some(v.as_str()) {
+            ini.with_section(Some(profile)).set(k.as_str(), v.as_str());
+            changed.push(format!("{k} = {v}"));
+        }
+    }
+    if ini.section(Some(profile)).is_none() {
+        ini.with_section(Some(profile));
+    }
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+    }
+    ini.write_to_file(path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(changed)
+}
+
+/// Remove one section from the file (used by `config pull` to replace a profile whole).
+fn get<'a>(raw: &'a RawProfile, key: &str) -> Option<&'a str> {
+    raw.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
+}
+
+impl Profile {
+    /// Validate raw keys. Every problem is reported, one per line.
+    pub fn from_raw(name: &str, raw: &RawProfile) -> Result<Profile, Vec<String>> {
+        let mut problems = Vec::new();
+        let known = known_keys();
+        for k in raw.keys() {
+            if !known.contains(&k.as_str()) {
+                problems.push(format!("profile {name}: unknown key {k:?} (known keys: see docs/configuration.md)"));
+            }
+        }
+        let mut req = |key: &str| -> String {
+            match get(raw, key) {
+                Some(v) => v.to_string(),
+                None => {
+                    problems.push(format!("profile {name}: required key {key} is missing"));
+                    String::new()
+                }
+            }
+        };
+        let name_prefix = req("name_prefix");
+        let reference_service_arn = req("reference_service_arn");
+        let target_cluster = req("target_cluster");
+        let domain_name_prefix = req("domain_name_prefix");
+        let master_alb_arn = req("master_alb_arn");
+        let dynamic_zone_id = req("dynamic_zone_id");
+
+        if !name_prefix.is_empty()
+            && !name_prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            problems.push(format!(
+                "profile {name}: name_prefix {name_prefix:?} may only hold letters, digits, '-' and '_'"
+            ));
+        }
+        if !domain_name_prefix.is_empty()
+            && !domain_name_prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            problems.push(format!(
+                "profile {name}: domain_name_prefix {domain_name_prefix:?} may only hold letters, digits and '-' (it starts a DNS label)"
+            ));
+        }
+        if !reference_service_arn.is_empty() {
+            match parse_arn(&reference_service_arn, "ecs") {
+                Some(resource) if resource.starts_with("service/") => {
+                    let parts: Vec<&str> = resource.split('/').collect();
+                    if parts.len() == 3 && !target_cluster.is_empty() {
+                        let cluster = target_cluster.rsplit('/').next().unwrap_or_default();
+                        if parts[1] != cluster {
+                            problems.push(format!(
+                                "profile {name}: the reference service is in cluster {:?} but target_cluster is {target_cluster:?}; eden clones within one cluster",
+                                parts[1]
+                            ));
+                        }
+                    }
+                }
+                _ => problems.push(format!(
+                    "profile {name}: reference_service_arn {reference_service_arn:?} is not an ECS service ARN (arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME)"
+                )),
+            }
+        }
+        if !master_alb_arn.is_empty() {
+            match parse_arn(&master_alb_arn, "elasticloadbalancing") {
+                Some(r) if r.starts_with("loadbalancer/app/") => {}
+                _ => problems.push(format!(
+                    "profile {name}: master_alb_arn {master_alb_arn:?} is not an Application Load Balancer ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/NAME/ID)"
+                )),
+            }
+        }
+        let zone = dynamic_zone_id.trim_start_matches("/hostedzone/").to_string();
+        if !dynamic_zone_id.is_empty()
+            && (zone.is_empty() || !zone.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+        {
+            problems.push(format!(
+                "profile {name}: dynamic_zone_id {dynamic_zone_id:?} is not a Route 53 hosted zone id (e.g. Z0123456789ABCDEFGHIJ)"
+            ));
+        }
+
+        let mut found = BTreeMap::new();
+        for (canon, new, old) in ENDPOINT_KEYS {
+            match (get(raw, new), get(raw, old)) {
+                (Some(a), Some(b)) if a != b => problems.push(format!(
+                    "profile {name}: {new} = {a:?} and {old} = {b:?} disagree; keep one of them"
+                )),
+                (Some(v), _) | (None, Some(v)) => {
+                    found.insert(canon, v.to_string());
+                }
+                (None, None) => {}
+            }
+        }
+        let endpoints = if found.is_empty() {
+            None
+        } else if found.len() < ENDPOINT_KEYS.len() {
+            let missing: Vec<&str> = ENDPOINT_KEYS
+                .iter()
+                .filter(|(c, _, _)| !found.contains_key(c))
+                .map(|(_, new, _)| *new)
+                .collect();
+            problems.push(format!(
+                "profile {name}: the environments file needs all five endpoint_* keys or none; missing {}",
+                missing.join(", ")
+            ));
+            None
+        } else {
+            let bucket = found["bucket"].clone();
+            if !bucket_name_ok(&bucket) {
+                problems.push(format!("profile {name}: {bucket:?} is not a valid S3 bucket name"));
+            }
+            Some(EndpointsFile {
+                bucket,
+                key: found["key"].clone(),
+                update_key: found["update_key"].clone(),
+                name_prefix: found["name_prefix"].clone(),
+                env_type: found["env_type"].clone(),
+            })
+        };
+        let keep_revisions = match get(raw, "keep_revisions") {
+            None => DEFAULT_KEEP_REVISIONS,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    problems.push(format!("profile {name}: keep_revisions {v:?} must be a whole number ≥ 1"));
+                    DEFAULT_KEEP_REVISIONS
+                }
+            },
+        };
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Profile {
+            name: name.to_string(),
+            name_prefix,
+            reference_service_arn,
+            target_cluster,
+            domain_name_prefix,
+            master_alb_arn,
+            dynamic_zone_id: zone,
+            dynamic_zone_name: get(raw, "dynamic_zone_name").map(|z| z.trim_end_matches('.').to_string()),
+            target_container_name: get(raw, "target_container_name").map(str::to_string),
+            endpoints,
+            keep_revisions,
+        })
+    }
+
+    /// Region of the reference service (all of a profile's resources live there).
+    pub fn region(&self) -> Option<&str> {
+        self.reference_service_arn.split(':').nth(3).filter(|r| !r.is_empty())
+    }
+
+    /// The original's remote JSON layout (`endpoint_*` spellings), plus eden's optional keys.
+    pub fn to_raw(&self) -> RawProfile {
+        let mut raw = RawProfile::new();
+        let mut put = |k: &str, v: &str| {
+            raw.insert(k.to_string(), v.to_string());
+        };
+        put("name_prefix", &self.name_prefix);
+        put("reference_service_arn", &self.reference_service_arn);
+        put("target_cluster", &self.target_cluster);
+        put("domain_name_prefix", &self.domain_name_prefix);
+        put("master_alb_arn", &self.master_alb_arn);
+        put("dynamic_zone_id", &self.dynamic_zone_id);
+        if let Some(z) = &self.dynamic_zone_name {
+            put("dynamic_zone_name", z);
+        }
+        if let Some(c) = &self.target_container_name {
+            put("target_container_name", c);
+        }
+        if self.keep_revisions != DEFAULT_KEEP_REVISIONS {
+            put("keep_revisions", &self.keep_revisions.to_string());
+        }
+        if let Some(e) = &self.endpoints {
+            put("endpoint_s3_bucket_name", &e.bucket);
+            put("endpoint_s3_key", &e.key);
+            put("endpoint_update_key", &e.update_key);
+            put("endpoint_name_prefix", &e.name_prefix);
+            put("endpoint_env_type", &e.env_type);
+        }
+        raw
+    }
+}
+
+/// Parse a remote profile's JSON (`profile` attribute), either generation's key spelling.
+pub fn raw_from_json(json: &str) -> Result<RawProfile, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("the stored profile is not valid JSON: {e}"))?;
+    let obj = value.as_object().ok_or("the stored profile is not a JSON object")?;
+    let mut raw = RawProfile::new();
+    for (k, v) in obj {
+        let v = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => continue,
+            other => other.to_string(),
+        };
+        // Generation A stored env-var style names (CONFIG_BUCKET, NAME_PREFIX, …).
+        let key = match k.as_str() {
+            "CONFIG_BUCKET" => "config_bucket_name".to_string(),
+            other => other.to_ascii_lowercase(),
+        };
+        raw.insert(key, v);
+    }
+    Ok(raw)
+}
+
+/// `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE` → RESOURCE when SERVICE matches.
+pub fn parse_arn<'a>(arn: &'a str, service: &str) -> Option<&'a str> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() != 6 || parts[0] != "arn" || !parts[1].starts_with("aws") || parts[2] != service {
+        return None;
+    }
+    if parts[3].is_empty() || parts[4].len() != 12 || !parts[4].chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some(parts[5]).filter(|r| !r.is_empty())
+}
+
+fn bucket_name_ok(b: &str) -> bool {
+    (3..=63).contains(&b.len())
+        && b.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && b.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && b.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> RawProfile {
+        [
+            ("name_prefix", "dev-api"),
+            ("reference_service_arn", "arn:aws:ecs:ap-northeast-1:123456789012:service/dev/api"),
+            ("target_cluster", "dev"),
+            ("domain_name_prefix", "api"),
+            (
+                "master_alb_arn",
+                "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:loadbalancer/app/common/0123456789abcdef",
+            ),
+            ("dynamic_zone_id", "Z0123456789ABC"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn minimal_profile_has_no_environments_file() {
+        let p = Profile::from_raw("api", &good()).unwrap();
+        assert_eq!(p.endpoints, None);
+        assert_eq!(p.region(), Some("ap-northeast-1"));
+        assert_eq!(p.keep_revisions, 5);
+    }
+
+    #[test]
+    fn both_spellings_of_the_environments_file_keys() {
+        let mut old = good();
+        for (_, _, k) in ENDPOINT_KEYS {
+            old.insert(k.into(), "x-bucket".into());
+        }
+        let mut new = good();
+        for (_, k, _) in ENDPOINT_KEYS {
+            new.insert(k.into(), "x-bucket".into());
+        }
+        assert_eq!(Profile::from_raw("a", &old).unwrap().endpoints, Profile::from_raw("a", &new).unwrap().endpoints);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let mut raw = good();
+        raw.remove("target_cluster");
+        raw.insert("reference_service_arn".into(), "not-an-arn".into());
+        raw.insert("master_alb_arn".into(), "arn:aws:ecs:x:123456789012:cluster/x".into());
+        raw.insert("endpoint_s3_key".into(), "envs.json".into());
+        raw.insert("colour".into(), "blue".into());
+        let problems = Profile::from_raw("api", &raw).unwrap_err();
+        assert_eq!(problems.len(), 5, "{problems:#?}");
+        assert!(problems.iter().any(|p| p.contains("target_cluster is missing")));
+        assert!(problems.iter().any(|p| p.contains("unknown key \"colour\"")));
+        assert!(problems.iter().any(|p| p.contains("all five endpoint_* keys")));
+    }
+
+    #[test]
+    fn remote_json_round_trips() {
+        let p = Profile::from_raw("api", &good()).unwrap();
+        let json = serde_json::to_string(&p.to_raw()).unwrap();
+        assert_eq!(Profile::from_raw("api", &raw_from_json(&json).unwrap()).unwrap(), p);
+    }
+
+    #[test]
+    fn ini_file_with_default_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/config");
+        write_keys(&path, "api", &good()).unwrap();
+        let mut d = RawProfile::new();
+        d.insert("dynamic_zone_name".into(), "dev.example.com.".into());
+        write_keys(&path, "DEFAULT", &d).unwrap();
+        let p = Profile::from_raw("api", &read_raw(&path, "api").unwrap()).unwrap();
+        assert_eq!(p.dynamic_zone_name.as_deref(), Some("dev.example.com"));
+        assert_eq!(profile_names(&path).unwrap(), vec!["api"]);
+        assert!(read_raw(&path, "nope").unwrap_err().to_string().contains("profiles there: api"));
+    }
+}

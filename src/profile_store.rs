@@ -1,0 +1,102 @@
+//! Remote profiles in the state table, in the original layout:
+//! `{type: "_profile", name: PROFILE, kind: "profile", profile: "<JSON of the keys>"}`.
+
+use anyhow::{anyhow, Result};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+use crate::aws::{describe, error_code, Aws};
+use crate::engine::{lease, state::key};
+use crate::profile::{raw_from_json, Profile, RawProfile};
+
+pub const PROFILE_TYPE: &str = "_profile";
+
+pub async fn push(aws: &Aws, table: &str, profile: &Profile) -> Result<()> {
+    let json = serde_json::to_string(&profile.to_raw())?;
+    for attempt in 0..2 {
+        let mut item = key(PROFILE_TYPE, &profile.name);
+        item.insert("profile".into(), AttributeValue::S(json.clone()));
+        item.insert("kind".into(), AttributeValue::S("profile".into()));
+        match aws.dynamodb.put_item().table_name(table).set_item(Some(item)).send().await {
+            Ok(_) => return Ok(()),
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") && attempt == 0 => {
+                lease::create_table(aws, table).await?;
+            }
+            Err(e) => return Err(anyhow!("storing profile {} in table {table} failed: {}", profile.name, describe(&e))),
+        }
+    }
+    unreachable!("the second attempt returns")
+}
+
+/// The stored keys of one profile; a clear error when it is not there.
+pub async fn fetch(aws: &Aws, table: &str, name: &str) -> Result<RawProfile> {
+    let out = aws
+        .dynamodb
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key(PROFILE_TYPE, name)))
+        .consistent_read(true)
+        .send()
+        .await;
+    let item = match out {
+        Ok(o) => o.item,
+        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {
+            return Err(anyhow!("DynamoDB table {table} does not exist; push a profile first with `eden config push -p {name}`"))
+        }
+        Err(e) => return Err(anyhow!("reading profile {name} from table {table} failed: {}", describe(&e))),
+    };
+    let item = item.ok_or_else(|| anyhow!("profile {name} is not in table {table}; push it with `eden config push -p {name}`"))?;
+    let json = item
+        .get("profile")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| anyhow!("profile {name} in table {table} has no `profile` attribute; push it again"))?;
+    raw_from_json(json).map_err(|e| anyhow!("profile {name} in table {table}: {e}"))
+}
+
+/// Every stored profile (all pages).
+pub async fn list(aws: &Aws, table: &str) -> Result<Vec<(String, RawProfile)>> {
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let page = aws
+            .dynamodb
+            .query()
+            .table_name(table)
+            .key_condition_expression("#t = :p")
+            .expression_attribute_names("#t", "type")
+            .expression_attribute_values(":p", AttributeValue::S(PROFILE_TYPE.into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await;
+        let page = match page {
+            Ok(p) => p,
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(out),
+            Err(e) => return Err(anyhow!("listing profiles in table {table} failed: {}", describe(&e))),
+        };
+        for item in page.items.unwrap_or_default() {
+            let name = item.get("name").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let raw = item.get("profile").and_then(|v| v.as_s().ok()).map(|j| raw_from_json(j)).transpose();
+            out.push((name.clone(), raw.map_err(|e| anyhow!("profile {name}: {e}"))?.unwrap_or_default()));
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// Remove a stored profile. Returns whether it existed.
+pub async fn remove(aws: &Aws, table: &str, name: &str) -> Result<bool> {
+    match aws
+        .dynamodb
+        .delete_item()
+        .table_name(table)
+        .set_key(Some(key(PROFILE_TYPE, name)))
+        .return_values(ReturnValue::AllOld)
+        .send()
+        .await
+    {
+        Ok(o) => Ok(o.attributes.is_some_and(|a| !a.is_empty())),
+        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(false),
+        Err(e) => Err(anyhow!("removing profile {name} from table {table} failed: {}", describe(&e))),
+    }
+}
