@@ -27,6 +27,10 @@ pub struct ClientOptions {
     pub instrument: Option<Arc<Instrument>>,
     pub delay: Option<Duration>,
     pub region: Option<String>,
+    /// Endpoint override (otherwise `AWS_ENDPOINT_URL`, read by aws-config).
+    pub endpoint_url: Option<String>,
+    /// Fixed credentials (tests against the emulator); otherwise the default chain.
+    pub static_credentials: Option<(String, String)>,
 }
 
 /// One client per service; ECR clients are made per image region.
@@ -46,6 +50,12 @@ impl Aws {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(r) = &opts.region {
             loader = loader.region(Region::new(r.clone()));
+        }
+        if let Some(url) = &opts.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some((id, secret)) = &opts.static_credentials {
+            loader = loader.credentials_provider(aws_credential_types::Credentials::new(id, secret, None, None, "static"));
         }
         let mut config = loader.load().await;
         if let (Some(delay), Some(inner)) = (opts.delay, config.http_client()) {

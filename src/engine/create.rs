@@ -76,7 +76,7 @@ pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Res
     };
     plan.steps.done(t, "validate", format!("image {} exists; reference and ALB read", plan.image));
 
-    let result = plan.apply(&lease, infra, own_td).await;
+    let result = Box::pin(plan.apply(&lease, infra, own_td)).await;
     match result {
         Ok(o) => Ok(o),
         Err(e) => {
@@ -165,13 +165,13 @@ impl Plan<'_> {
             if let Some((td, td_tags)) = own_td {
                 let ours = tags::owner(ecs::tags_of(&td_tags), &self.profile.name, &self.req.environment) == Owner::Ours;
                 if ours && prev.endpoint.as_deref() == Some(hostname.as_str()) {
-                    if let Some(outcome) = self.deploy(lease, prev, &infra, &td, &hostname).await? {
+                    if let Some(outcome) = Box::pin(self.deploy(lease, prev, &infra, &td, &hostname)).await? {
                         return Ok(outcome);
                     }
                 }
             }
         }
-        self.create(lease, &infra, &hostname).await
+        Box::pin(self.create(lease, &infra, &hostname)).await
     }
 
     /// The full, observing path: every step looks before it acts, so it also finishes any run

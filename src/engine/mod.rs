@@ -88,15 +88,15 @@ impl Engine {
     }
 
     pub async fn create(&self, profile: &Profile, req: &CreateRequest) -> anyhow::Result<Outcome> {
-        create::run(self, profile, req).await
+        Box::pin(create::run(self, profile, req)).await
     }
 
     pub async fn delete(&self, profile: &Profile, environment: &str) -> anyhow::Result<Outcome> {
-        delete::run(self, profile, environment).await
+        Box::pin(delete::run(self, profile, environment)).await
     }
 
     pub async fn list(&self, profile: Option<&str>) -> anyhow::Result<Vec<Outcome>> {
-        list::run(self, profile).await
+        Box::pin(list::run(self, profile)).await
     }
 }
 
