@@ -239,12 +239,9 @@ impl Plan<'_> {
                 }
             };
             let t = Instant::now();
-            let attrs = async {
-                if found_tg.is_none() {
-                    elb::copy_attributes(aws, &tg_arn, &ref_attrs).await?;
-                }
-                Ok::<_, anyhow::Error>(())
-            };
+            // Always (idempotent): a run that died between CreateTargetGroup and this call
+            // left a target group with default attributes.
+            let attrs = elb::copy_attributes(aws, &tg_arn, &ref_attrs);
             let rule = async {
                 match &found_rule {
                     Some(rule) if rule.forwards_to.iter().any(|a| a == &tg_arn) => Ok(rule.arn.clone()),
