@@ -28,7 +28,7 @@ impl ImageRef {
         if uri.chars().any(|c| c.is_whitespace()) {
             return Err(bad("contains whitespace"));
         }
-        let (host, path) = uri.split_once('/').ok_or_else(|| bad("has no repository"))?;
+        let (host, path) = uri.split_once('/').ok_or_else(|| bad("is not an Amazon ECR image"))?;
         let mut parts = host.split('.');
         let registry_id = parts.next().unwrap_or_default();
         if registry_id.len() != 12 || !registry_id.chars().all(|c| c.is_ascii_digit()) {

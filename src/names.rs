@@ -27,6 +27,8 @@ pub struct ResourceNames {
     /// Names the Python eden would have used where they differ from ours (for delete).
     pub legacy_family: String,
     pub legacy_service: String,
+    /// The Python eden's label: `[A-Za-z0-9_-]` kept, case kept.
+    pub legacy_dns_label: String,
 }
 
 impl ResourceNames {
@@ -39,12 +41,22 @@ impl ResourceNames {
             dns_label: dns_label(&format!("{domain_name_prefix}-{environment}")),
             legacy_family: keep(&base, |c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
             legacy_service: keep(&base, |c| c.is_ascii_alphanumeric() || c == '-'),
+            legacy_dns_label: format!(
+                "{}-{}",
+                keep(domain_name_prefix, |c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+                keep(environment, |c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            ),
             base,
         }
     }
 
     pub fn hostname(&self, zone_name: &str) -> String {
         format!("{}.{}", self.dns_label, zone_name.trim_end_matches('.'))
+    }
+
+    /// The hostname the Python eden would have used (differs for `_` and upper case).
+    pub fn legacy_hostname(&self, zone_name: &str) -> String {
+        format!("{}.{}", self.legacy_dns_label, zone_name.trim_end_matches('.'))
     }
 }
 

@@ -184,6 +184,26 @@ pub async fn create_target_group(aws: &Aws, name: &str, reference: &TargetGroup,
     }
 }
 
+/// Bring an existing target group's health check in line with the reference's.
+pub async fn align_health_check(aws: &Aws, arn: &str, r: &TargetGroup) -> Result<()> {
+    aws.elb
+        .modify_target_group()
+        .target_group_arn(arn)
+        .set_health_check_protocol(r.health_check_protocol.clone())
+        .set_health_check_port(r.health_check_port.clone())
+        .set_health_check_enabled(r.health_check_enabled)
+        .set_health_check_path(r.health_check_path.clone())
+        .set_health_check_interval_seconds(r.health_check_interval_seconds)
+        .set_health_check_timeout_seconds(r.health_check_timeout_seconds)
+        .set_healthy_threshold_count(r.healthy_threshold_count)
+        .set_unhealthy_threshold_count(r.unhealthy_threshold_count)
+        .set_matcher(r.matcher.clone())
+        .send()
+        .await
+        .map_err(|e| anyhow!("elbv2:ModifyTargetGroup {arn} failed: {}", describe(&e)))?;
+    Ok(())
+}
+
 /// Copy the reference's attributes (deregistration delay, stickiness, slow start, algorithm…).
 pub async fn copy_attributes(aws: &Aws, arn: &str, attrs: &[TargetGroupAttribute]) -> Result<()> {
     if attrs.is_empty() {

@@ -241,10 +241,19 @@ impl Plan<'_> {
             let t = Instant::now();
             // Always (idempotent): a run that died between CreateTargetGroup and this call
             // left a target group with default attributes.
-            let attrs = elb::copy_attributes(aws, &tg_arn, &ref_attrs);
+            let attrs = async {
+                if found_tg.is_some() {
+                    elb::align_health_check(aws, &tg_arn, &ref_tg).await?;
+                }
+                elb::copy_attributes(aws, &tg_arn, &ref_attrs).await
+            };
             let rule = async {
                 match &found_rule {
-                    Some(rule) if rule.forwards_to.iter().any(|a| a == &tg_arn) => Ok(rule.arn.clone()),
+                    Some(rule) if rule.forwards_to.iter().any(|a| a == &tg_arn) => {
+                        // (re)tag: a rule the Python eden made, or one whose tagging was cut short
+                        self.adopt(&rule.arn).await?;
+                        Ok(rule.arn.clone())
+                    }
                     Some(rule) => bail!(
                         "listener rule {} for {hostname} forwards to another target group ({}); delete it and retry",
                         rule.arn,
@@ -265,7 +274,8 @@ impl Plan<'_> {
         let t = Instant::now();
         let (service_arn, action) = match &found_svc {
             Some(svc) => {
-                let arn = self.update_service(svc.service_arn().unwrap_or(&n.service), &td_arn).await?
+                let owner = tags::owner(svc.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))), &p.name, &self.req.environment);
+                let arn = self.realign_service(infra, svc, &td_arn, &tg_arn, owner == Owner::Legacy).await?
                     .ok_or_else(|| anyhow!("ECS service {} vanished while deploying; retry", n.service))?;
                 steps.done(t, "service", format!("updated {arn} to {td_arn}"));
                 (arn, if lease.previous.as_ref().is_some_and(|s| s.endpoint.is_some()) { Action::Deployed } else { Action::Created })
@@ -405,16 +415,16 @@ impl Plan<'_> {
         }
     }
 
-    /// Tag a target group made by the Python eden, so later deletes recognise it.
-    async fn adopt(&self, tg_arn: &str) -> Result<()> {
+    /// Tag a target group or rule made by the Python eden, so later deletes recognise it.
+    async fn adopt(&self, arn: &str) -> Result<()> {
         self.aws()
             .elb
             .add_tags()
-            .resource_arns(tg_arn)
+            .resource_arns(arn)
             .set_tags(Some(elb::to_tags(&self.tags())))
             .send()
             .await
-            .map_err(|e| anyhow!("tagging target group {tg_arn} failed: {}", crate::aws::describe(&e)))?;
+            .map_err(|e| anyhow!("tagging {arn} failed: {}", crate::aws::describe(&e)))?;
         Ok(())
     }
 
@@ -453,6 +463,51 @@ impl Plan<'_> {
             Err(e) if matches!(error_code(&e), Some("ServiceNotFoundException") | Some("ServiceNotActiveException")) => Ok(None),
             Err(e) => Err(anyhow!("ecs:UpdateService {service} failed: {}", crate::aws::describe(&e))),
         }
+    }
+
+    /// The full path on an existing service: bring it back in line with the reference (what the
+    /// original did on every deploy), point it at the new revision, and tag a legacy one.
+    async fn realign_service(&self, infra: &Infra, svc: &Service, td_arn: &str, tg_arn: &str, legacy: bool) -> Result<Option<String>> {
+        let r = &infra.reference;
+        let arn = svc.service_arn().unwrap_or(&self.names.service).to_string();
+        let lb = LoadBalancer::builder()
+            .target_group_arn(tg_arn)
+            .container_name(&infra.container)
+            .set_container_port(infra.container_port)
+            .build();
+        let out = self
+            .aws()
+            .ecs
+            .update_service()
+            .cluster(&self.profile.target_cluster)
+            .service(&arn)
+            .task_definition(td_arn)
+            .force_new_deployment(true)
+            .desired_count(r.desired_count.max(1))
+            .load_balancers(lb)
+            .set_platform_version(r.platform_version.clone())
+            .set_network_configuration(r.network_configuration.clone())
+            .set_deployment_configuration(r.deployment_configuration.clone())
+            .set_health_check_grace_period_seconds(r.health_check_grace_period_seconds)
+            .propagate_tags(PropagateTags::Service)
+            .send()
+            .await;
+        match out {
+            Ok(_) => {}
+            Err(e) if matches!(error_code(&e), Some("ServiceNotFoundException") | Some("ServiceNotActiveException")) => return Ok(None),
+            Err(e) => bail!("ecs:UpdateService {arn} failed: {}", crate::aws::describe(&e)),
+        }
+        if legacy {
+            self.aws()
+                .ecs
+                .tag_resource()
+                .resource_arn(&arn)
+                .set_tags(Some(ecs::to_tags(&self.tags())))
+                .send()
+                .await
+                .map_err(|e| anyhow!("tagging ECS service {arn} failed: {}", crate::aws::describe(&e)))?;
+        }
+        Ok(Some(arn))
     }
 
     async fn create_service(&self, infra: &Infra, td_arn: &str, tg_arn: &str) -> Result<String> {

@@ -161,7 +161,8 @@ async fn discover(
             if let Some(arn) = arn {
                 if let Some(t) = tags.get(arn) {
                     let owner = tags::owner(elb::tags_of(t), &profile.name, environment);
-                    if matches!(owner, Owner::Ours) {
+                    // the state names it, so eden made it (untagged only if tagging was cut short)
+                    if !matches!(owner, Owner::Foreign { .. }) {
                         *slot = Some(arn.clone());
                     } else {
                         let mut skipped = Vec::new();
@@ -210,7 +211,9 @@ async fn discover(
             revisions,
             elb::alb(aws, &profile.master_alb_arn),
         );
-        let hostname = names.hostname(&zone?);
+        let zone = zone?;
+        let hostname = names.hostname(&zone);
+        let legacy_hostname = names.legacy_hostname(&zone);
         for svc in services?.into_iter().filter(|s| s.status() != Some("INACTIVE")) {
             let owner = tags::owner(svc.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))), &profile.name, environment);
             let arn = svc.service_arn().unwrap_or_default().to_string();
@@ -226,18 +229,24 @@ async fn discover(
         }
         out.revisions = revisions?;
         let alb = alb?;
-        let (rules, records) = tokio::join!(
-            elb::scan_rules(aws, &alb.listener_arn, &hostname),
-            dns::find_records(aws, &profile.dynamic_zone_id, &hostname),
-        );
-        if let (Some(rule), Some(tg)) = (rules?.0, &out.target_group) {
-            if rule.forwards_to.iter().all(|a| a == tg) {
-                out.rule = Some(rule.arn);
-            } else {
-                out.skipped.push(format!("listener rule {}: also forwards elsewhere", rule.arn));
-            }
+        let mut hostnames = vec![hostname.clone()];
+        if !legacy_hostname.eq_ignore_ascii_case(&hostname) {
+            hostnames.push(legacy_hostname);
         }
-        out.records = records?;
+        for h in &hostnames {
+            let (rules, records) = tokio::join!(
+                elb::scan_rules(aws, &alb.listener_arn, h),
+                dns::find_records(aws, &profile.dynamic_zone_id, h),
+            );
+            if let (Some(rule), Some(tg), None) = (rules?.0, &out.target_group, &out.rule) {
+                if rule.forwards_to.iter().all(|a| a == tg) {
+                    out.rule = Some(rule.arn);
+                } else {
+                    out.skipped.push(format!("listener rule {}: also forwards elsewhere", rule.arn));
+                }
+            }
+            out.records.extend(records?);
+        }
         out.hostname = Some(hostname);
     }
     if out.service.as_deref() == Some(guard.service.as_str()) {
