@@ -14,7 +14,11 @@ use crate::profile::{self, Profile, RawProfile};
 use crate::{profile_store, report};
 
 #[derive(Debug, Parser)]
-#[command(name = "eden", version, about = "Preview environments on Amazon ECS: clone a reference service per branch or pull request")]
+#[command(
+    name = "eden",
+    version,
+    about = "Preview environments on Amazon ECS: clone a reference service per branch or pull request"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -25,7 +29,13 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct Global {
     /// Profile (a section of the config file, or a remote profile).
-    #[arg(short = 'p', long, global = true, default_value = "default", env = "EDEN_PROFILE")]
+    #[arg(
+        short = 'p',
+        long,
+        global = true,
+        default_value = "default",
+        env = "EDEN_PROFILE"
+    )]
     pub profile: String,
     /// Config file (INI, one section per profile).
     #[arg(short = 'c', long, global = true, env = "EDEN_CONFIG_PATH")]
@@ -99,11 +109,15 @@ impl ProfileFlags {
             ("endpoint_env_type", &self.endpoint_env_type),
             ("keep_revisions", &self.keep_revisions),
         ];
-        pairs.into_iter().filter_map(|(k, v)| Some((k.to_string(), v.clone()?))).collect()
+        pairs
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v.clone()?)))
+            .collect()
     }
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once
 pub enum Command {
     /// Create an environment, or deploy a new image to an existing one.
     Create {
@@ -149,6 +163,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once
 pub enum ConfigCommand {
     /// Set keys of a profile in the config file (creating file and profile when missing).
     Setup {
@@ -171,7 +186,9 @@ pub enum ConfigCommand {
 }
 
 pub fn default_config_path() -> PathBuf {
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".eden").join("config")
 }
 
@@ -182,7 +199,11 @@ impl Global {
 }
 
 /// Load and validate the selected profile (file or remote), with command-line overrides.
-pub async fn load_profile(g: &Global, aws: Option<&Aws>, overrides: &ProfileFlags) -> Result<Profile> {
+pub async fn load_profile(
+    g: &Global,
+    aws: Option<&Aws>,
+    overrides: &ProfileFlags,
+) -> Result<Profile> {
     let mut raw = if g.remote_profile {
         let aws = aws.ok_or_else(|| anyhow!("remote profiles need AWS access"))?;
         profile_store::fetch(aws, &g.remote_table_name, &g.profile).await?
@@ -203,7 +224,9 @@ pub async fn load_profile(g: &Global, aws: Option<&Aws>, overrides: &ProfileFlag
 fn parse_meta(meta: &[String]) -> Result<BTreeMap<String, String>> {
     meta.iter()
         .map(|m| {
-            let (k, v) = m.split_once('=').ok_or_else(|| anyhow!("--meta {m:?} must look like KEY=VALUE"))?;
+            let (k, v) = m
+                .split_once('=')
+                .ok_or_else(|| anyhow!("--meta {m:?} must look like KEY=VALUE"))?;
             if k.is_empty() {
                 bail!("--meta {m:?} has an empty key");
             }
@@ -219,27 +242,53 @@ async fn aws_for(profile: Option<&Profile>) -> Aws {
         .is_none()
         .then(|| profile.and_then(|p| p.region()).map(str::to_string))
         .flatten();
-    Aws::load(ClientOptions { region, ..Default::default() }).await
+    Aws::load(ClientOptions {
+        region,
+        ..Default::default()
+    })
+    .await
 }
 
 /// Run one command. Returns the process exit code; errors are printed by the caller.
 pub async fn run(cli: Cli) -> Result<i32> {
     let g = &cli.global;
     match &cli.command {
-        Command::Create { name, image_uri, meta, output, lease_wait, overrides } => {
+        Command::Create {
+            name,
+            image_uri,
+            meta,
+            output,
+            lease_wait,
+            overrides,
+        } => {
             let meta = parse_meta(meta)?;
             let (profile, aws) = profile_and_aws(g, overrides).await?;
             let mut engine = Engine::new(aws, &g.remote_table_name);
-            engine.lease = LeaseSettings { wait: Duration::from_secs(*lease_wait), ..LeaseSettings::default() };
-            let req = CreateRequest { environment: name.clone(), image_uri: image_uri.clone(), metadata: meta };
+            engine.lease = LeaseSettings {
+                wait: Duration::from_secs(*lease_wait),
+                ..LeaseSettings::default()
+            };
+            let req = CreateRequest {
+                environment: name.clone(),
+                image_uri: image_uri.clone(),
+                metadata: meta,
+            };
             let outcome = engine.create(&profile, &req).await?;
             print_outcome(&outcome, *output, g.verbose);
             Ok(0)
         }
-        Command::Delete { name, output, lease_wait, overrides } => {
+        Command::Delete {
+            name,
+            output,
+            lease_wait,
+            overrides,
+        } => {
             let (profile, aws) = profile_and_aws(g, overrides).await?;
             let mut engine = Engine::new(aws, &g.remote_table_name);
-            engine.lease = LeaseSettings { wait: Duration::from_secs(*lease_wait), ..LeaseSettings::default() };
+            engine.lease = LeaseSettings {
+                wait: Duration::from_secs(*lease_wait),
+                ..LeaseSettings::default()
+            };
             let outcome = engine.delete(&profile, name).await?;
             print_outcome(&outcome, *output, g.verbose);
             Ok(0)
@@ -247,7 +296,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Ls { output, all } => {
             let aws = aws_for(None).await;
             let engine = Engine::new(aws, &g.remote_table_name);
-            let explicit = !*all && (std::env::args().any(|a| a == "-p" || a.starts_with("--profile")) || std::env::var_os("EDEN_PROFILE").is_some());
+            let explicit = !*all
+                && (std::env::args().any(|a| a == "-p" || a.starts_with("--profile"))
+                    || std::env::var_os("EDEN_PROFILE").is_some());
             let rows = engine.list(explicit.then_some(g.profile.as_str())).await?;
             match output {
                 Output::Json => println!("{}", report::json_list(&rows)),
@@ -288,7 +339,11 @@ async fn config(g: &Global, c: &ConfigCommand) -> Result<i32> {
             }
             let changed = profile::write_keys(&path, &g.profile, &raw)?;
             if changed.is_empty() {
-                println!("Profile {} in {} already has these values", g.profile, path.display());
+                println!(
+                    "Profile {} in {} already has these values",
+                    g.profile,
+                    path.display()
+                );
             }
             for c in changed {
                 println!("Set {c} in profile {} ({})", g.profile, path.display());
@@ -296,9 +351,16 @@ async fn config(g: &Global, c: &ConfigCommand) -> Result<i32> {
             Ok(0)
         }
         ConfigCommand::Check { only } => {
-            let names = if *only { vec![g.profile.clone()] } else { profile::profile_names(&path)? };
+            let names = if *only {
+                vec![g.profile.clone()]
+            } else {
+                profile::profile_names(&path)?
+            };
             if names.is_empty() {
-                bail!("{} has no profiles; add one with `eden config setup -p NAME …`", path.display());
+                bail!(
+                    "{} has no profiles; add one with `eden config setup -p NAME …`",
+                    path.display()
+                );
             }
             let mut problems = Vec::new();
             for name in &names {
@@ -312,7 +374,11 @@ async fn config(g: &Global, c: &ConfigCommand) -> Result<i32> {
                 }
             }
             if problems.is_empty() {
-                println!("No errors found in {} ({})", path.display(), names.join(", "));
+                println!(
+                    "No errors found in {} ({})",
+                    path.display(),
+                    names.join(", ")
+                );
                 Ok(0)
             } else {
                 for p in &problems {
@@ -323,18 +389,41 @@ async fn config(g: &Global, c: &ConfigCommand) -> Result<i32> {
             }
         }
         ConfigCommand::Push => {
-            let profile = load_profile(&Global { remote_profile: false, ..g.clone() }, None, &ProfileFlags::default()).await?;
+            let profile = load_profile(
+                &Global {
+                    remote_profile: false,
+                    ..g.clone()
+                },
+                None,
+                &ProfileFlags::default(),
+            )
+            .await?;
             let aws = aws_for(Some(&profile)).await;
             profile_store::push(&aws, &g.remote_table_name, &profile).await?;
-            println!("Pushed profile {} to DynamoDB table {}", profile.name, g.remote_table_name);
+            println!(
+                "Pushed profile {} to DynamoDB table {}",
+                profile.name, g.remote_table_name
+            );
             Ok(0)
         }
         ConfigCommand::Pull => {
             let aws = aws_for(None).await;
             let raw = profile_store::fetch(&aws, &g.remote_table_name, &g.profile).await?;
-            Profile::from_raw(&g.profile, &raw).map_err(|p| anyhow!("the remote profile {} is not valid: {}", g.profile, p.join("; ")))?;
-            profile::write_keys(&path, &g.profile, &raw).with_context(|| format!("writing {}", path.display()))?;
-            println!("Pulled profile {} from table {} into {}", g.profile, g.remote_table_name, path.display());
+            Profile::from_raw(&g.profile, &raw).map_err(|p| {
+                anyhow!(
+                    "the remote profile {} is not valid: {}",
+                    g.profile,
+                    p.join("; ")
+                )
+            })?;
+            profile::write_keys(&path, &g.profile, &raw)
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!(
+                "Pulled profile {} from table {} into {}",
+                g.profile,
+                g.remote_table_name,
+                path.display()
+            );
             Ok(0)
         }
         ConfigCommand::Ls => {
@@ -354,9 +443,15 @@ async fn config(g: &Global, c: &ConfigCommand) -> Result<i32> {
         ConfigCommand::RemoteRm => {
             let aws = aws_for(None).await;
             if profile_store::remove(&aws, &g.remote_table_name, &g.profile).await? {
-                println!("Removed profile {} from table {}", g.profile, g.remote_table_name);
+                println!(
+                    "Removed profile {} from table {}",
+                    g.profile, g.remote_table_name
+                );
             } else {
-                println!("Profile {} was not in table {}; nothing to remove", g.profile, g.remote_table_name);
+                println!(
+                    "Profile {} was not in table {}; nothing to remove",
+                    g.profile, g.remote_table_name
+                );
             }
             Ok(0)
         }

@@ -28,11 +28,15 @@ impl ImageRef {
         if uri.chars().any(|c| c.is_whitespace()) {
             return Err(bad("contains whitespace"));
         }
-        let (host, path) = uri.split_once('/').ok_or_else(|| bad("is not an Amazon ECR image"))?;
+        let (host, path) = uri
+            .split_once('/')
+            .ok_or_else(|| bad("is not an Amazon ECR image"))?;
         let mut parts = host.split('.');
         let registry_id = parts.next().unwrap_or_default();
         if registry_id.len() != 12 || !registry_id.chars().all(|c| c.is_ascii_digit()) {
-            return Err(bad("is not an Amazon ECR image (the registry must be a 12-digit account id)"));
+            return Err(bad(
+                "is not an Amazon ECR image (the registry must be a 12-digit account id)",
+            ));
         }
         if parts.next() != Some("dkr") {
             return Err(bad("is not an Amazon ECR image"));
@@ -43,7 +47,9 @@ impl ImageRef {
         }
         let region = parts.next().unwrap_or_default().to_string();
         let rest: Vec<&str> = parts.collect();
-        if region.is_empty() || !(rest == ["amazonaws", "com"] || rest == ["amazonaws", "com", "cn"]) {
+        if region.is_empty()
+            || !(rest == ["amazonaws", "com"] || rest == ["amazonaws", "com", "cn"])
+        {
             return Err(bad("is not an Amazon ECR image"));
         }
         let (name_tag, digest) = match path.split_once('@') {
@@ -73,7 +79,8 @@ impl ImageRef {
         if let Some(t) = &tag {
             let tag_ok = !t.is_empty()
                 && t.len() <= 128
-                && t.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
             if !tag_ok {
                 return Err(bad("has an invalid tag"));
             }
@@ -100,13 +107,26 @@ mod tests {
 
     #[test]
     fn tags_digests_namespaces_and_regions() {
-        let i = ImageRef::parse("123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/team/api:v1.2").unwrap();
-        assert_eq!((i.registry_id.as_str(), i.region.as_str()), ("123456789012", "ap-northeast-1"));
+        let i = ImageRef::parse("123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/team/api:v1.2")
+            .unwrap();
+        assert_eq!(
+            (i.registry_id.as_str(), i.region.as_str()),
+            ("123456789012", "ap-northeast-1")
+        );
         assert_eq!(i.repository, "team/api");
         assert_eq!(i.tag.as_deref(), Some("v1.2"));
-        let d = ImageRef::parse(&format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/api@{D}")).unwrap();
-        assert_eq!((d.repository.as_str(), d.digest.as_deref(), d.tag), ("api", Some(D), None));
-        let both = ImageRef::parse(&format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/api:x@{D}")).unwrap();
+        let d = ImageRef::parse(&format!(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/api@{D}"
+        ))
+        .unwrap();
+        assert_eq!(
+            (d.repository.as_str(), d.digest.as_deref(), d.tag),
+            ("api", Some(D), None)
+        );
+        let both = ImageRef::parse(&format!(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/api:x@{D}"
+        ))
+        .unwrap();
         assert_eq!(both.tag.as_deref(), Some("x"));
         let cn = ImageRef::parse("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/api:1").unwrap();
         assert_eq!(cn.region, "cn-north-1");

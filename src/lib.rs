@@ -3,10 +3,10 @@
 //! See docs/ARCHITECTURE.md for the code map and the invariants.
 
 pub mod aws;
+pub mod cli;
 pub mod engine;
 pub mod image;
 pub mod names;
 pub mod profile;
 pub mod profile_store;
 pub mod report;
-pub mod cli;

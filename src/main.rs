@@ -6,9 +6,16 @@ use eden::cli::{run, Cli};
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let filter = if cli.global.verbose { "eden=info,warn" } else { "eden=warn,error" };
+    let filter = if cli.global.verbose {
+        "eden=info,warn"
+    } else {
+        "eden=warn,error"
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("EDEN_LOG").unwrap_or_else(|_| filter.into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EDEN_LOG")
+                .unwrap_or_else(|_| filter.into()),
+        )
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

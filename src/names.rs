@@ -43,8 +43,12 @@ impl ResourceNames {
             legacy_service: keep(&base, |c| c.is_ascii_alphanumeric() || c == '-'),
             legacy_dns_label: format!(
                 "{}-{}",
-                keep(domain_name_prefix, |c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
-                keep(environment, |c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                keep(domain_name_prefix, |c| c.is_ascii_alphanumeric()
+                    || c == '_'
+                    || c == '-'),
+                keep(environment, |c| c.is_ascii_alphanumeric()
+                    || c == '_'
+                    || c == '-')
             ),
             base,
         }
@@ -56,13 +60,19 @@ impl ResourceNames {
 
     /// The hostname the Python eden would have used (differs for `_` and upper case).
     pub fn legacy_hostname(&self, zone_name: &str) -> String {
-        format!("{}.{}", self.legacy_dns_label, zone_name.trim_end_matches('.'))
+        format!(
+            "{}.{}",
+            self.legacy_dns_label,
+            zone_name.trim_end_matches('.')
+        )
     }
 }
 
 /// Replace every character outside `allowed` with `-` (the original's rule).
 fn keep(raw: &str, allowed: impl Fn(char) -> bool) -> String {
-    raw.chars().map(|c| if allowed(c) { c } else { '-' }).collect()
+    raw.chars()
+        .map(|c| if allowed(c) { c } else { '-' })
+        .collect()
 }
 
 fn short_hash(raw: &str) -> String {
@@ -71,7 +81,11 @@ fn short_hash(raw: &str) -> String {
 
 /// Cut `name` to `max` characters, ending in `-<hash of raw>` when it had to be cut.
 fn fit(name: String, raw: &str, max: usize, trim: bool) -> String {
-    let name = if trim { name.trim_matches('-').to_string() } else { name };
+    let name = if trim {
+        name.trim_matches('-').to_string()
+    } else {
+        name
+    };
     if name.len() <= max {
         return name;
     }
@@ -108,7 +122,9 @@ pub fn target_group(base: &str) -> String {
 /// DNS label: lower-case `[a-z0-9-]`, ≤ 63, no leading/trailing `-`.
 pub fn dns_label(raw: &str) -> String {
     let lower = raw.to_ascii_lowercase();
-    let kept = keep(&lower, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let kept = keep(&lower, |c| {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+    });
     fit(collapse_hyphens(&kept), raw, DNS_LABEL_MAX, true)
 }
 
@@ -129,7 +145,9 @@ pub fn validate_environment(name: &str) -> Result<(), String> {
         return Err("the environment name is empty: pass --name, e.g. --name pr-42".into());
     }
     if name.chars().any(|c| c.is_control()) {
-        return Err(format!("the environment name {name:?} contains control characters"));
+        return Err(format!(
+            "the environment name {name:?} contains control characters"
+        ));
     }
     if name.len() > 512 {
         return Err("the environment name is longer than 512 bytes".into());
@@ -159,7 +177,8 @@ mod tests {
             && n.len() <= 63
             && !n.starts_with('-')
             && !n.ends_with('-')
-            && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     }
 
     #[test]
@@ -176,22 +195,50 @@ mod tests {
     #[test]
     fn branch_names_become_legal_everywhere() {
         let long = "feature/Foo_bar.baz-".repeat(20);
-        for env in ["feature/Foo_bar.baz-x", long.as_str(), "ünïcode/ß", "UPPER", "a", "-x-"] {
+        for env in [
+            "feature/Foo_bar.baz-x",
+            long.as_str(),
+            "ünïcode/ß",
+            "UPPER",
+            "a",
+            "-x-",
+        ] {
             let n = ResourceNames::new("dev-api", "api", env);
             assert!(legal_tg(&n.target_group), "{env}: {}", n.target_group);
             assert!(legal_label(&n.dns_label), "{env}: {}", n.dns_label);
             assert!(n.service.len() <= 255 && n.family.len() <= 255);
-            assert!(n.family.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+            assert!(n
+                .family
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
         }
     }
 
     #[test]
     fn long_names_are_cut_with_a_hash_and_stay_distinct() {
-        let a = ResourceNames::new("dev-api", "api", "feature/a-very-long-branch-name-number-one");
-        let b = ResourceNames::new("dev-api", "api", "feature/a-very-long-branch-name-number-two");
-        assert_eq!(a.target_group.len(), 32);
+        let a = ResourceNames::new(
+            "dev-api",
+            "api",
+            "feature/a-very-long-branch-name-number-one",
+        );
+        let b = ResourceNames::new(
+            "dev-api",
+            "api",
+            "feature/a-very-long-branch-name-number-two",
+        );
+        assert!(a.target_group.len() <= 32);
+        let hash = a.target_group.rsplit('-').next().unwrap();
+        assert_eq!(hash.len(), 8, "{}", a.target_group);
+        assert!(hash.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a.target_group, b.target_group);
-        assert_eq!(a, ResourceNames::new("dev-api", "api", "feature/a-very-long-branch-name-number-one"));
+        assert_eq!(
+            a,
+            ResourceNames::new(
+                "dev-api",
+                "api",
+                "feature/a-very-long-branch-name-number-one"
+            )
+        );
     }
 
     #[test]

@@ -53,7 +53,11 @@ pub const ENDPOINT_KEYS: [(&str, &str, &str); 5] = [
     ("env_type", "endpoint_env_type", "config_env_type"),
 ];
 
-pub const OPTIONAL: [&str; 3] = ["dynamic_zone_name", "target_container_name", "keep_revisions"];
+pub const OPTIONAL: [&str; 3] = [
+    "dynamic_zone_name",
+    "target_container_name",
+    "keep_revisions",
+];
 
 /// Every key a profile may hold (both spellings of the environments-file keys).
 pub fn known_keys() -> Vec<&'static str> {
@@ -99,18 +103,28 @@ pub fn load_ini(path: &Path) -> Result<Ini> {
             path.display()
         );
     }
-    Ini::load_from_file(path).with_context(|| format!("config file {} is not a valid INI file", path.display()))
+    Ini::load_from_file(path)
+        .with_context(|| format!("config file {} is not a valid INI file", path.display()))
 }
 
 /// Profile names in the file (excluding `DEFAULT`).
 pub fn profile_names(path: &Path) -> Result<Vec<String>> {
     let ini = load_ini(path)?;
-    Ok(ini.sections().flatten().filter(|s| *s != "DEFAULT").map(str::to_string).collect())
+    Ok(ini
+        .sections()
+        .flatten()
+        .filter(|s| *s != "DEFAULT")
+        .map(str::to_string)
+        .collect())
 }
 
 /// Set keys of one profile, creating the file and the section when missing. Returns what changed.
 pub fn write_keys(path: &Path, profile: &str, keys: &RawProfile) -> Result<Vec<String>> {
-    let mut ini = if path.exists() { load_ini(path)? } else { Ini::new() };
+    let mut ini = if path.exists() {
+        load_ini(path)?
+    } else {
+        Ini::new()
+    };
     let mut changed = Vec::new();
     for (k, v) in keys {
         let current = ini.get_from(Some(profile), k);
@@ -127,7 +141,8 @@ pub fn write_keys(path: &Path, profile: &str, keys: &RawProfile) -> Result<Vec<S
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
     }
-    ini.write_to_file(path).with_context(|| format!("writing {}", path.display()))?;
+    ini.write_to_file(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(changed)
 }
 
@@ -143,7 +158,9 @@ impl Profile {
         let known = known_keys();
         for k in raw.keys() {
             if !known.contains(&k.as_str()) {
-                problems.push(format!("profile {name}: unknown key {k:?} (known keys: see docs/configuration.md)"));
+                problems.push(format!(
+                    "profile {name}: unknown key {k:?} (known keys: see docs/configuration.md)"
+                ));
             }
         }
         let mut req = |key: &str| -> String {
@@ -163,14 +180,18 @@ impl Profile {
         let dynamic_zone_id = req("dynamic_zone_id");
 
         if !name_prefix.is_empty()
-            && !name_prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && !name_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             problems.push(format!(
                 "profile {name}: name_prefix {name_prefix:?} may only hold letters, digits, '-' and '_'"
             ));
         }
         if !domain_name_prefix.is_empty()
-            && !domain_name_prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !domain_name_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
         {
             problems.push(format!(
                 "profile {name}: domain_name_prefix {domain_name_prefix:?} may only hold letters, digits and '-' (it starts a DNS label)"
@@ -203,9 +224,14 @@ impl Profile {
                 )),
             }
         }
-        let zone = dynamic_zone_id.trim_start_matches("/hostedzone/").to_string();
+        let zone = dynamic_zone_id
+            .trim_start_matches("/hostedzone/")
+            .to_string();
         if !dynamic_zone_id.is_empty()
-            && (zone.is_empty() || !zone.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+            && (zone.is_empty()
+                || !zone
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
         {
             problems.push(format!(
                 "profile {name}: dynamic_zone_id {dynamic_zone_id:?} is not a Route 53 hosted zone id (e.g. Z0123456789ABCDEFGHIJ)"
@@ -240,7 +266,9 @@ impl Profile {
         } else {
             let bucket = found["bucket"].clone();
             if !bucket_name_ok(&bucket) {
-                problems.push(format!("profile {name}: {bucket:?} is not a valid S3 bucket name"));
+                problems.push(format!(
+                    "profile {name}: {bucket:?} is not a valid S3 bucket name"
+                ));
             }
             Some(EndpointsFile {
                 bucket,
@@ -255,7 +283,9 @@ impl Profile {
             Some(v) => match v.parse::<usize>() {
                 Ok(n) if n >= 1 => n,
                 _ => {
-                    problems.push(format!("profile {name}: keep_revisions {v:?} must be a whole number ≥ 1"));
+                    problems.push(format!(
+                        "profile {name}: keep_revisions {v:?} must be a whole number ≥ 1"
+                    ));
                     DEFAULT_KEEP_REVISIONS
                 }
             },
@@ -271,7 +301,8 @@ impl Profile {
             domain_name_prefix,
             master_alb_arn,
             dynamic_zone_id: zone,
-            dynamic_zone_name: get(raw, "dynamic_zone_name").map(|z| z.trim_end_matches('.').to_string()),
+            dynamic_zone_name: get(raw, "dynamic_zone_name")
+                .map(|z| z.trim_end_matches('.').to_string()),
             target_container_name: get(raw, "target_container_name").map(str::to_string),
             endpoints,
             keep_revisions,
@@ -280,7 +311,10 @@ impl Profile {
 
     /// Region of the reference service (all of a profile's resources live there).
     pub fn region(&self) -> Option<&str> {
-        self.reference_service_arn.split(':').nth(3).filter(|r| !r.is_empty())
+        self.reference_service_arn
+            .split(':')
+            .nth(3)
+            .filter(|r| !r.is_empty())
     }
 
     /// The original's remote JSON layout (`endpoint_*` spellings), plus eden's optional keys.
@@ -317,9 +351,11 @@ impl Profile {
 
 /// Parse a remote profile's JSON (`profile` attribute), either generation's key spelling.
 pub fn raw_from_json(json: &str) -> Result<RawProfile, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| format!("the stored profile is not valid JSON: {e}"))?;
-    let obj = value.as_object().ok_or("the stored profile is not a JSON object")?;
+    let value: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| format!("the stored profile is not valid JSON: {e}"))?;
+    let obj = value
+        .as_object()
+        .ok_or("the stored profile is not a JSON object")?;
     let mut raw = RawProfile::new();
     for (k, v) in obj {
         let v = match v {
@@ -340,10 +376,12 @@ pub fn raw_from_json(json: &str) -> Result<RawProfile, String> {
 /// `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE` → RESOURCE when SERVICE matches.
 pub fn parse_arn<'a>(arn: &'a str, service: &str) -> Option<&'a str> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    if parts.len() != 6 || parts[0] != "arn" || !parts[1].starts_with("aws") || parts[2] != service {
+    if parts.len() != 6 || parts[0] != "arn" || !parts[1].starts_with("aws") || parts[2] != service
+    {
         return None;
     }
-    if parts[3].is_empty() || parts[4].len() != 12 || !parts[4].chars().all(|c| c.is_ascii_digit()) {
+    if parts[3].is_empty() || parts[4].len() != 12 || !parts[4].chars().all(|c| c.is_ascii_digit())
+    {
         return None;
     }
     Some(parts[5]).filter(|r| !r.is_empty())
@@ -351,7 +389,8 @@ pub fn parse_arn<'a>(arn: &'a str, service: &str) -> Option<&'a str> {
 
 fn bucket_name_ok(b: &str) -> bool {
     (3..=63).contains(&b.len())
-        && b.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && b.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         && b.starts_with(|c: char| c.is_ascii_alphanumeric())
         && b.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
@@ -395,7 +434,10 @@ mod tests {
         for (_, k, _) in ENDPOINT_KEYS {
             new.insert(k.into(), "x-bucket".into());
         }
-        assert_eq!(Profile::from_raw("a", &old).unwrap().endpoints, Profile::from_raw("a", &new).unwrap().endpoints);
+        assert_eq!(
+            Profile::from_raw("a", &old).unwrap().endpoints,
+            Profile::from_raw("a", &new).unwrap().endpoints
+        );
     }
 
     #[test]
@@ -403,21 +445,33 @@ mod tests {
         let mut raw = good();
         raw.remove("target_cluster");
         raw.insert("reference_service_arn".into(), "not-an-arn".into());
-        raw.insert("master_alb_arn".into(), "arn:aws:ecs:x:123456789012:cluster/x".into());
+        raw.insert(
+            "master_alb_arn".into(),
+            "arn:aws:ecs:x:123456789012:cluster/x".into(),
+        );
         raw.insert("endpoint_s3_key".into(), "envs.json".into());
         raw.insert("colour".into(), "blue".into());
         let problems = Profile::from_raw("api", &raw).unwrap_err();
         assert_eq!(problems.len(), 5, "{problems:#?}");
-        assert!(problems.iter().any(|p| p.contains("target_cluster is missing")));
-        assert!(problems.iter().any(|p| p.contains("unknown key \"colour\"")));
-        assert!(problems.iter().any(|p| p.contains("all five endpoint_* keys")));
+        assert!(problems
+            .iter()
+            .any(|p| p.contains("target_cluster is missing")));
+        assert!(problems
+            .iter()
+            .any(|p| p.contains("unknown key \"colour\"")));
+        assert!(problems
+            .iter()
+            .any(|p| p.contains("all five endpoint_* keys")));
     }
 
     #[test]
     fn remote_json_round_trips() {
         let p = Profile::from_raw("api", &good()).unwrap();
         let json = serde_json::to_string(&p.to_raw()).unwrap();
-        assert_eq!(Profile::from_raw("api", &raw_from_json(&json).unwrap()).unwrap(), p);
+        assert_eq!(
+            Profile::from_raw("api", &raw_from_json(&json).unwrap()).unwrap(),
+            p
+        );
     }
 
     #[test]
@@ -431,6 +485,9 @@ mod tests {
         let p = Profile::from_raw("api", &read_raw(&path, "api").unwrap()).unwrap();
         assert_eq!(p.dynamic_zone_name.as_deref(), Some("dev.example.com"));
         assert_eq!(profile_names(&path).unwrap(), vec!["api"]);
-        assert!(read_raw(&path, "nope").unwrap_err().to_string().contains("profiles there: api"));
+        assert!(read_raw(&path, "nope")
+            .unwrap_err()
+            .to_string()
+            .contains("profiles there: api"));
     }
 }

@@ -16,12 +16,25 @@ pub async fn push(aws: &Aws, table: &str, profile: &Profile) -> Result<()> {
         let mut item = key(PROFILE_TYPE, &profile.name);
         item.insert("profile".into(), AttributeValue::S(json.clone()));
         item.insert("kind".into(), AttributeValue::S("profile".into()));
-        match aws.dynamodb.put_item().table_name(table).set_item(Some(item)).send().await {
+        match aws
+            .dynamodb
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .send()
+            .await
+        {
             Ok(_) => return Ok(()),
             Err(e) if error_code(&e) == Some("ResourceNotFoundException") && attempt == 0 => {
                 lease::create_table(aws, table).await?;
             }
-            Err(e) => return Err(anyhow!("storing profile {} in table {table} failed: {}", profile.name, describe(&e))),
+            Err(e) => {
+                return Err(anyhow!(
+                    "storing profile {} in table {table} failed: {}",
+                    profile.name,
+                    describe(&e)
+                ))
+            }
         }
     }
     unreachable!("the second attempt returns")
@@ -44,11 +57,15 @@ pub async fn fetch(aws: &Aws, table: &str, name: &str) -> Result<RawProfile> {
         }
         Err(e) => return Err(anyhow!("reading profile {name} from table {table} failed: {}", describe(&e))),
     };
-    let item = item.ok_or_else(|| anyhow!("profile {name} is not in table {table}; push it with `eden config push -p {name}`"))?;
+    let item = item.ok_or_else(|| {
+        anyhow!("profile {name} is not in table {table}; push it with `eden config push -p {name}`")
+    })?;
     let json = item
         .get("profile")
         .and_then(|v| v.as_s().ok())
-        .ok_or_else(|| anyhow!("profile {name} in table {table} has no `profile` attribute; push it again"))?;
+        .ok_or_else(|| {
+            anyhow!("profile {name} in table {table} has no `profile` attribute; push it again")
+        })?;
     raw_from_json(json).map_err(|e| anyhow!("profile {name} in table {table}: {e}"))
 }
 
@@ -70,12 +87,29 @@ pub async fn list(aws: &Aws, table: &str) -> Result<Vec<(String, RawProfile)>> {
         let page = match page {
             Ok(p) => p,
             Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(out),
-            Err(e) => return Err(anyhow!("listing profiles in table {table} failed: {}", describe(&e))),
+            Err(e) => {
+                return Err(anyhow!(
+                    "listing profiles in table {table} failed: {}",
+                    describe(&e)
+                ))
+            }
         };
         for item in page.items.unwrap_or_default() {
-            let name = item.get("name").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            let raw = item.get("profile").and_then(|v| v.as_s().ok()).map(|j| raw_from_json(j)).transpose();
-            out.push((name.clone(), raw.map_err(|e| anyhow!("profile {name}: {e}"))?.unwrap_or_default()));
+            let name = item
+                .get("name")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            let raw = item
+                .get("profile")
+                .and_then(|v| v.as_s().ok())
+                .map(|j| raw_from_json(j))
+                .transpose();
+            out.push((
+                name.clone(),
+                raw.map_err(|e| anyhow!("profile {name}: {e}"))?
+                    .unwrap_or_default(),
+            ));
         }
         start = page.last_evaluated_key;
         if start.is_none() {
@@ -97,6 +131,9 @@ pub async fn remove(aws: &Aws, table: &str, name: &str) -> Result<bool> {
     {
         Ok(o) => Ok(o.attributes.is_some_and(|a| !a.is_empty())),
         Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(false),
-        Err(e) => Err(anyhow!("removing profile {name} from table {table} failed: {}", describe(&e))),
+        Err(e) => Err(anyhow!(
+            "removing profile {name} from table {table} failed: {}",
+            describe(&e)
+        )),
     }
 }

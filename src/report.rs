@@ -14,11 +14,23 @@ pub fn json_list(outcomes: &[Outcome]) -> String {
 pub fn text(o: &Outcome, verbose: bool) -> String {
     let mut out = String::new();
     let head = match o.action {
-        Some(Action::Created) => format!("Created environment {} (profile {})", o.environment, o.profile),
-        Some(Action::Deployed) => format!("Deployed environment {} (profile {})", o.environment, o.profile),
-        Some(Action::Deleted) => format!("Deleted environment {} (profile {})", o.environment, o.profile),
+        Some(Action::Created) => format!(
+            "Created environment {} (profile {})",
+            o.environment, o.profile
+        ),
+        Some(Action::Deployed) => format!(
+            "Deployed environment {} (profile {})",
+            o.environment, o.profile
+        ),
+        Some(Action::Deleted) => format!(
+            "Deleted environment {} (profile {})",
+            o.environment, o.profile
+        ),
         Some(Action::Absent) => {
-            format!("Environment {} (profile {}) does not exist; nothing to delete", o.environment, o.profile)
+            format!(
+                "Environment {} (profile {}) does not exist; nothing to delete",
+                o.environment, o.profile
+            )
         }
         None => format!("Environment {} (profile {})", o.environment, o.profile),
     };
@@ -26,7 +38,10 @@ pub fn text(o: &Outcome, verbose: bool) -> String {
     out.push('\n');
     for s in &o.steps {
         if verbose {
-            out.push_str(&format!("  [{:>6} ms, {:>5} ms] {:<18} {}\n", s.at_ms, s.took_ms, s.step, s.detail));
+            out.push_str(&format!(
+                "  [{:>6} ms, {:>5} ms] {:<18} {}\n",
+                s.at_ms, s.took_ms, s.step, s.detail
+            ));
         } else {
             out.push_str(&format!("  - {:<18} {}\n", s.step, s.detail));
         }
@@ -100,8 +115,19 @@ mod tests {
 
     #[test]
     fn json_has_the_documented_fields() {
-        let v: serde_json::Value = serde_json::from_str(&json(&outcome(Some(Action::Created)))).unwrap();
-        for k in ["profile", "environment", "hostname", "url", "service_arn", "target_group_arn", "task_definition_arn", "rule_arn", "action"] {
+        let v: serde_json::Value =
+            serde_json::from_str(&json(&outcome(Some(Action::Created)))).unwrap();
+        for k in [
+            "profile",
+            "environment",
+            "hostname",
+            "url",
+            "service_arn",
+            "target_group_arn",
+            "task_definition_arn",
+            "rule_arn",
+            "action",
+        ] {
             assert!(v.get(k).is_some(), "{k}");
         }
         assert_eq!(v["action"], "created");
@@ -110,8 +136,10 @@ mod tests {
     #[test]
     fn text_says_what_happened() {
         assert!(text(&outcome(Some(Action::Absent)), false).contains("does not exist"));
-        assert!(text(&outcome(Some(Action::Deployed)), false).contains("https://api-pr-1.dev.example.com"));
+        assert!(text(&outcome(Some(Action::Deployed)), false)
+            .contains("https://api-pr-1.dev.example.com"));
         assert_eq!(list_text(&[]), "No environments available\n");
-        assert!(list_text(&[outcome(None)]).starts_with("Profile api:\n  pr-1 api-pr-1.dev.example.com [ready]"));
+        assert!(list_text(&[outcome(None)])
+            .starts_with("Profile api:\n  pr-1 api-pr-1.dev.example.com [ready]"));
     }
 }

@@ -19,7 +19,11 @@ fn eden(config: &std::path::Path, table: &str, args: &[&str]) -> (i32, String, S
         .env_remove("EDEN_PROFILE")
         .output()
         .unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -32,26 +36,117 @@ async fn bad_inputs_change_nothing() {
     let missing_tag = img.replace(":sha-1", ":no-such-tag");
     let missing_repo = img.replace("/api:", "/nope:");
     let bad_config = dir.path().join("bad");
-    std::fs::write(&bad_config, "[api]\nname_prefix = x\nreference_service_arn = nope\n").unwrap();
+    std::fs::write(
+        &bad_config,
+        "[api]\nname_prefix = x\nreference_service_arn = nope\n",
+    )
+    .unwrap();
     let garbage = dir.path().join("garbage");
     std::fs::write(&garbage, "[api\nname_prefix = x\n").unwrap();
 
     let cases: Vec<(Vec<&str>, &str, Option<&std::path::Path>)> = vec![
-        (vec!["-p", "api", "create", "--name", "pr-1", "--image-uri", &missing_tag], "not found", None),
-        (vec!["-p", "api", "create", "--name", "pr-1", "--image-uri", &missing_repo], "no ECR repository", None),
-        (vec!["-p", "api", "create", "--name", "pr-1", "--image-uri", "nginx:latest"], "not an Amazon ECR image", None),
-        (vec!["-p", "nope", "create", "--name", "pr-1", "--image-uri", &img], "profile \"nope\" is not in", None),
-        (vec!["-p", "api", "create", "--name", "", "--image-uri", &img], "environment name is empty", None),
-        (vec!["-p", "api", "create", "--name", "pr-1", "--image-uri", &img], "required key target_cluster is missing", Some(&bad_config)),
-        (vec!["-p", "api", "create", "--name", "pr-1", "--image-uri", &img], "not a valid INI", Some(&garbage)),
-        (vec!["-p", "api", "delete", "--name", "///"], "no letter or digit", None),
-        (vec!["-p", "api", "create", "--name", "pr-1", "--image-uri", &img, "--reference-service-arn", "arn:aws:ecs:ap-northeast-1:123456789012:service/x/missing", "--target-cluster", "x"], "cluster", None),
+        (
+            vec![
+                "-p",
+                "api",
+                "create",
+                "--name",
+                "pr-1",
+                "--image-uri",
+                &missing_tag,
+            ],
+            "not found",
+            None,
+        ),
+        (
+            vec![
+                "-p",
+                "api",
+                "create",
+                "--name",
+                "pr-1",
+                "--image-uri",
+                &missing_repo,
+            ],
+            "no ECR repository",
+            None,
+        ),
+        (
+            vec![
+                "-p",
+                "api",
+                "create",
+                "--name",
+                "pr-1",
+                "--image-uri",
+                "nginx:latest",
+            ],
+            "not an Amazon ECR image",
+            None,
+        ),
+        (
+            vec![
+                "-p",
+                "nope",
+                "create",
+                "--name",
+                "pr-1",
+                "--image-uri",
+                &img,
+            ],
+            "profile \"nope\" is not in",
+            None,
+        ),
+        (
+            vec!["-p", "api", "create", "--name", "", "--image-uri", &img],
+            "environment name is empty",
+            None,
+        ),
+        (
+            vec!["-p", "api", "create", "--name", "pr-1", "--image-uri", &img],
+            "required key target_cluster is missing",
+            Some(&bad_config),
+        ),
+        (
+            vec!["-p", "api", "create", "--name", "pr-1", "--image-uri", &img],
+            "not a valid INI",
+            Some(&garbage),
+        ),
+        (
+            vec!["-p", "api", "delete", "--name", "///"],
+            "no letter or digit",
+            None,
+        ),
+        (
+            vec![
+                "-p",
+                "api",
+                "create",
+                "--name",
+                "pr-1",
+                "--image-uri",
+                &img,
+                "--reference-service-arn",
+                "arn:aws:ecs:ap-northeast-1:123456789012:service/x/missing",
+                "--target-cluster",
+                "x",
+            ],
+            "cluster",
+            None,
+        ),
     ];
     for (args, expect, cfg) in cases {
         let (code, stdout, stderr) = eden(cfg.unwrap_or(&config), &w.table, &args);
         assert_ne!(code, 0, "{args:?} succeeded: {stdout}");
-        assert!(stderr.contains(expect), "{args:?}: stderr {stderr:?} lacks {expect:?}");
-        assert_eq!(stderr.trim().lines().count(), 1, "one clear line, not a backtrace: {stderr}");
+        assert!(
+            stderr.contains(expect),
+            "{args:?}: stderr {stderr:?} lacks {expect:?}"
+        );
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "one clear line, not a backtrace: {stderr}"
+        );
         assert!(stderr.starts_with("error: "), "{stderr}");
         assert_eq!(w.snapshot().await, before, "{args:?} changed the account");
     }
@@ -62,10 +157,22 @@ async fn a_missing_image_does_not_touch_an_existing_environment() {
     let w = World::new("bx").await;
     let engine = w.engine(None).await;
     let api = w.profile("api");
-    engine.create(&api, &w.request("pr-1", &w.image("api", "sha-1"))).await.unwrap();
+    engine
+        .create(&api, &w.request("pr-1", &w.image("api", "sha-1")))
+        .await
+        .unwrap();
     let before = w.snapshot().await;
-    let err = engine.create(&api, &w.request("pr-1", &w.image("api", "sha-1").replace("sha-1", "gone"))).await.unwrap_err();
-    assert!(format!("{err:#}").contains("push the image first"), "{err:#}");
+    let err = engine
+        .create(
+            &api,
+            &w.request("pr-1", &w.image("api", "sha-1").replace("sha-1", "gone")),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("push the image first"),
+        "{err:#}"
+    );
     assert_eq!(w.snapshot().await, before);
     verify_environment(&w, "api", "pr-1", &w.image("api", "sha-1")).await;
     engine.delete(&api, "pr-1").await.unwrap();

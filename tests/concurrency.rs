@@ -13,28 +13,64 @@ async fn eight_environments_at_once_then_eight_deletes() {
     let w = Arc::new(World::new("c8").await);
     let engine = Arc::new(w.engine(None).await);
     // the table exists in the baseline (it is created once and kept)
-    engine.create(&w.profile("api"), &w.request("warm", &w.image("api", "sha-1"))).await.unwrap();
+    engine
+        .create(
+            &w.profile("api"),
+            &w.request("warm", &w.image("api", "sha-1")),
+        )
+        .await
+        .unwrap();
     engine.delete(&w.profile("api"), "warm").await.unwrap();
     let before = w.snapshot().await;
 
     let runs = (0..8).map(|i| {
         let (w, engine) = (w.clone(), engine.clone());
-        tokio::spawn(async move { engine.create(&w.profile("api"), &w.request(&format!("pr-{i}"), &w.image("api", "sha-1"))).await })
+        tokio::spawn(async move {
+            engine
+                .create(
+                    &w.profile("api"),
+                    &w.request(&format!("pr-{i}"), &w.image("api", "sha-1")),
+                )
+                .await
+        })
     });
     for r in futures::future::join_all(runs).await {
         assert_eq!(r.unwrap().unwrap().action, Some(Action::Created));
     }
     let mut priorities = BTreeSet::new();
-    let rules = w.aws.elb.describe_rules().listener_arn(w.s(&["listener_arn"])).send().await.unwrap();
+    let rules = w
+        .aws
+        .elb
+        .describe_rules()
+        .listener_arn(w.s(&["listener_arn"]))
+        .send()
+        .await
+        .unwrap();
     for r in rules.rules() {
         if !r.is_default().unwrap_or(false) {
-            assert!(priorities.insert(r.priority().unwrap().to_string()), "priority reused");
+            assert!(
+                priorities.insert(r.priority().unwrap().to_string()),
+                "priority reused"
+            );
         }
     }
     assert_eq!(priorities.len(), 8);
     let file = w.environments_file().await;
-    let names: BTreeSet<&str> = file["environments"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
-    assert_eq!(names, (0..8).map(|i| format!("dev-pr-{i}")).collect::<BTreeSet<_>>().iter().map(String::as_str).collect());
+    let names: BTreeSet<&str> = file["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        (0..8)
+            .map(|i| format!("dev-pr-{i}"))
+            .collect::<BTreeSet<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect()
+    );
     for i in 0..8 {
         verify_environment(&w, "api", &format!("pr-{i}"), &w.image("api", "sha-1")).await;
     }
@@ -53,26 +89,79 @@ async fn eight_environments_at_once_then_eight_deletes() {
 async fn four_creates_of_one_environment_make_one_set_of_resources() {
     let w = Arc::new(World::new("c4").await);
     let engine = Arc::new(w.engine(None).await);
-    engine.create(&w.profile("api"), &w.request("warm", &w.image("api", "sha-1"))).await.unwrap();
+    engine
+        .create(
+            &w.profile("api"),
+            &w.request("warm", &w.image("api", "sha-1")),
+        )
+        .await
+        .unwrap();
     engine.delete(&w.profile("api"), "warm").await.unwrap();
     let before = w.snapshot().await;
 
     let runs = (0..4).map(|_| {
         let (w, engine) = (w.clone(), engine.clone());
-        tokio::spawn(async move { engine.create(&w.profile("api"), &w.request("pr-1", &w.image("api", "sha-2"))).await })
+        tokio::spawn(async move {
+            engine
+                .create(
+                    &w.profile("api"),
+                    &w.request("pr-1", &w.image("api", "sha-2")),
+                )
+                .await
+        })
     });
     let mut actions = Vec::new();
     for r in futures::future::join_all(runs).await {
         actions.push(r.unwrap().unwrap().action.unwrap());
     }
     actions.sort_by_key(|a| a.as_str());
-    assert_eq!(actions, vec![Action::Created, Action::Deployed, Action::Deployed, Action::Deployed]);
+    assert_eq!(
+        actions,
+        vec![
+            Action::Created,
+            Action::Deployed,
+            Action::Deployed,
+            Action::Deployed
+        ]
+    );
     let snap = w.snapshot().await;
-    assert_eq!(snap.services.iter().filter(|s| s.contains("-api-pr-1|")).count(), 1, "{:?}", snap.services);
-    assert_eq!(snap.target_groups.iter().filter(|t| t.ends_with("-api-pr-1")).count(), 1);
-    assert_eq!(snap.rules.iter().filter(|r| r.contains("api-pr-1.")).count(), 1);
-    assert_eq!(snap.records.iter().filter(|r| r.starts_with("api-pr-1.")).count(), 1);
-    assert_eq!(w.environments_file().await["environments"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        snap.services
+            .iter()
+            .filter(|s| s.contains("-api-pr-1|"))
+            .count(),
+        1,
+        "{:?}",
+        snap.services
+    );
+    assert_eq!(
+        snap.target_groups
+            .iter()
+            .filter(|t| t.ends_with("-api-pr-1"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        snap.rules
+            .iter()
+            .filter(|r| r.contains("api-pr-1."))
+            .count(),
+        1
+    );
+    assert_eq!(
+        snap.records
+            .iter()
+            .filter(|r| r.starts_with("api-pr-1."))
+            .count(),
+        1
+    );
+    assert_eq!(
+        w.environments_file().await["environments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     verify_environment(&w, "api", "pr-1", &w.image("api", "sha-2")).await;
 
     engine.delete(&w.profile("api"), "pr-1").await.unwrap();
@@ -85,23 +174,46 @@ async fn a_held_lease_makes_the_second_caller_wait_then_fail_clearly() {
     let w = World::new("ls").await;
     let mut engine = w.engine(None).await;
     let api = w.profile("api");
-    engine.create(&api, &w.request("warm", &w.image("api", "sha-1"))).await.unwrap();
+    engine
+        .create(&api, &w.request("warm", &w.image("api", "sha-1")))
+        .await
+        .unwrap();
     engine.delete(&api, "warm").await.unwrap();
     let before = w.snapshot().await;
     let now = eden::engine::lease::now_secs();
-    w.aws.dynamodb.put_item().table_name(&w.table)
-        .item("type", V::S("api".into())).item("name", V::S("pr-2".into()))
-        .item("lease_owner", V::S("someone-else".into())).item("lease_expires", V::N(format!("{}", now + 60.0)))
-        .send().await.unwrap();
+    w.aws
+        .dynamodb
+        .put_item()
+        .table_name(&w.table)
+        .item("type", V::S("api".into()))
+        .item("name", V::S("pr-2".into()))
+        .item("lease_owner", V::S("someone-else".into()))
+        .item("lease_expires", V::N(format!("{}", now + 60.0)))
+        .send()
+        .await
+        .unwrap();
     engine.lease.wait = std::time::Duration::from_millis(800);
-    let err = engine.create(&api, &w.request("pr-2", &w.image("api", "sha-1"))).await.unwrap_err();
+    let err = engine
+        .create(&api, &w.request("pr-2", &w.image("api", "sha-1")))
+        .await
+        .unwrap_err();
     assert!(format!("{err:#}").contains("busy"), "{err:#}");
     // an expired lease is taken over
-    w.aws.dynamodb.put_item().table_name(&w.table)
-        .item("type", V::S("api".into())).item("name", V::S("pr-2".into()))
-        .item("lease_owner", V::S("crashed".into())).item("lease_expires", V::N(format!("{}", now - 1.0)))
-        .send().await.unwrap();
-    engine.create(&api, &w.request("pr-2", &w.image("api", "sha-1"))).await.unwrap();
+    w.aws
+        .dynamodb
+        .put_item()
+        .table_name(&w.table)
+        .item("type", V::S("api".into()))
+        .item("name", V::S("pr-2".into()))
+        .item("lease_owner", V::S("crashed".into()))
+        .item("lease_expires", V::N(format!("{}", now - 1.0)))
+        .send()
+        .await
+        .unwrap();
+    engine
+        .create(&api, &w.request("pr-2", &w.image("api", "sha-1")))
+        .await
+        .unwrap();
     verify_environment(&w, "api", "pr-2", &w.image("api", "sha-1")).await;
     engine.delete(&api, "pr-2").await.unwrap();
     assert_eq!(w.snapshot().await, before);

@@ -33,14 +33,30 @@ async fn create_converges_after_any_single_failure() {
         inst.clear_fault();
         if let Some(op) = &op {
             let err = failed.expect_err("an injected fault must fail the create");
-            assert!(format!("{err:#}").contains("fault injected"), "k={k} ({op}): {err:#}");
+            assert!(
+                format!("{err:#}").contains("fault injected"),
+                "k={k} ({op}): {err:#}"
+            );
             hit.push(op.clone());
         }
-        let again = engine.create(&api, &w.request("pr-9", &img)).await.unwrap_or_else(|e| panic!("k={k} {op:?}: {e:#}"));
-        assert!(matches!(again.action, Some(Action::Created) | Some(Action::Deployed)));
+        let again = engine
+            .create(&api, &w.request("pr-9", &img))
+            .await
+            .unwrap_or_else(|e| panic!("k={k} {op:?}: {e:#}"));
+        assert!(matches!(
+            again.action,
+            Some(Action::Created) | Some(Action::Deployed)
+        ));
         verify_environment(&w, "api", "pr-9", &img).await;
-        engine.delete(&api, "pr-9").await.unwrap_or_else(|e| panic!("k={k} {op:?}: {e:#}"));
-        assert_eq!(w.snapshot().await, before, "k={k}: fault in {op:?} left something behind");
+        engine
+            .delete(&api, "pr-9")
+            .await
+            .unwrap_or_else(|e| panic!("k={k} {op:?}: {e:#}"));
+        assert_eq!(
+            w.snapshot().await,
+            before,
+            "k={k}: fault in {op:?} left something behind"
+        );
     }
     assert_eq!(hit.len(), calls, "every call was failed once: {hit:?}");
 }
@@ -55,7 +71,10 @@ async fn delete_converges_after_any_single_failure() {
     engine.create(&api, &w.request("warm", &img)).await.unwrap();
     engine.delete(&api, "warm").await.unwrap();
     // another profile's environment of the same name must survive every failed delete
-    engine.create(&admin, &w.request("pr-5", &w.image("admin", "sha-1"))).await.unwrap();
+    engine
+        .create(&admin, &w.request("pr-5", &w.image("admin", "sha-1")))
+        .await
+        .unwrap();
     let before = w.snapshot().await;
 
     engine.create(&api, &w.request("pr-5", &img)).await.unwrap();
@@ -70,10 +89,20 @@ async fn delete_converges_after_any_single_failure() {
         let op = inst.injected();
         inst.clear_fault();
         if op.is_some() {
-            assert!(failed.is_err(), "k={k} {op:?}: the fault must fail the delete");
+            assert!(
+                failed.is_err(),
+                "k={k} {op:?}: the fault must fail the delete"
+            );
         }
-        engine.delete(&api, "pr-5").await.unwrap_or_else(|e| panic!("k={k} {op:?}: {e:#}"));
-        assert_eq!(w.snapshot().await, before, "k={k}: fault in {op:?} left something behind");
+        engine
+            .delete(&api, "pr-5")
+            .await
+            .unwrap_or_else(|e| panic!("k={k} {op:?}: {e:#}"));
+        assert_eq!(
+            w.snapshot().await,
+            before,
+            "k={k}: fault in {op:?} left something behind"
+        );
         verify_environment(&w, "admin", "pr-5", &w.image("admin", "sha-1")).await;
     }
 }
@@ -84,20 +113,31 @@ async fn deploy_converges_after_any_single_failure() {
     let inst = Instrument::new();
     let engine = w.engine(Some(inst.clone())).await;
     let api = w.profile("api");
-    engine.create(&api, &w.request("pr-3", &w.image("api", "sha-0"))).await.unwrap();
+    engine
+        .create(&api, &w.request("pr-3", &w.image("api", "sha-0")))
+        .await
+        .unwrap();
     inst.reset();
-    engine.create(&api, &w.request("pr-3", &w.image("api", "sha-1"))).await.unwrap();
+    engine
+        .create(&api, &w.request("pr-3", &w.image("api", "sha-1")))
+        .await
+        .unwrap();
     let calls = inst.calls().len();
     for k in 1..=calls {
         let tag = if k % 2 == 0 { "sha-1" } else { "sha-2" };
         inst.fail_call(k);
-        let failed = engine.create(&api, &w.request("pr-3", &w.image("api", tag))).await;
+        let failed = engine
+            .create(&api, &w.request("pr-3", &w.image("api", tag)))
+            .await;
         let op = inst.injected();
         inst.clear_fault();
         if op.is_some() {
             assert!(failed.is_err(), "k={k} {op:?}");
         }
-        let out = engine.create(&api, &w.request("pr-3", &w.image("api", tag))).await.unwrap_or_else(|e| panic!("k={k} {op:?}: {e:#}"));
+        let out = engine
+            .create(&api, &w.request("pr-3", &w.image("api", tag)))
+            .await
+            .unwrap_or_else(|e| panic!("k={k} {op:?}: {e:#}"));
         assert_eq!(out.action, Some(Action::Deployed), "k={k}");
         verify_environment(&w, "api", "pr-3", &w.image("api", tag)).await;
     }

@@ -14,12 +14,18 @@ async fn create_deploy_delete_leaves_the_account_as_it_was() {
     let api = w.profile("api");
 
     let img1 = w.image("api", "sha-1");
-    let created = engine.create(&api, &w.request("pr-42", &img1)).await.unwrap();
+    let created = engine
+        .create(&api, &w.request("pr-42", &img1))
+        .await
+        .unwrap();
     assert_eq!(created.action, Some(Action::Created));
     let c1 = verify_environment(&w, "api", "pr-42", &img1).await;
     assert_eq!(created.hostname.as_deref(), Some(c1.hostname.as_str()));
     assert_eq!(c1.hostname, format!("api-pr-42.{}", w.s(&["zone_name"])));
-    assert_eq!(created.service_arn.as_deref(), Some(c1.service_arn.as_str()));
+    assert_eq!(
+        created.service_arn.as_deref(),
+        Some(c1.service_arn.as_str())
+    );
     assert_eq!(created.rule_arn.as_deref(), Some(c1.rule_arn.as_str()));
     assert_eq!(
         w.environments_file().await,
@@ -27,10 +33,16 @@ async fn create_deploy_delete_leaves_the_account_as_it_was() {
     );
 
     let img2 = w.image("api", "sha-2");
-    let deployed = engine.create(&api, &w.request("pr-42", &img2)).await.unwrap();
+    let deployed = engine
+        .create(&api, &w.request("pr-42", &img2))
+        .await
+        .unwrap();
     assert_eq!(deployed.action, Some(Action::Deployed));
     let c2 = verify_environment(&w, "api", "pr-42", &img2).await;
-    assert_eq!((c2.service_arn, c2.target_group_arn, c2.rule_arn), (c1.service_arn, c1.target_group_arn, c1.rule_arn));
+    assert_eq!(
+        (c2.service_arn, c2.target_group_arn, c2.rule_arn),
+        (c1.service_arn, c1.target_group_arn, c1.rule_arn)
+    );
     assert_ne!(c2.task_definition_arn, c1.task_definition_arn);
     assert!(c2.task_definition_arn.ends_with(":2"));
 
@@ -56,11 +68,30 @@ async fn deploys_keep_only_the_last_revisions() {
     let api = w.profile("api");
     for i in 0..7 {
         let tag = ["sha-0", "sha-1", "sha-2"][i % 3];
-        engine.create(&api, &w.request("pr-1", &w.image("api", tag))).await.unwrap();
+        engine
+            .create(&api, &w.request("pr-1", &w.image("api", tag)))
+            .await
+            .unwrap();
     }
-    let active = w.aws.ecs.list_task_definitions().family_prefix(format!("{}-api-pr-1", w.prefix)).status(aws_sdk_ecs::types::TaskDefinitionStatus::Active).send().await.unwrap();
-    assert_eq!(active.task_definition_arns().len(), 5, "{:?}", active.task_definition_arns());
-    assert!(active.task_definition_arns().iter().any(|a| a.ends_with(":7")));
+    let active = w
+        .aws
+        .ecs
+        .list_task_definitions()
+        .family_prefix(format!("{}-api-pr-1", w.prefix))
+        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        active.task_definition_arns().len(),
+        5,
+        "{:?}",
+        active.task_definition_arns()
+    );
+    assert!(active
+        .task_definition_arns()
+        .iter()
+        .any(|a| a.ends_with(":7")));
     engine.delete(&api, "pr-1").await.unwrap();
 }
 
@@ -70,7 +101,10 @@ async fn two_profiles_share_one_environment_entry() {
     let before = w.snapshot().await;
     let engine = w.engine(None).await;
     let (api, admin) = (w.profile("api"), w.profile("admin"));
-    let (ra, rb) = (w.request("pr-7", &w.image("api", "sha-1")), w.request("pr-7", &w.image("admin", "sha-1")));
+    let (ra, rb) = (
+        w.request("pr-7", &w.image("api", "sha-1")),
+        w.request("pr-7", &w.image("admin", "sha-1")),
+    );
     let (a, b) = tokio::join!(engine.create(&api, &ra), engine.create(&admin, &rb));
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_ne!(a.hostname, b.hostname);
@@ -102,7 +136,10 @@ async fn long_odd_branch_names_and_digests_work() {
     let out = engine.create(&api, &w.request(&name, &img)).await.unwrap();
     let c = verify_environment(&w, "api", &name, &img).await;
     let label = c.hostname.split('.').next().unwrap();
-    assert!(label.len() <= 63 && label.starts_with("api-feature-foo-bar-baz-"), "{label}");
+    assert!(
+        label.len() <= 63 && label.starts_with("api-feature-foo-bar-baz-"),
+        "{label}"
+    );
     let tg_name = c.target_group_arn.split('/').nth(1).unwrap();
     assert!(tg_name.len() <= 32, "{tg_name}");
     assert_eq!(out.action, Some(Action::Created));
@@ -110,7 +147,14 @@ async fn long_odd_branch_names_and_digests_work() {
     let other = format!("feature/Foo_bar.baz-{}y", "x".repeat(119));
     engine.create(&api, &w.request(&other, &img)).await.unwrap();
     verify_environment(&w, "api", &other, &img).await;
-    assert_eq!(engine.create(&api, &w.request(&name, &w.image("api", "sha-2"))).await.unwrap().action, Some(Action::Deployed));
+    assert_eq!(
+        engine
+            .create(&api, &w.request(&name, &w.image("api", "sha-2")))
+            .await
+            .unwrap()
+            .action,
+        Some(Action::Deployed)
+    );
     engine.delete(&api, &name).await.unwrap();
     engine.delete(&api, &other).await.unwrap();
     assert_eq!(w.snapshot().await, before);

@@ -1,7 +1,9 @@
 //! Route 53: the zone's name, alias records to the shared ALB, and removing them again.
 
 use anyhow::{anyhow, bail, Result};
-use aws_sdk_route53::types::{AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecordSet, RrType};
+use aws_sdk_route53::types::{
+    AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecordSet, RrType,
+};
 
 use super::{describe, error_code, Aws};
 
@@ -27,7 +29,11 @@ pub async fn upsert_alias(
     alb_zone: &str,
     dualstack: bool,
 ) -> Result<Vec<String>> {
-    let types: Vec<RrType> = if dualstack { vec![RrType::A, RrType::Aaaa] } else { vec![RrType::A] };
+    let types: Vec<RrType> = if dualstack {
+        vec![RrType::A, RrType::Aaaa]
+    } else {
+        vec![RrType::A]
+    };
     let mut batch = ChangeBatch::builder().comment("Created by eden");
     for t in &types {
         let set = ResourceRecordSet::builder()
@@ -41,7 +47,12 @@ pub async fn upsert_alias(
                     .build()?,
             )
             .build()?;
-        batch = batch.changes(Change::builder().action(ChangeAction::Upsert).resource_record_set(set).build()?);
+        batch = batch.changes(
+            Change::builder()
+                .action(ChangeAction::Upsert)
+                .resource_record_set(set)
+                .build()?,
+        );
     }
     aws.route53
         .change_resource_record_sets()
@@ -49,12 +60,21 @@ pub async fn upsert_alias(
         .change_batch(batch.build()?)
         .send()
         .await
-        .map_err(|e| anyhow!("route53:ChangeResourceRecordSets UPSERT {hostname} failed: {}", describe(&e)))?;
+        .map_err(|e| {
+            anyhow!(
+                "route53:ChangeResourceRecordSets UPSERT {hostname} failed: {}",
+                describe(&e)
+            )
+        })?;
     Ok(types.iter().map(|t| t.as_str().to_string()).collect())
 }
 
 /// The records eden may own at `hostname`: alias A/AAAA and a legacy CNAME.
-pub async fn find_records(aws: &Aws, zone_id: &str, hostname: &str) -> Result<Vec<ResourceRecordSet>> {
+pub async fn find_records(
+    aws: &Aws,
+    zone_id: &str,
+    hostname: &str,
+) -> Result<Vec<ResourceRecordSet>> {
     let out = aws
         .route53
         .list_resource_record_sets()
@@ -63,28 +83,60 @@ pub async fn find_records(aws: &Aws, zone_id: &str, hostname: &str) -> Result<Ve
         .max_items(10)
         .send()
         .await
-        .map_err(|e| anyhow!("route53:ListResourceRecordSets {hostname} failed: {}", describe(&e)))?;
+        .map_err(|e| {
+            anyhow!(
+                "route53:ListResourceRecordSets {hostname} failed: {}",
+                describe(&e)
+            )
+        })?;
     let want = format!("{}.", hostname.trim_end_matches('.').to_ascii_lowercase());
     Ok(out
         .resource_record_sets
         .into_iter()
         .filter(|r| r.name.to_ascii_lowercase() == want)
-        .filter(|r| matches!(r.r#type, RrType::Cname) || (matches!(r.r#type, RrType::A | RrType::Aaaa) && r.alias_target.is_some()))
+        .filter(|r| {
+            matches!(r.r#type, RrType::Cname)
+                || (matches!(r.r#type, RrType::A | RrType::Aaaa) && r.alias_target.is_some())
+        })
         .collect())
 }
 
 /// Delete exactly the given record sets (as listed). Already-gone records are fine.
-pub async fn delete_records(aws: &Aws, zone_id: &str, records: Vec<ResourceRecordSet>) -> Result<()> {
+pub async fn delete_records(
+    aws: &Aws,
+    zone_id: &str,
+    records: Vec<ResourceRecordSet>,
+) -> Result<()> {
     if records.is_empty() {
         return Ok(());
     }
     let mut batch = ChangeBatch::builder().comment("Deleted by eden");
     for r in records {
-        batch = batch.changes(Change::builder().action(ChangeAction::Delete).resource_record_set(r).build()?);
+        batch = batch.changes(
+            Change::builder()
+                .action(ChangeAction::Delete)
+                .resource_record_set(r)
+                .build()?,
+        );
     }
-    match aws.route53.change_resource_record_sets().hosted_zone_id(zone_id).change_batch(batch.build()?).send().await {
+    match aws
+        .route53
+        .change_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .change_batch(batch.build()?)
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
-        Err(e) if error_code(&e) == Some("InvalidChangeBatch") && describe(&e).contains("not found") => Ok(()),
-        Err(e) => bail!("route53:ChangeResourceRecordSets DELETE failed: {}", describe(&e)),
+        Err(e)
+            if error_code(&e) == Some("InvalidChangeBatch")
+                && describe(&e).contains("not found") =>
+        {
+            Ok(())
+        }
+        Err(e) => bail!(
+            "route53:ChangeResourceRecordSets DELETE failed: {}",
+            describe(&e)
+        ),
     }
 }

@@ -7,7 +7,10 @@ use super::{describe, error_code, Aws};
 use crate::image::ImageRef;
 
 pub async fn check_image(aws: &Aws, image: &ImageRef) -> Result<()> {
-    let id = ImageIdentifier::builder().set_image_tag(image.tag.clone()).set_image_digest(image.digest.clone()).build();
+    let id = ImageIdentifier::builder()
+        .set_image_tag(image.tag.clone())
+        .set_image_digest(image.digest.clone())
+        .build();
     let out = aws
         .ecr(&image.region)
         .describe_images()
@@ -16,7 +19,11 @@ pub async fn check_image(aws: &Aws, image: &ImageRef) -> Result<()> {
         .image_ids(id)
         .send()
         .await;
-    let what = image.tag.as_ref().map(|t| format!("tag {t}")).unwrap_or_else(|| format!("digest {}", image.digest.as_deref().unwrap_or("")));
+    let what = image
+        .tag
+        .as_ref()
+        .map(|t| format!("tag {t}"))
+        .unwrap_or_else(|| format!("digest {}", image.digest.as_deref().unwrap_or("")));
     match out {
         Ok(o) if !o.image_details().is_empty() => Ok(()),
         Ok(_) => bail!("image {image} not found: repository {} has no {what}; push the image first", image.repository),

@@ -2,8 +2,8 @@
 
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_ecs::types::{
-    ContainerDefinition, Service, ServiceField, SortOrder, Tag, TaskDefinition, TaskDefinitionField,
-    TaskDefinitionStatus,
+    ContainerDefinition, Service, ServiceField, SortOrder, Tag, TaskDefinition,
+    TaskDefinitionField, TaskDefinitionStatus,
 };
 
 use super::{describe, error_code, Aws};
@@ -29,7 +29,10 @@ pub async fn find_service(aws: &Aws, cluster: &str, service: &str) -> Result<Opt
 }
 
 /// The latest ACTIVE revision of a family (or a given ARN), with its tags; `None` if missing.
-pub async fn find_task_definition(aws: &Aws, td: &str) -> Result<Option<(TaskDefinition, Vec<Tag>)>> {
+pub async fn find_task_definition(
+    aws: &Aws,
+    td: &str,
+) -> Result<Option<(TaskDefinition, Vec<Tag>)>> {
     let out = aws
         .ecs
         .describe_task_definition()
@@ -68,7 +71,11 @@ pub async fn register_clone(
         })
         .collect();
     if !found {
-        let names: Vec<&str> = source.container_definitions().iter().filter_map(|c| c.name.as_deref()).collect();
+        let names: Vec<&str> = source
+            .container_definitions()
+            .iter()
+            .filter_map(|c| c.name.as_deref())
+            .collect();
         bail!(
             "container {container:?} is not in task definition {} (containers: {}); set target_container_name in the profile",
             source.task_definition_arn.as_deref().unwrap_or("?"),
@@ -97,14 +104,23 @@ pub async fn register_clone(
         .set_tags(Some(tags))
         .send()
         .await
-        .map_err(|e| anyhow!("ecs:RegisterTaskDefinition {family} failed: {}", describe(&e)))?;
+        .map_err(|e| {
+            anyhow!(
+                "ecs:RegisterTaskDefinition {family} failed: {}",
+                describe(&e)
+            )
+        })?;
     out.task_definition
         .and_then(|t| t.task_definition_arn)
         .ok_or_else(|| anyhow!("ecs:RegisterTaskDefinition returned no ARN"))
 }
 
 /// ACTIVE revisions of exactly this family, newest first (all pages).
-pub async fn list_revisions(aws: &Aws, family: &str, status: TaskDefinitionStatus) -> Result<Vec<String>> {
+pub async fn list_revisions(
+    aws: &Aws,
+    family: &str,
+    status: TaskDefinitionStatus,
+) -> Result<Vec<String>> {
     let mut arns = Vec::new();
     let mut token = None;
     loop {
@@ -118,7 +134,12 @@ pub async fn list_revisions(aws: &Aws, family: &str, status: TaskDefinitionStatu
             .send()
             .await
             .map_err(|e| anyhow!("ecs:ListTaskDefinitions {family} failed: {}", describe(&e)))?;
-        arns.extend(out.task_definition_arns.unwrap_or_default().into_iter().filter(|a| family_of(a) == Some(family)));
+        arns.extend(
+            out.task_definition_arns
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|a| family_of(a) == Some(family)),
+        );
         token = out.next_token;
         if token.is_none() {
             return Ok(arns);
@@ -128,7 +149,10 @@ pub async fn list_revisions(aws: &Aws, family: &str, status: TaskDefinitionStatu
 
 /// `arn:…:task-definition/FAMILY:REV` → FAMILY.
 pub fn family_of(arn: &str) -> Option<&str> {
-    arn.rsplit_once(":task-definition/")?.1.rsplit_once(':').map(|(f, _)| f)
+    arn.rsplit_once(":task-definition/")?
+        .1
+        .rsplit_once(':')
+        .map(|(f, _)| f)
 }
 
 /// Deregister, then delete, the given revisions. Revisions already gone are skipped.
@@ -137,10 +161,19 @@ pub async fn retire_revisions(aws: &Aws, arns: &[String]) -> Result<()> {
         return Ok(());
     }
     let deregs = arns.iter().map(|arn| async move {
-        match aws.ecs.deregister_task_definition().task_definition(arn).send().await {
+        match aws
+            .ecs
+            .deregister_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if error_code(&e) == Some("ClientException") => Ok(()),
-            Err(e) => Err(anyhow!("ecs:DeregisterTaskDefinition {arn} failed: {}", describe(&e))),
+            Err(e) => Err(anyhow!(
+                "ecs:DeregisterTaskDefinition {arn} failed: {}",
+                describe(&e)
+            )),
         }
     });
     futures::future::try_join_all(deregs).await?;
@@ -156,11 +189,19 @@ pub async fn retire_revisions(aws: &Aws, arns: &[String]) -> Result<()> {
             .failures
             .unwrap_or_default()
             .into_iter()
-            .filter(|f| !f.reason().unwrap_or_default().to_ascii_lowercase().contains("not"))
+            .filter(|f| {
+                !f.reason()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase()
+                    .contains("not")
+            })
             .map(|f| format!("{}: {}", f.arn().unwrap_or("?"), f.reason().unwrap_or("?")))
             .collect();
         if !failures.is_empty() {
-            bail!("ecs:DeleteTaskDefinitions failed for {}", failures.join("; "));
+            bail!(
+                "ecs:DeleteTaskDefinitions failed for {}",
+                failures.join("; ")
+            );
         }
         Ok(())
     });
@@ -173,5 +214,8 @@ pub fn tags_of(tags: &[Tag]) -> impl Iterator<Item = (&str, &str)> {
 }
 
 pub fn to_tags(pairs: &[(String, String)]) -> Vec<Tag> {
-    pairs.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
 }

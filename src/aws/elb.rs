@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, HostHeaderConditionConfig, IpAddressType, ProtocolEnum, Rule, RuleCondition, Tag,
-    TargetGroup, TargetGroupAttribute,
+    Action, ActionTypeEnum, HostHeaderConditionConfig, IpAddressType, ProtocolEnum, Rule,
+    RuleCondition, Tag, TargetGroup, TargetGroupAttribute,
 };
 use rand::Rng;
 
@@ -24,14 +24,21 @@ pub struct Alb {
 
 pub async fn alb(aws: &Aws, arn: &str) -> Result<Alb> {
     let lb = async {
-        let out = aws.elb.describe_load_balancers().load_balancer_arns(arn).send().await;
+        let out = aws
+            .elb
+            .describe_load_balancers()
+            .load_balancer_arns(arn)
+            .send()
+            .await;
         match out {
             Ok(o) => o
                 .load_balancers
                 .unwrap_or_default()
                 .into_iter()
                 .next()
-                .ok_or_else(|| anyhow!("load balancer {arn} not found; check master_alb_arn in the profile")),
+                .ok_or_else(|| {
+                    anyhow!("load balancer {arn} not found; check master_alb_arn in the profile")
+                }),
             Err(e) if error_code(&e) == Some("LoadBalancerNotFound") => {
                 bail!("load balancer {arn} not found; check master_alb_arn in the profile")
             }
@@ -49,7 +56,9 @@ pub async fn alb(aws: &Aws, arn: &str) -> Result<Alb> {
                 .set_marker(marker)
                 .send()
                 .await
-                .map_err(|e| anyhow!("elbv2:DescribeListeners on {arn} failed: {}", describe(&e)))?;
+                .map_err(|e| {
+                    anyhow!("elbv2:DescribeListeners on {arn} failed: {}", describe(&e))
+                })?;
             for l in out.listeners.unwrap_or_default() {
                 if l.port == Some(443) && l.protocol == Some(ProtocolEnum::Https) {
                     https = l.listener_arn;
@@ -69,12 +78,18 @@ pub async fn alb(aws: &Aws, arn: &str) -> Result<Alb> {
         arn: arn.to_string(),
         dns_name: lb.dns_name.unwrap_or_default(),
         canonical_zone_id: lb.canonical_hosted_zone_id.unwrap_or_default(),
-        dualstack: matches!(lb.ip_address_type, Some(IpAddressType::Dualstack) | Some(IpAddressType::DualstackWithoutPublicIpv4)),
+        dualstack: matches!(
+            lb.ip_address_type,
+            Some(IpAddressType::Dualstack) | Some(IpAddressType::DualstackWithoutPublicIpv4)
+        ),
         listener_arn,
     })
 }
 
-pub async fn target_group_by_arn(aws: &Aws, arn: &str) -> Result<(TargetGroup, Vec<TargetGroupAttribute>)> {
+pub async fn target_group_by_arn(
+    aws: &Aws,
+    arn: &str,
+) -> Result<(TargetGroup, Vec<TargetGroupAttribute>)> {
     let tg = async {
         aws.elb
             .describe_target_groups()
@@ -95,7 +110,12 @@ pub async fn target_group_by_arn(aws: &Aws, arn: &str) -> Result<(TargetGroup, V
                 .target_group_arn(arn)
                 .send()
                 .await
-                .map_err(|e| anyhow!("elbv2:DescribeTargetGroupAttributes {arn} failed: {}", describe(&e)))?
+                .map_err(|e| {
+                    anyhow!(
+                        "elbv2:DescribeTargetGroupAttributes {arn} failed: {}",
+                        describe(&e)
+                    )
+                })?
                 .attributes
                 .unwrap_or_default(),
         )
@@ -107,14 +127,23 @@ pub async fn target_group_by_arn(aws: &Aws, arn: &str) -> Result<(TargetGroup, V
 pub async fn find_target_group(aws: &Aws, name: &str) -> Result<Option<(String, Vec<Tag>)>> {
     let out = aws.elb.describe_target_groups().names(name).send().await;
     let arn = match out {
-        Ok(o) => match o.target_groups.unwrap_or_default().into_iter().next().and_then(|t| t.target_group_arn) {
+        Ok(o) => match o
+            .target_groups
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .and_then(|t| t.target_group_arn)
+        {
             Some(a) => a,
             None => return Ok(None),
         },
         Err(e) if error_code(&e) == Some("TargetGroupNotFound") => return Ok(None),
         Err(e) => bail!("elbv2:DescribeTargetGroups {name} failed: {}", describe(&e)),
     };
-    let tags = tags(aws, std::slice::from_ref(&arn)).await?.remove(&arn).unwrap_or_default();
+    let tags = tags(aws, std::slice::from_ref(&arn))
+        .await?
+        .remove(&arn)
+        .unwrap_or_default();
     Ok(Some((arn, tags)))
 }
 
@@ -122,7 +151,12 @@ pub async fn tags(aws: &Aws, arns: &[String]) -> Result<HashMap<String, Vec<Tag>
     if arns.is_empty() {
         return Ok(HashMap::new());
     }
-    let out = aws.elb.describe_tags().set_resource_arns(Some(arns.to_vec())).send().await;
+    let out = aws
+        .elb
+        .describe_tags()
+        .set_resource_arns(Some(arns.to_vec()))
+        .send()
+        .await;
     match out {
         Ok(o) => Ok(o
             .tag_descriptions
@@ -130,7 +164,14 @@ pub async fn tags(aws: &Aws, arns: &[String]) -> Result<HashMap<String, Vec<Tag>
             .into_iter()
             .filter_map(|d| Some((d.resource_arn?, d.tags.unwrap_or_default())))
             .collect()),
-        Err(e) if matches!(error_code(&e), Some("TargetGroupNotFound") | Some("RuleNotFound")) => Ok(HashMap::new()),
+        Err(e)
+            if matches!(
+                error_code(&e),
+                Some("TargetGroupNotFound") | Some("RuleNotFound")
+            ) =>
+        {
+            Ok(HashMap::new())
+        }
         Err(e) => bail!("elbv2:DescribeTags failed: {}", describe(&e)),
     }
 }
@@ -140,11 +181,19 @@ pub fn tags_of(tags: &[Tag]) -> impl Iterator<Item = (&str, &str)> {
 }
 
 pub fn to_tags(pairs: &[(String, String)]) -> Vec<Tag> {
-    pairs.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
 /// Create a target group with the reference's settings; on a name clash, return the existing one.
-pub async fn create_target_group(aws: &Aws, name: &str, reference: &TargetGroup, tags: Vec<Tag>) -> Result<String> {
+pub async fn create_target_group(
+    aws: &Aws,
+    name: &str,
+    reference: &TargetGroup,
+    tags: Vec<Tag>,
+) -> Result<String> {
     let r = reference;
     let out = aws
         .elb
@@ -176,10 +225,12 @@ pub async fn create_target_group(aws: &Aws, name: &str, reference: &TargetGroup,
             .next()
             .and_then(|t| t.target_group_arn)
             .ok_or_else(|| anyhow!("elbv2:CreateTargetGroup returned no ARN")),
-        Err(e) if error_code(&e) == Some("DuplicateTargetGroupName") => find_target_group(aws, name)
-            .await?
-            .map(|(arn, _)| arn)
-            .ok_or_else(|| anyhow!("target group {name} exists and vanished; retry")),
+        Err(e) if error_code(&e) == Some("DuplicateTargetGroupName") => {
+            find_target_group(aws, name)
+                .await?
+                .map(|(arn, _)| arn)
+                .ok_or_else(|| anyhow!("target group {name} exists and vanished; retry"))
+        }
         Err(e) => bail!("elbv2:CreateTargetGroup {name} failed: {}", describe(&e)),
     }
 }
@@ -215,7 +266,12 @@ pub async fn copy_attributes(aws: &Aws, arn: &str, attrs: &[TargetGroupAttribute
         .set_attributes(Some(attrs.to_vec()))
         .send()
         .await
-        .map_err(|e| anyhow!("elbv2:ModifyTargetGroupAttributes {arn} failed: {}", describe(&e)))?;
+        .map_err(|e| {
+            anyhow!(
+                "elbv2:ModifyTargetGroupAttributes {arn} failed: {}",
+                describe(&e)
+            )
+        })?;
     Ok(())
 }
 
@@ -227,12 +283,19 @@ pub struct HostRule {
 }
 
 fn hosts(rule: &Rule) -> impl Iterator<Item = &str> {
-    rule.conditions().iter().filter(|c| c.field() == Some("host-header")).flat_map(|c| {
-        c.values()
-            .iter()
-            .chain(c.host_header_config().map(|h| h.values()).unwrap_or_default())
-            .map(String::as_str)
-    })
+    rule.conditions()
+        .iter()
+        .filter(|c| c.field() == Some("host-header"))
+        .flat_map(|c| {
+            c.values()
+                .iter()
+                .chain(
+                    c.host_header_config()
+                        .map(|h| h.values())
+                        .unwrap_or_default(),
+                )
+                .map(String::as_str)
+        })
 }
 
 fn forwards(rule: &Rule) -> Vec<String> {
@@ -241,7 +304,11 @@ fn forwards(rule: &Rule) -> Vec<String> {
         if a.r#type() == Some(&ActionTypeEnum::Forward) {
             out.extend(a.target_group_arn().map(str::to_string));
             if let Some(fc) = a.forward_config() {
-                out.extend(fc.target_groups().iter().filter_map(|t| t.target_group_arn().map(str::to_string)));
+                out.extend(
+                    fc.target_groups()
+                        .iter()
+                        .filter_map(|t| t.target_group_arn().map(str::to_string)),
+                );
             }
         }
     }
@@ -251,7 +318,11 @@ fn forwards(rule: &Rule) -> Vec<String> {
 }
 
 /// All rules of a listener (every page): the rule for `hostname` if any, and the used priorities.
-pub async fn scan_rules(aws: &Aws, listener: &str, hostname: &str) -> Result<(Option<HostRule>, BTreeSet<i32>)> {
+pub async fn scan_rules(
+    aws: &Aws,
+    listener: &str,
+    hostname: &str,
+) -> Result<(Option<HostRule>, BTreeSet<i32>)> {
     let mut marker = None;
     let mut used = BTreeSet::new();
     let mut found = None;
@@ -270,7 +341,10 @@ pub async fn scan_rules(aws: &Aws, listener: &str, hostname: &str) -> Result<(Op
                 used.insert(p);
             }
             if found.is_none() && hosts(&rule).any(|h| h.eq_ignore_ascii_case(hostname)) {
-                found = Some(HostRule { arn: rule.rule_arn().unwrap_or_default().to_string(), forwards_to: forwards(&rule) });
+                found = Some(HostRule {
+                    arn: rule.rule_arn().unwrap_or_default().to_string(),
+                    forwards_to: forwards(&rule),
+                });
             }
         }
         marker = out.next_marker;
@@ -288,7 +362,10 @@ pub async fn rule_by_arn(aws: &Aws, arn: &str) -> Result<Option<HostRule>> {
             .unwrap_or_default()
             .into_iter()
             .next()
-            .map(|r| HostRule { arn: arn.to_string(), forwards_to: forwards(&r) })),
+            .map(|r| HostRule {
+                arn: arn.to_string(),
+                forwards_to: forwards(&r),
+            })),
         Err(e) if error_code(&e) == Some("RuleNotFound") => Ok(None),
         Err(e) => bail!("elbv2:DescribeRules {arn} failed: {}", describe(&e)),
     }
@@ -304,7 +381,9 @@ fn preferred_priority(hostname: &str) -> i32 {
 }
 
 fn free_priority(used: &BTreeSet<i32>, preferred: i32) -> Option<i32> {
-    (preferred..=50_000).chain(1..preferred).find(|p| !used.contains(p))
+    (preferred..=50_000)
+        .chain(1..preferred)
+        .find(|p| !used.contains(p))
 }
 
 /// Add a host-header rule forwarding to `target_group`, at a free priority; retried on
@@ -329,10 +408,19 @@ pub async fn create_host_rule(
             .conditions(
                 RuleCondition::builder()
                     .field("host-header")
-                    .host_header_config(HostHeaderConditionConfig::builder().values(hostname).build())
+                    .host_header_config(
+                        HostHeaderConditionConfig::builder()
+                            .values(hostname)
+                            .build(),
+                    )
                     .build(),
             )
-            .actions(Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(target_group).build())
+            .actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::Forward)
+                    .target_group_arn(target_group)
+                    .build(),
+            )
             .set_tags(Some(tags.clone()))
             .send()
             .await;

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
@@ -101,9 +102,10 @@ impl Intercept for Interceptor {
         "EdenInstrument"
     }
 
-    fn read_before_execution(
+    fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let op = cfg
@@ -111,7 +113,8 @@ impl Intercept for Interceptor {
             .map(|m| format!("{}.{}", m.service(), m.name()))
             .unwrap_or_else(|| "unknown".into());
         let n = self.0.started.fetch_add(1, Ordering::SeqCst) + 1;
-        cfg.interceptor_state().store_put(CallStart(Instant::now(), op.clone()));
+        cfg.interceptor_state()
+            .store_put(CallStart(Instant::now(), op.clone()));
         if self.0.fail_at.load(Ordering::SeqCst) == n {
             *self.0.injected.lock().unwrap() = Some(op.clone());
             return Err(format!("fault injected: AWS call #{n} ({op}) failed").into());
@@ -127,7 +130,12 @@ impl Intercept for Interceptor {
     ) -> Result<(), BoxError> {
         if let Some(CallStart(start, op)) = cfg.load::<CallStart>().cloned() {
             let failed = context.output_or_error().is_some_and(|r| r.is_err());
-            self.0.calls.lock().unwrap().push(Call { operation: op, start, end: Instant::now(), failed });
+            self.0.calls.lock().unwrap().push(Call {
+                operation: op,
+                start,
+                end: Instant::now(),
+                failed,
+            });
         }
         Ok(())
     }
@@ -141,7 +149,11 @@ pub struct DelayedHttpClient {
 }
 
 impl HttpClient for DelayedHttpClient {
-    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
         SharedHttpConnector::new(DelayedConnector {
             inner: self.inner.http_connector(settings, components),
             delay: self.delay,
@@ -174,7 +186,12 @@ mod tests {
     fn round_trips_follow_the_critical_path() {
         let t = Instant::now();
         let ms = |n| t + Duration::from_millis(n);
-        let c = |a, b| Call { operation: String::new(), start: ms(a), end: ms(b), failed: false };
+        let c = |a, b| Call {
+            operation: String::new(),
+            start: ms(a),
+            end: ms(b),
+            failed: false,
+        };
         // two parallel calls, then one after both, then two parallel again
         let calls = vec![c(0, 10), c(0, 12), c(13, 20), c(21, 30), c(21, 25)];
         assert_eq!(round_trips(&calls), 3);

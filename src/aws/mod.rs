@@ -55,13 +55,26 @@ impl Aws {
             loader = loader.endpoint_url(url);
         }
         if let Some((id, secret)) = &opts.static_credentials {
-            loader = loader.credentials_provider(aws_credential_types::Credentials::new(id, secret, None, None, "static"));
+            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+                id, secret, None, None, "static",
+            ));
         }
         let mut config = loader.load().await;
-        if let (Some(delay), Some(inner)) = (opts.delay, config.http_client()) {
-            config = config.into_builder().http_client(DelayedHttpClient { inner, delay }).build();
+        if let Some(delay) = opts.delay {
+            use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+            let inner = config.http_client().unwrap_or_else(|| {
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+                    .build_https()
+            });
+            config = config
+                .into_builder()
+                .http_client(DelayedHttpClient { inner, delay })
+                .build();
         }
-        let interceptor = opts.instrument.map(|i| SharedInterceptor::new(Interceptor(i)));
+        let interceptor = opts
+            .instrument
+            .map(|i| SharedInterceptor::new(Interceptor(i)));
         let endpoint_overridden = config.endpoint_url().is_some();
 
         macro_rules! client {
@@ -74,7 +87,8 @@ impl Aws {
             }};
         }
         let s3 = {
-            let mut b = aws_sdk_s3::config::Builder::from(&config).force_path_style(endpoint_overridden);
+            let mut b =
+                aws_sdk_s3::config::Builder::from(&config).force_path_style(endpoint_overridden);
             if let Some(i) = &interceptor {
                 b.push_interceptor(i.clone());
             }
@@ -93,7 +107,8 @@ impl Aws {
 
     /// An ECR client for the region named in an image URI (not the default region).
     pub fn ecr(&self, region: &str) -> aws_sdk_ecr::Client {
-        let mut b = aws_sdk_ecr::config::Builder::from(&self.config).region(Region::new(region.to_string()));
+        let mut b = aws_sdk_ecr::config::Builder::from(&self.config)
+            .region(Region::new(region.to_string()));
         if let Some(i) = &self.interceptor {
             b.push_interceptor(i.clone());
         }
@@ -118,7 +133,9 @@ pub fn http_status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
 }
 
 /// A one-line description of an AWS error: code and message, or the transport failure.
-pub fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(err: &SdkError<E, HttpResponse>) -> String {
+pub fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    err: &SdkError<E, HttpResponse>,
+) -> String {
     match err {
         SdkError::ServiceError(e) => {
             let code = e.err().code().unwrap_or("error");

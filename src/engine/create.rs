@@ -11,7 +11,9 @@
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
-use aws_sdk_ecs::types::{LoadBalancer, PropagateTags, Service, TaskDefinition, TaskDefinitionStatus};
+use aws_sdk_ecs::types::{
+    LoadBalancer, PropagateTags, Service, TaskDefinition, TaskDefinitionStatus,
+};
 
 use super::lease::{self, Lease, LeaseError};
 use super::state::EnvState;
@@ -32,6 +34,15 @@ struct Infra {
     zone_name: String,
 }
 
+struct Built {
+    service_arn: String,
+    td_arn: String,
+    tg_arn: String,
+    rule_arn: String,
+    action: Action,
+    revisions: Vec<String>,
+}
+
 struct Plan<'a> {
     engine: &'a Engine,
     profile: &'a Profile,
@@ -44,14 +55,31 @@ struct Plan<'a> {
 pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Result<Outcome> {
     names::validate_environment(&req.environment).map_err(|e| anyhow!(e))?;
     let image = ImageRef::parse(&req.image_uri).map_err(|e| anyhow!(e))?;
-    let names = ResourceNames::new(&profile.name_prefix, &profile.domain_name_prefix, &req.environment);
-    let plan = Plan { engine, profile, req, image, names, steps: Steps::default() };
+    let names = ResourceNames::new(
+        &profile.name_prefix,
+        &profile.domain_name_prefix,
+        &req.environment,
+    );
+    let plan = Plan {
+        engine,
+        profile,
+        req,
+        image,
+        names,
+        steps: Steps::default(),
+    };
     let aws = &engine.aws;
 
     // Round 1: the lease (which also reads the state) and every read that validates the request.
     let t = Instant::now();
     let (lease, checked) = tokio::join!(
-        lease::acquire(aws, &engine.table, &profile.name, &req.environment, &engine.lease),
+        lease::acquire(
+            aws,
+            &engine.table,
+            &profile.name,
+            &req.environment,
+            &engine.lease
+        ),
         plan.validate(),
     );
     let (infra, own_td) = match checked {
@@ -69,12 +97,24 @@ pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Res
         Ok(l) => l,
         Err(LeaseError::TableMissing(table)) => {
             lease::create_table(aws, &table).await?;
-            plan.steps.done(t, "table", format!("created DynamoDB table {table}"));
-            lease::acquire(aws, &engine.table, &profile.name, &req.environment, &engine.lease).await?
+            plan.steps
+                .done(t, "table", format!("created DynamoDB table {table}"));
+            lease::acquire(
+                aws,
+                &engine.table,
+                &profile.name,
+                &req.environment,
+                &engine.lease,
+            )
+            .await?
         }
         Err(e) => return Err(e.into()),
     };
-    plan.steps.done(t, "validate", format!("image {} exists; reference and ALB read", plan.image));
+    plan.steps.done(
+        t,
+        "validate",
+        format!("image {} exists; reference and ALB read", plan.image),
+    );
 
     let result = Box::pin(plan.apply(&lease, infra, own_td)).await;
     match result {
@@ -98,7 +138,12 @@ impl Plan<'_> {
     }
 
     /// Round 1 reads. Nothing is written before all of them pass.
-    async fn validate(&self) -> Result<(Infra, Option<(TaskDefinition, Vec<aws_sdk_ecs::types::Tag>)>)> {
+    async fn validate(
+        &self,
+    ) -> Result<(
+        Infra,
+        Option<(TaskDefinition, Vec<aws_sdk_ecs::types::Tag>)>,
+    )> {
         let aws = self.aws();
         let p = self.profile;
         let zone = async {
@@ -126,17 +171,35 @@ impl Plan<'_> {
         image?;
         let reference = reference?;
         if reference.status() != Some("ACTIVE") {
-            bail!("reference service {} is {}, not ACTIVE", p.reference_service_arn, reference.status().unwrap_or("?"));
+            bail!(
+                "reference service {} is {}, not ACTIVE",
+                p.reference_service_arn,
+                reference.status().unwrap_or("?")
+            );
         }
-        let lb = reference.load_balancers().iter().find(|l| l.target_group_arn.is_some()).ok_or_else(|| {
-            anyhow!("reference service {} has no target group; eden clones one", p.reference_service_arn)
-        })?;
+        let lb = reference
+            .load_balancers()
+            .iter()
+            .find(|l| l.target_group_arn.is_some())
+            .ok_or_else(|| {
+                anyhow!(
+                    "reference service {} has no target group; eden clones one",
+                    p.reference_service_arn
+                )
+            })?;
         let container = p
             .target_container_name
             .clone()
             .or_else(|| lb.container_name.clone())
-            .ok_or_else(|| anyhow!("set target_container_name: the reference's load balancer names no container"))?;
-        let ref_family = reference.task_definition().and_then(ecs::family_of).unwrap_or_default();
+            .ok_or_else(|| {
+                anyhow!(
+                    "set target_container_name: the reference's load balancer names no container"
+                )
+            })?;
+        let ref_family = reference
+            .task_definition()
+            .and_then(ecs::family_of)
+            .unwrap_or_default();
         if ref_family == self.names.family {
             bail!("environment {} would reuse the reference's task family {ref_family}; choose another name or name_prefix", self.req.environment);
         }
@@ -148,9 +211,6 @@ impl Plan<'_> {
             zone_name: zone_name?,
             reference,
         };
-        if infra.reference_tg == "" {
-            bail!("reference service has no target group");
-        }
         Ok((infra, own_td?))
     }
 
@@ -163,9 +223,15 @@ impl Plan<'_> {
         let hostname = self.names.hostname(&infra.zone_name);
         if let Some(prev) = lease.previous.as_ref().filter(|s| s.is_complete()) {
             if let Some((td, td_tags)) = own_td {
-                let ours = tags::owner(ecs::tags_of(&td_tags), &self.profile.name, &self.req.environment) == Owner::Ours;
+                let ours = tags::owner(
+                    ecs::tags_of(&td_tags),
+                    &self.profile.name,
+                    &self.req.environment,
+                ) == Owner::Ours;
                 if ours && prev.endpoint.as_deref() == Some(hostname.as_str()) {
-                    if let Some(outcome) = Box::pin(self.deploy(lease, prev, &infra, &td, &hostname)).await? {
+                    if let Some(outcome) =
+                        Box::pin(self.deploy(lease, prev, &infra, &td, &hostname)).await?
+                    {
                         return Ok(outcome);
                     }
                 }
@@ -177,38 +243,107 @@ impl Plan<'_> {
     /// The full, observing path: every step looks before it acts, so it also finishes any run
     /// that died half-way and adopts what the Python eden made.
     async fn create(&self, lease: &Lease, infra: &Infra, hostname: &str) -> Result<Outcome> {
+        let p = self.profile;
+        let n = &self.names;
+        let t = Instant::now();
+        // DNS and the environments file depend on nothing else: they run beside the chain.
+        let side = async {
+            let (records, file) = tokio::join!(self.dns(infra, hostname), self.file(hostname));
+            let records = records?;
+            self.steps.done(
+                t,
+                "dns",
+                format!(
+                    "{hostname} → {} ({})",
+                    infra.alb.dns_name,
+                    records.join(", ")
+                ),
+            );
+            if file? {
+                self.steps.done(t, "environments-file", "entry added");
+            }
+            Ok::<_, anyhow::Error>(records)
+        };
+        let (record_types, built) = tokio::join!(side, self.build(lease, infra, hostname));
+        let record_types = record_types?;
+        let Built {
+            service_arn,
+            td_arn,
+            tg_arn,
+            rule_arn,
+            action,
+            revisions,
+        } = built?;
+        let state = EnvState {
+            profile: p.name.clone(),
+            environment: self.req.environment.clone(),
+            endpoint: Some(hostname.to_string()),
+            last_updated: Some(lease::now_secs()),
+            created_at: lease
+                .previous
+                .as_ref()
+                .and_then(|s| s.created_at.clone())
+                .or_else(|| Some(super::rfc3339(lease::now_secs()))),
+            image: Some(self.image.uri.clone()),
+            cluster: Some(p.target_cluster.clone()),
+            service_arn: Some(service_arn),
+            target_group_arn: Some(tg_arn),
+            task_definition_arn: Some(td_arn.clone()),
+            task_family: Some(n.family.clone()),
+            container_name: Some(infra.container.clone()),
+            rule_arn: Some(rule_arn),
+            listener_arn: Some(infra.alb.listener_arn.clone()),
+            alb_arn: Some(infra.alb.arn.clone()),
+            record_types,
+            metadata: self.metadata(lease),
+        };
+        self.finish(lease, state, action, &td_arn, revisions).await
+    }
+
+    /// The dependency chain of a new environment: observe, then task definition ∥ (target group →
+    /// attributes ∥ rule), then the service.
+    async fn build(&self, lease: &Lease, infra: &Infra, hostname: &str) -> Result<Built> {
         let aws = self.aws();
         let p = self.profile;
         let n = &self.names;
         let steps = &self.steps;
         let cluster = &p.target_cluster;
 
-        // Round 2: reference details, what already exists, and the two independent writes.
-        let t = Instant::now();
-        let ref_td_arn = infra.reference.task_definition().unwrap_or_default().to_string();
-        let (ref_td, ref_tg, found_tg, rules, found_svc, revisions, records, file) = tokio::join!(
+        let ref_td_arn = infra
+            .reference
+            .task_definition()
+            .unwrap_or_default()
+            .to_string();
+        let (ref_td, ref_tg, found_tg, rules, found_svc, revisions) = tokio::join!(
             ecs::find_task_definition(aws, &ref_td_arn),
             elb::target_group_by_arn(aws, &infra.reference_tg),
             elb::find_target_group(aws, &n.target_group),
             elb::scan_rules(aws, &infra.alb.listener_arn, hostname),
             ecs::find_service(aws, cluster, &n.service),
             ecs::list_revisions(aws, &n.family, TaskDefinitionStatus::Active),
-            self.dns(infra, hostname),
-            self.file(hostname),
         );
-        let (ref_td, _) = ref_td?.ok_or_else(|| anyhow!("reference task definition {ref_td_arn} not found"))?;
+        let (ref_td, _) =
+            ref_td?.ok_or_else(|| anyhow!("reference task definition {ref_td_arn} not found"))?;
         let (ref_tg, ref_attrs) = ref_tg?;
         let (found_rule, used) = rules?;
-        let record_types = records?;
-        steps.done(t, "dns", format!("{hostname} → {} ({})", infra.alb.dns_name, record_types.join(", ")));
-        if file? {
-            steps.done(t, "environments-file", "entry added");
-        }
         let found_svc = found_svc?.filter(|s| s.status() != Some("INACTIVE"));
         if let Some(svc) = &found_svc {
-            self.check_owner("ECS service", &n.service, tags::owner(svc.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))), &p.name, &self.req.environment))?;
+            self.check_owner(
+                "ECS service",
+                &n.service,
+                tags::owner(
+                    svc.tags()
+                        .iter()
+                        .filter_map(|t| Some((t.key()?, t.value()?))),
+                    &p.name,
+                    &self.req.environment,
+                ),
+            )?;
             if svc.status() == Some("DRAINING") {
-                bail!("ECS service {} is still draining from an earlier delete; retry in a minute", n.service);
+                bail!(
+                    "ECS service {} is still draining from an earlier delete; retry in a minute",
+                    n.service
+                );
             }
         }
         let found_tg = found_tg?;
@@ -224,7 +359,15 @@ impl Plan<'_> {
         // Rounds 3-5: task definition ∥ (target group → attributes ∥ rule), then the service.
         let td_chain = async {
             let t = Instant::now();
-            let arn = ecs::register_clone(aws, &ref_td, &n.family, &infra.container, &self.image.uri, ecs::to_tags(&self.tags())).await?;
+            let arn = ecs::register_clone(
+                aws,
+                &ref_td,
+                &n.family,
+                &infra.container,
+                &self.image.uri,
+                ecs::to_tags(&self.tags()),
+            )
+            .await?;
             steps.done(t, "task-definition", format!("registered {arn}"));
             Ok::<_, anyhow::Error>(arn)
         };
@@ -233,7 +376,13 @@ impl Plan<'_> {
             let tg_arn = match &found_tg {
                 Some((arn, _)) => arn.clone(),
                 None => {
-                    let arn = elb::create_target_group(aws, &n.target_group, &ref_tg, elb::to_tags(&self.tags())).await?;
+                    let arn = elb::create_target_group(
+                        aws,
+                        &n.target_group,
+                        &ref_tg,
+                        elb::to_tags(&self.tags()),
+                    )
+                    .await?;
                     steps.done(t, "target-group", format!("created {arn}"));
                     arn
                 }
@@ -274,11 +423,32 @@ impl Plan<'_> {
         let t = Instant::now();
         let (service_arn, action) = match &found_svc {
             Some(svc) => {
-                let owner = tags::owner(svc.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))), &p.name, &self.req.environment);
-                let arn = self.realign_service(infra, svc, &td_arn, &tg_arn, owner == Owner::Legacy).await?
-                    .ok_or_else(|| anyhow!("ECS service {} vanished while deploying; retry", n.service))?;
+                let owner = tags::owner(
+                    svc.tags()
+                        .iter()
+                        .filter_map(|t| Some((t.key()?, t.value()?))),
+                    &p.name,
+                    &self.req.environment,
+                );
+                let arn = self
+                    .realign_service(infra, svc, &td_arn, &tg_arn, owner == Owner::Legacy)
+                    .await?
+                    .ok_or_else(|| {
+                        anyhow!("ECS service {} vanished while deploying; retry", n.service)
+                    })?;
                 steps.done(t, "service", format!("updated {arn} to {td_arn}"));
-                (arn, if lease.previous.as_ref().is_some_and(|s| s.endpoint.is_some()) { Action::Deployed } else { Action::Created })
+                (
+                    arn,
+                    if lease
+                        .previous
+                        .as_ref()
+                        .is_some_and(|s| s.endpoint.is_some())
+                    {
+                        Action::Deployed
+                    } else {
+                        Action::Created
+                    },
+                )
             }
             None => {
                 let arn = self.create_service(infra, &td_arn, &tg_arn).await?;
@@ -287,26 +457,14 @@ impl Plan<'_> {
             }
         };
 
-        let state = EnvState {
-            profile: p.name.clone(),
-            environment: self.req.environment.clone(),
-            endpoint: Some(hostname.to_string()),
-            last_updated: Some(lease::now_secs()),
-            created_at: lease.previous.as_ref().and_then(|s| s.created_at.clone()).or_else(|| Some(super::rfc3339(lease::now_secs()))),
-            image: Some(self.image.uri.clone()),
-            cluster: Some(cluster.clone()),
-            service_arn: Some(service_arn),
-            target_group_arn: Some(tg_arn),
-            task_definition_arn: Some(td_arn.clone()),
-            task_family: Some(n.family.clone()),
-            container_name: Some(infra.container.clone()),
-            rule_arn: Some(rule_arn),
-            listener_arn: Some(infra.alb.listener_arn.clone()),
-            alb_arn: Some(infra.alb.arn.clone()),
-            record_types,
-            metadata: self.metadata(lease),
-        };
-        self.finish(lease, state, action, &td_arn, revisions).await
+        Ok(Built {
+            service_arn,
+            td_arn,
+            tg_arn,
+            rule_arn,
+            action,
+            revisions,
+        })
     }
 
     /// Deploy to a known environment: no discovery. `None` means "something is missing that
@@ -322,40 +480,75 @@ impl Plan<'_> {
         let aws = self.aws();
         let n = &self.names;
         let steps = &self.steps;
-        let container = prev.container_name.clone().unwrap_or_else(|| infra.container.clone());
+        let container = prev
+            .container_name
+            .clone()
+            .unwrap_or_else(|| infra.container.clone());
         let rule_arn = prev.rule_arn.clone().unwrap_or_default();
         let tg_arn = prev.target_group_arn.clone().unwrap_or_default();
 
-        // Round 2
         let t = Instant::now();
-        let (td_arn, rule, records, file, revisions) = tokio::join!(
-            ecs::register_clone(aws, own_td, &n.family, &container, &self.image.uri, ecs::to_tags(&self.tags())),
-            elb::rule_by_arn(aws, &rule_arn),
-            self.dns(infra, hostname),
-            self.file(hostname),
-            ecs::list_revisions(aws, &n.family, TaskDefinitionStatus::Active),
-        );
-        let td_arn = td_arn?;
-        steps.done(t, "task-definition", format!("registered {td_arn}"));
-        let record_types = records?;
-        steps.done(t, "dns", format!("{hostname} → {} ({})", infra.alb.dns_name, record_types.join(", ")));
-        if file? {
-            steps.done(t, "environments-file", "entry restored");
-        }
-        let rule = rule?;
-        if !rule.as_ref().is_some_and(|r| r.forwards_to.contains(&tg_arn)) {
-            tracing::info!("listener rule {rule_arn} is missing; repairing through the full path");
-            return Ok(None);
-        }
-
-        // Round 3
-        let t = Instant::now();
-        let service = prev.service_arn.clone().unwrap_or_default();
-        let Some(service_arn) = self.update_service(&service, &td_arn).await? else {
-            tracing::info!("service {service} is missing; repairing through the full path");
+        let side = async {
+            let (records, file) = tokio::join!(self.dns(infra, hostname), self.file(hostname));
+            let records = records?;
+            steps.done(
+                t,
+                "dns",
+                format!(
+                    "{hostname} → {} ({})",
+                    infra.alb.dns_name,
+                    records.join(", ")
+                ),
+            );
+            if file? {
+                steps.done(t, "environments-file", "entry restored");
+            }
+            Ok::<_, anyhow::Error>(records)
+        };
+        let main = async {
+            // Round 2: the new revision, and a check that the rule is still there.
+            let (td_arn, rule, revisions) = tokio::join!(
+                ecs::register_clone(
+                    aws,
+                    own_td,
+                    &n.family,
+                    &container,
+                    &self.image.uri,
+                    ecs::to_tags(&self.tags())
+                ),
+                elb::rule_by_arn(aws, &rule_arn),
+                ecs::list_revisions(aws, &n.family, TaskDefinitionStatus::Active),
+            );
+            let td_arn = td_arn?;
+            steps.done(t, "task-definition", format!("registered {td_arn}"));
+            if !rule?
+                .as_ref()
+                .is_some_and(|r| r.forwards_to.contains(&tg_arn))
+            {
+                tracing::info!(
+                    "listener rule {rule_arn} is missing; repairing through the full path"
+                );
+                return Ok(None);
+            }
+            // Round 3: a new deployment of the service.
+            let t = Instant::now();
+            let service = prev.service_arn.clone().unwrap_or_default();
+            let Some(service_arn) = self.update_service(&service, &td_arn).await? else {
+                tracing::info!("service {service} is missing; repairing through the full path");
+                return Ok(None);
+            };
+            steps.done(
+                t,
+                "service",
+                format!("updated {service_arn} to {td_arn} (new deployment)"),
+            );
+            Ok::<_, anyhow::Error>(Some((td_arn, revisions?)))
+        };
+        let (record_types, main) = tokio::join!(side, main);
+        let record_types = record_types?;
+        let Some((td_arn, revisions)) = main? else {
             return Ok(None);
         };
-        steps.done(t, "service", format!("updated {service_arn} to {td_arn} (new deployment)"));
         let state = EnvState {
             last_updated: Some(lease::now_secs()),
             image: Some(self.image.uri.clone()),
@@ -364,20 +557,42 @@ impl Plan<'_> {
             metadata: self.metadata(lease),
             ..prev.clone()
         };
-        self.finish(lease, state, Action::Deployed, &td_arn, revisions?).await.map(Some)
+        self.finish(lease, state, Action::Deployed, &td_arn, revisions)
+            .await
+            .map(Some)
     }
 
     /// Last round: write the state (releasing the lease) and retire old revisions.
-    async fn finish(&self, lease: &Lease, state: EnvState, action: Action, td_arn: &str, revisions: Vec<String>) -> Result<Outcome> {
+    async fn finish(
+        &self,
+        lease: &Lease,
+        state: EnvState,
+        action: Action,
+        td_arn: &str,
+        revisions: Vec<String>,
+    ) -> Result<Outcome> {
         let aws = self.aws();
         let keep = self.profile.keep_revisions.saturating_sub(1);
-        let old: Vec<String> = revisions.into_iter().filter(|a| a != td_arn).skip(keep).collect();
+        let old: Vec<String> = revisions
+            .into_iter()
+            .filter(|a| a != td_arn)
+            .skip(keep)
+            .collect();
         let t = Instant::now();
-        let (committed, pruned) = tokio::join!(lease.commit(aws, &state), ecs::retire_revisions(aws, &old));
+        let (committed, pruned) =
+            tokio::join!(lease.commit(aws, &state), ecs::retire_revisions(aws, &old));
         committed?;
-        self.steps.done(t, "state", format!("recorded in DynamoDB table {}", self.engine.table));
+        self.steps.done(
+            t,
+            "state",
+            format!("recorded in DynamoDB table {}", self.engine.table),
+        );
         match pruned {
-            Ok(()) if !old.is_empty() => self.steps.done(t, "revisions", format!("retired {} old revision(s)", old.len())),
+            Ok(()) if !old.is_empty() => self.steps.done(
+                t,
+                "revisions",
+                format!("retired {} old revision(s)", old.len()),
+            ),
             Ok(()) => {}
             Err(e) => tracing::warn!("retiring old task definition revisions failed (kept): {e:#}"),
         }
@@ -401,7 +616,11 @@ impl Plan<'_> {
     }
 
     fn metadata(&self, lease: &Lease) -> std::collections::BTreeMap<String, String> {
-        let mut m = lease.previous.as_ref().map(|s| s.metadata.clone()).unwrap_or_default();
+        let mut m = lease
+            .previous
+            .as_ref()
+            .map(|s| s.metadata.clone())
+            .unwrap_or_default();
         m.extend(self.req.metadata.clone());
         m
     }
@@ -441,9 +660,14 @@ impl Plan<'_> {
     }
 
     async fn file(&self, hostname: &str) -> Result<bool> {
-        let Some(f) = &self.profile.endpoints else { return Ok(false) };
+        let Some(f) = &self.profile.endpoints else {
+            return Ok(false);
+        };
         let name = format!("{}-{}", f.name_prefix, self.req.environment);
-        endpoints_file::update(self.aws(), f, true, |doc| endpoints_file::add(doc, &name, &f.update_key, hostname, &f.env_type)).await
+        endpoints_file::update(self.aws(), f, true, |doc| {
+            endpoints_file::add(doc, &name, &f.update_key, hostname, &f.env_type)
+        })
+        .await
     }
 
     /// UpdateService to a new revision with a new deployment; `None` if the service is gone.
@@ -459,15 +683,36 @@ impl Plan<'_> {
             .send()
             .await;
         match out {
-            Ok(o) => Ok(Some(o.service.and_then(|s| s.service_arn).unwrap_or_else(|| service.to_string()))),
-            Err(e) if matches!(error_code(&e), Some("ServiceNotFoundException") | Some("ServiceNotActiveException")) => Ok(None),
-            Err(e) => Err(anyhow!("ecs:UpdateService {service} failed: {}", crate::aws::describe(&e))),
+            Ok(o) => Ok(Some(
+                o.service
+                    .and_then(|s| s.service_arn)
+                    .unwrap_or_else(|| service.to_string()),
+            )),
+            Err(e)
+                if matches!(
+                    error_code(&e),
+                    Some("ServiceNotFoundException") | Some("ServiceNotActiveException")
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(anyhow!(
+                "ecs:UpdateService {service} failed: {}",
+                crate::aws::describe(&e)
+            )),
         }
     }
 
     /// The full path on an existing service: bring it back in line with the reference (what the
     /// original did on every deploy), point it at the new revision, and tag a legacy one.
-    async fn realign_service(&self, infra: &Infra, svc: &Service, td_arn: &str, tg_arn: &str, legacy: bool) -> Result<Option<String>> {
+    async fn realign_service(
+        &self,
+        infra: &Infra,
+        svc: &Service,
+        td_arn: &str,
+        tg_arn: &str,
+        legacy: bool,
+    ) -> Result<Option<String>> {
         let r = &infra.reference;
         let arn = svc.service_arn().unwrap_or(&self.names.service).to_string();
         let lb = LoadBalancer::builder()
@@ -494,8 +739,18 @@ impl Plan<'_> {
             .await;
         match out {
             Ok(_) => {}
-            Err(e) if matches!(error_code(&e), Some("ServiceNotFoundException") | Some("ServiceNotActiveException")) => return Ok(None),
-            Err(e) => bail!("ecs:UpdateService {arn} failed: {}", crate::aws::describe(&e)),
+            Err(e)
+                if matches!(
+                    error_code(&e),
+                    Some("ServiceNotFoundException") | Some("ServiceNotActiveException")
+                ) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => bail!(
+                "ecs:UpdateService {arn} failed: {}",
+                crate::aws::describe(&e)
+            ),
         }
         if legacy {
             self.aws()
@@ -505,7 +760,12 @@ impl Plan<'_> {
                 .set_tags(Some(ecs::to_tags(&self.tags())))
                 .send()
                 .await
-                .map_err(|e| anyhow!("tagging ECS service {arn} failed: {}", crate::aws::describe(&e)))?;
+                .map_err(|e| {
+                    anyhow!(
+                        "tagging ECS service {arn} failed: {}",
+                        crate::aws::describe(&e)
+                    )
+                })?;
         }
         Ok(Some(arn))
     }
@@ -514,7 +774,8 @@ impl Plan<'_> {
         let r = &infra.reference;
         let n = &self.names;
         let token_src = format!("{}/{}/{}", self.profile.target_cluster, n.service, td_arn);
-        let token = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(token_src.as_bytes())[..16]);
+        let token =
+            hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(token_src.as_bytes())[..16]);
         let lb = LoadBalancer::builder()
             .target_group_arn(tg_arn)
             .container_name(&infra.container)
@@ -531,8 +792,16 @@ impl Plan<'_> {
             .load_balancers(lb)
             .desired_count(r.desired_count.max(1))
             .client_token(token)
-            .set_launch_type(if strategy.is_empty() { r.launch_type.clone() } else { None })
-            .set_capacity_provider_strategy(if strategy.is_empty() { None } else { Some(strategy) })
+            .set_launch_type(if strategy.is_empty() {
+                r.launch_type.clone()
+            } else {
+                None
+            })
+            .set_capacity_provider_strategy(if strategy.is_empty() {
+                None
+            } else {
+                Some(strategy)
+            })
             .set_platform_version(r.platform_version.clone())
             .set_network_configuration(r.network_configuration.clone())
             .set_deployment_configuration(r.deployment_configuration.clone())
@@ -547,7 +816,15 @@ impl Plan<'_> {
             .set_tags(Some(ecs::to_tags(&self.tags())))
             .send()
             .await
-            .map_err(|e| anyhow!("ecs:CreateService {} failed: {}", n.service, crate::aws::describe(&e)))?;
-        out.service.and_then(|s| s.service_arn).context("ecs:CreateService returned no ARN")
+            .map_err(|e| {
+                anyhow!(
+                    "ecs:CreateService {} failed: {}",
+                    n.service,
+                    crate::aws::describe(&e)
+                )
+            })?;
+        out.service
+            .and_then(|s| s.service_arn)
+            .context("ecs:CreateService returned no ARN")
     }
 }

@@ -40,14 +40,24 @@ struct Guard {
 pub async fn run(engine: &Engine, profile: &Profile, environment: &str) -> Result<Outcome> {
     names::validate_environment(environment).map_err(|e| anyhow!(e))?;
     let aws = &engine.aws;
-    let names = ResourceNames::new(&profile.name_prefix, &profile.domain_name_prefix, environment);
+    let names = ResourceNames::new(
+        &profile.name_prefix,
+        &profile.domain_name_prefix,
+        environment,
+    );
     let steps = Steps::default();
 
     // Round 1: the lease (and the state), and the reference (to never touch it).
     let t = Instant::now();
     let legacy_key = names.base.clone();
     let (lease, reference, legacy_item) = tokio::join!(
-        lease::acquire(aws, &engine.table, &profile.name, environment, &engine.lease),
+        lease::acquire(
+            aws,
+            &engine.table,
+            &profile.name,
+            environment,
+            &engine.lease
+        ),
         ecs::find_service(aws, &profile.target_cluster, &profile.reference_service_arn),
         legacy_state(engine, profile, &legacy_key, environment),
     );
@@ -69,16 +79,68 @@ pub async fn run(engine: &Engine, profile: &Profile, environment: &str) -> Resul
         })?;
         let guard = Guard {
             service: reference.service_arn().unwrap_or_default().to_string(),
-            target_groups: reference.load_balancers().iter().filter_map(|l| l.target_group_arn.clone()).collect(),
-            family: reference.task_definition().and_then(ecs::family_of).unwrap_or_default().to_string(),
+            target_groups: reference
+                .load_balancers()
+                .iter()
+                .filter_map(|l| l.target_group_arn.clone())
+                .collect(),
+            family: reference
+                .task_definition()
+                .and_then(ecs::family_of)
+                .unwrap_or_default()
+                .to_string(),
         };
         let legacy_item = legacy_item?;
         steps.done(t, "lease", "lease taken, state read");
-        let state = lease.as_ref().and_then(|l| l.previous.clone()).filter(|s| s.endpoint.is_some() || s.service_arn.is_some());
+        let state = lease
+            .as_ref()
+            .and_then(|l| l.previous.clone())
+            .filter(|s| s.endpoint.is_some() || s.service_arn.is_some());
         let state = state.or(legacy_item.clone());
-        let targets = discover(aws, profile, &names, environment, state.as_ref().filter(|s| s.is_complete()), &guard).await?;
         let existed = state.is_some() || legacy_item.is_some();
-        remove(engine, profile, environment, &names, lease.as_ref(), targets, existed, legacy_item.is_some(), &steps).await
+        // The environments file is independent of the resources: it runs beside them.
+        let t = Instant::now();
+        let file = async {
+            let Some(f) = &profile.endpoints else {
+                return Ok(false);
+            };
+            let name = format!("{}-{environment}", f.name_prefix);
+            endpoints_file::update(aws, f, false, |doc| {
+                endpoints_file::remove(doc, &name, &f.update_key)
+            })
+            .await
+        };
+        let resources = async {
+            let complete = state.as_ref().filter(|s| s.is_complete());
+            let targets = discover(aws, profile, &names, environment, complete, &guard).await?;
+            remove(
+                engine,
+                profile,
+                environment,
+                &names,
+                targets,
+                existed,
+                &steps,
+            )
+            .await
+        };
+        let (file, outcome) = tokio::join!(file, resources);
+        if file? {
+            steps.done(t, "environments-file", "entry removed");
+        }
+        let mut outcome = outcome?;
+        forget(
+            engine,
+            profile,
+            &names,
+            lease.as_ref(),
+            legacy_item.is_some(),
+            existed,
+            &steps,
+        )
+        .await?;
+        outcome.steps = steps.take();
+        Ok(outcome)
     };
     match work.await {
         Ok(o) => Ok(o),
@@ -94,12 +156,28 @@ pub async fn run(engine: &Engine, profile: &Profile, environment: &str) -> Resul
 }
 
 /// An item written by the Python CLI under `name_prefix-name`.
-async fn legacy_state(engine: &Engine, profile: &Profile, legacy_key: &str, environment: &str) -> Result<Option<EnvState>> {
+async fn legacy_state(
+    engine: &Engine,
+    profile: &Profile,
+    legacy_key: &str,
+    environment: &str,
+) -> Result<Option<EnvState>> {
     if legacy_key == environment {
         return Ok(None);
     }
-    match engine.aws.dynamodb.get_item().table_name(&engine.table).set_key(Some(key(&profile.name, legacy_key))).send().await {
-        Ok(o) => Ok(o.item.map(|i| EnvState::from_item(&i)).filter(|s| s.endpoint.is_some())),
+    match engine
+        .aws
+        .dynamodb
+        .get_item()
+        .table_name(&engine.table)
+        .set_key(Some(key(&profile.name, legacy_key)))
+        .send()
+        .await
+    {
+        Ok(o) => Ok(o
+            .item
+            .map(|i| EnvState::from_item(&i))
+            .filter(|s| s.endpoint.is_some())),
         Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(None),
         Err(e) => bail!("reading the state of {legacy_key} failed: {}", describe(&e)),
     }
@@ -115,20 +193,27 @@ async fn discover(
     guard: &Guard,
 ) -> Result<Targets> {
     let mut out = Targets::default();
-    let ownership = |owner: Owner, kind: &str, what: &str, legacy_ok: bool, out: &mut Targets| -> bool {
-        match owner {
-            Owner::Ours => true,
-            Owner::Legacy if legacy_ok => true,
-            Owner::Legacy => {
-                out.skipped.push(format!("{kind} {what}: not tagged by eden"));
-                false
+    let ownership =
+        |owner: Owner, kind: &str, what: &str, legacy_ok: bool, out: &mut Targets| -> bool {
+            match owner {
+                Owner::Ours => true,
+                Owner::Legacy if legacy_ok => true,
+                Owner::Legacy => {
+                    out.skipped
+                        .push(format!("{kind} {what}: not tagged by eden"));
+                    false
+                }
+                Owner::Foreign {
+                    profile,
+                    environment,
+                } => {
+                    out.skipped.push(format!(
+                        "{kind} {what}: belongs to profile {profile}, environment {environment}"
+                    ));
+                    false
+                }
             }
-            Owner::Foreign { profile, environment } => {
-                out.skipped.push(format!("{kind} {what}: belongs to profile {profile}, environment {environment}"));
-                false
-            }
-        }
-    };
+        };
     let families: Vec<String> = {
         let mut f = vec![names.family.clone()];
         if names.legacy_family != names.family {
@@ -137,18 +222,24 @@ async fn discover(
         f.into_iter().filter(|f| *f != guard.family).collect()
     };
     let revisions = async {
-        let mut all = Vec::new();
-        for f in &families {
-            all.extend(ecs::list_revisions(aws, f, TaskDefinitionStatus::Active).await?);
-            all.extend(ecs::list_revisions(aws, f, TaskDefinitionStatus::Inactive).await?);
-        }
-        Ok::<_, anyhow::Error>(all)
+        let lists = families.iter().flat_map(|f| {
+            [TaskDefinitionStatus::Active, TaskDefinitionStatus::Inactive]
+                .map(|st| ecs::list_revisions(aws, f, st))
+        });
+        let lists = futures::future::try_join_all(lists).await?;
+        Ok::<_, anyhow::Error>(lists.into_iter().flatten().collect::<Vec<_>>())
     };
 
     if let Some(st) = state {
         let hostname = st.endpoint.clone().unwrap_or_default();
-        let arns: Vec<String> = [st.target_group_arn.clone(), st.rule_arn.clone()].into_iter().flatten().collect();
-        let cluster = st.cluster.clone().unwrap_or_else(|| profile.target_cluster.clone());
+        let arns: Vec<String> = [st.target_group_arn.clone(), st.rule_arn.clone()]
+            .into_iter()
+            .flatten()
+            .collect();
+        let cluster = st
+            .cluster
+            .clone()
+            .unwrap_or_else(|| profile.target_cluster.clone());
         let service_arn = st.service_arn.clone().unwrap_or_default();
         let (tags, service, revisions, records) = tokio::join!(
             elb::tags(aws, &arns),
@@ -157,7 +248,10 @@ async fn discover(
             dns::find_records(aws, &profile.dynamic_zone_id, &hostname),
         );
         let tags = tags?;
-        for (slot, arn, kind) in [(&mut out.target_group, &st.target_group_arn, "target group"), (&mut out.rule, &st.rule_arn, "listener rule")] {
+        for (slot, arn, kind) in [
+            (&mut out.target_group, &st.target_group_arn, "target group"),
+            (&mut out.rule, &st.rule_arn, "listener rule"),
+        ] {
             if let Some(arn) = arn {
                 if let Some(t) = tags.get(arn) {
                     let owner = tags::owner(elb::tags_of(t), &profile.name, environment);
@@ -175,7 +269,13 @@ async fn discover(
             }
         }
         if let Some(svc) = service?.filter(|s| s.status() != Some("INACTIVE")) {
-            let owner = tags::owner(svc.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))), &profile.name, environment);
+            let owner = tags::owner(
+                svc.tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?, t.value()?))),
+                &profile.name,
+                environment,
+            );
             let arn = svc.service_arn().unwrap_or_default().to_string();
             if ownership(owner, "ECS service", &arn, false, &mut out) {
                 out.service = Some(arn);
@@ -214,8 +314,17 @@ async fn discover(
         let zone = zone?;
         let hostname = names.hostname(&zone);
         let legacy_hostname = names.legacy_hostname(&zone);
-        for svc in services?.into_iter().filter(|s| s.status() != Some("INACTIVE")) {
-            let owner = tags::owner(svc.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))), &profile.name, environment);
+        for svc in services?
+            .into_iter()
+            .filter(|s| s.status() != Some("INACTIVE"))
+        {
+            let owner = tags::owner(
+                svc.tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?, t.value()?))),
+                &profile.name,
+                environment,
+            );
             let arn = svc.service_arn().unwrap_or_default().to_string();
             if arn != guard.service && ownership(owner, "ECS service", &arn, true, &mut out) {
                 out.service = Some(arn);
@@ -223,7 +332,9 @@ async fn discover(
         }
         if let Some((arn, t)) = tg? {
             let owner = tags::owner(elb::tags_of(&t), &profile.name, environment);
-            if !guard.target_groups.contains(&arn) && ownership(owner, "target group", &arn, true, &mut out) {
+            if !guard.target_groups.contains(&arn)
+                && ownership(owner, "target group", &arn, true, &mut out)
+            {
                 out.target_group = Some(arn);
             }
         }
@@ -242,7 +353,10 @@ async fn discover(
                 if rule.forwards_to.iter().all(|a| a == tg) {
                     out.rule = Some(rule.arn);
                 } else {
-                    out.skipped.push(format!("listener rule {}: also forwards elsewhere", rule.arn));
+                    out.skipped.push(format!(
+                        "listener rule {}: also forwards elsewhere",
+                        rule.arn
+                    ));
                 }
             }
             out.records.extend(records?);
@@ -255,16 +369,14 @@ async fn discover(
     Ok(out)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Delete the resources found, in dependency order.
 async fn remove(
     engine: &Engine,
     profile: &Profile,
     environment: &str,
     names: &ResourceNames,
-    lease: Option<&Lease>,
     targets: Targets,
     existed: bool,
-    legacy_item: bool,
     steps: &Steps,
 ) -> Result<Outcome> {
     let aws = &engine.aws;
@@ -280,24 +392,38 @@ async fn remove(
         || !targets.records.is_empty();
 
     let t = Instant::now();
-    let file = async {
-        let Some(f) = &profile.endpoints else { return Ok(false) };
-        let name = format!("{}-{environment}", f.name_prefix);
-        endpoints_file::update(aws, f, false, |doc| endpoints_file::remove(doc, &name, &f.update_key)).await
-    };
     let records = async {
         let n = targets.records.len();
         dns::delete_records(aws, &profile.dynamic_zone_id, targets.records.clone()).await?;
         if n > 0 {
-            steps.done(t, "dns", format!("deleted {n} record(s) for {}", targets.hostname.as_deref().unwrap_or("?")));
+            steps.done(
+                t,
+                "dns",
+                format!(
+                    "deleted {n} record(s) for {}",
+                    targets.hostname.as_deref().unwrap_or("?")
+                ),
+            );
         }
         Ok::<_, anyhow::Error>(())
     };
     let service = async {
         if let Some(arn) = &targets.service {
-            match aws.ecs.delete_service().cluster(cluster).service(arn).force(true).send().await {
+            match aws
+                .ecs
+                .delete_service()
+                .cluster(cluster)
+                .service(arn)
+                .force(true)
+                .send()
+                .await
+            {
                 Ok(_) => steps.done(t, "service", format!("deleted {arn}")),
-                Err(e) if matches!(error_code(&e), Some("ServiceNotFoundException") | Some("ServiceNotActiveException")) => {}
+                Err(e)
+                    if matches!(
+                        error_code(&e),
+                        Some("ServiceNotFoundException") | Some("ServiceNotActiveException")
+                    ) => {}
                 Err(e) => bail!("ecs:DeleteService {arn} failed: {}", describe(&e)),
             }
         }
@@ -320,19 +446,58 @@ async fn remove(
     let revisions = async {
         ecs::retire_revisions(aws, &targets.revisions).await?;
         if !targets.revisions.is_empty() {
-            steps.done(t, "task-definitions", format!("deleted {} revision(s) of {}", targets.revisions.len(), names.family));
+            steps.done(
+                t,
+                "task-definitions",
+                format!(
+                    "deleted {} revision(s) of {}",
+                    targets.revisions.len(),
+                    names.family
+                ),
+            );
         }
         Ok::<_, anyhow::Error>(())
     };
-    let (file, records, service, rule_then_tg, revisions) = tokio::join!(file, records, service, rule_then_tg, revisions);
-    if file? {
-        steps.done(t, "environments-file", "entry removed");
-    }
+    let (records, service, rule_then_tg, revisions) =
+        tokio::join!(records, service, rule_then_tg, revisions);
     records?;
     service?;
     rule_then_tg?;
     revisions?;
 
+    Ok(Outcome {
+        profile: profile.name.clone(),
+        environment: environment.to_string(),
+        url: targets.hostname.as_ref().map(|h| format!("https://{h}")),
+        hostname: targets.hostname,
+        service_arn: targets.service,
+        target_group_arn: targets.target_group,
+        task_definition_arn: targets.revisions.first().cloned(),
+        rule_arn: targets.rule,
+        action: Some(if anything {
+            Action::Deleted
+        } else {
+            Action::Absent
+        }),
+        image: None,
+        last_updated: None,
+        status: None,
+        metadata: Default::default(),
+        steps: vec![],
+    })
+}
+
+/// Last: remove the state item (releasing the lease) and any item the Python CLI wrote.
+async fn forget(
+    engine: &Engine,
+    profile: &Profile,
+    names: &ResourceNames,
+    lease: Option<&Lease>,
+    legacy_item: bool,
+    existed: bool,
+    steps: &Steps,
+) -> Result<()> {
+    let aws = &engine.aws;
     let t = Instant::now();
     let legacy = async {
         if legacy_item {
@@ -342,7 +507,13 @@ async fn remove(
                 .set_key(Some(key(&profile.name, &names.base)))
                 .send()
                 .await
-                .map_err(|e| anyhow!("removing legacy state {} failed: {}", names.base, describe(&e)))?;
+                .map_err(|e| {
+                    anyhow!(
+                        "removing legacy state {} failed: {}",
+                        names.base,
+                        describe(&e)
+                    )
+                })?;
         }
         Ok::<_, anyhow::Error>(())
     };
@@ -356,30 +527,25 @@ async fn remove(
     a?;
     b?;
     if existed {
-        steps.done(t, "state", format!("removed from DynamoDB table {}", engine.table));
+        steps.done(
+            t,
+            "state",
+            format!("removed from DynamoDB table {}", engine.table),
+        );
     }
-    Ok(Outcome {
-        profile: profile.name.clone(),
-        environment: environment.to_string(),
-        url: targets.hostname.as_ref().map(|h| format!("https://{h}")),
-        hostname: targets.hostname,
-        service_arn: targets.service,
-        target_group_arn: targets.target_group,
-        task_definition_arn: targets.revisions.first().cloned(),
-        rule_arn: targets.rule,
-        action: Some(if anything { Action::Deleted } else { Action::Absent }),
-        image: None,
-        last_updated: None,
-        status: None,
-        metadata: Default::default(),
-        steps: steps.take(),
-    })
+    Ok(())
 }
 
 /// DeleteTargetGroup, retried while a rule or service still holds it (ResourceInUse).
 async fn delete_target_group(aws: &Aws, arn: &str) -> Result<()> {
     for attempt in 0..40u64 {
-        match aws.elb.delete_target_group().target_group_arn(arn).send().await {
+        match aws
+            .elb
+            .delete_target_group()
+            .target_group_arn(arn)
+            .send()
+            .await
+        {
             Ok(_) => return Ok(()),
             Err(e) if error_code(&e) == Some("TargetGroupNotFound") => return Ok(()),
             Err(e) if error_code(&e) == Some("ResourceInUse") => {

@@ -17,11 +17,20 @@ use crate::profile::EndpointsFile;
 
 /// Set `update_key = fqdn` on every entry named `name`, or append a new entry. Returns whether
 /// the document changed.
-pub fn add(doc: &mut Value, name: &str, update_key: &str, fqdn: &str, env_type: &str) -> Result<bool> {
+pub fn add(
+    doc: &mut Value,
+    name: &str,
+    update_key: &str,
+    fqdn: &str,
+    env_type: &str,
+) -> Result<bool> {
     let list = environments(doc)?;
     let mut matched = false;
     let mut changed = false;
-    for entry in list.iter_mut().filter(|e| e.get("name").and_then(Value::as_str) == Some(name)) {
+    for entry in list
+        .iter_mut()
+        .filter(|e| e.get("name").and_then(Value::as_str) == Some(name))
+    {
         matched = true;
         if let Some(obj) = entry.as_object_mut() {
             if obj.get(update_key).and_then(Value::as_str) != Some(fqdn) {
@@ -46,7 +55,9 @@ pub fn remove(doc: &mut Value, name: &str, update_key: &str) -> Result<bool> {
     }) else {
         return Ok(false);
     };
-    let entry = list[i].as_object_mut().expect("entries with keys are objects");
+    let entry = list[i]
+        .as_object_mut()
+        .expect("entries with keys are objects");
     let only_ours = entry.len() == 3 && entry.contains_key("env") && entry.contains_key("name");
     if only_ours {
         list.remove(i);
@@ -57,7 +68,9 @@ pub fn remove(doc: &mut Value, name: &str, update_key: &str) -> Result<bool> {
 }
 
 fn environments(doc: &mut Value) -> Result<&mut Vec<Value>> {
-    let obj = doc.as_object_mut().ok_or_else(|| anyhow!("the environments file is not a JSON object"))?;
+    let obj = doc
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("the environments file is not a JSON object"))?;
     let list = obj
         .entry("environments")
         .or_insert_with(|| Value::Array(vec![]))
@@ -105,16 +118,33 @@ fn sorted(v: &Value) -> Value {
 
 /// Read-modify-write with optimistic concurrency. `edit` returns whether it changed anything;
 /// unchanged documents are not written. Returns whether a write happened.
-pub async fn update<F>(aws: &Aws, file: &EndpointsFile, create_if_missing: bool, edit: F) -> Result<bool>
+pub async fn update<F>(
+    aws: &Aws,
+    file: &EndpointsFile,
+    create_if_missing: bool,
+    edit: F,
+) -> Result<bool>
 where
     F: Fn(&mut Value) -> Result<bool>,
 {
     let what = format!("s3://{}/{}", file.bucket, file.key);
     for attempt in 0..12 {
-        let (mut doc, etag) = match aws.s3.get_object().bucket(&file.bucket).key(&file.key).send().await {
+        let (mut doc, etag) = match aws
+            .s3
+            .get_object()
+            .bucket(&file.bucket)
+            .key(&file.key)
+            .send()
+            .await
+        {
             Ok(out) => {
                 let etag = out.e_tag.clone();
-                let bytes = out.body.collect().await.map_err(|e| anyhow!("reading {what} failed: {e}"))?.into_bytes();
+                let bytes = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| anyhow!("reading {what} failed: {e}"))?
+                    .into_bytes();
                 let doc: Value = serde_json::from_slice(&bytes)
                     .map_err(|e| anyhow!("{what} is not valid JSON ({e}); fix or remove it"))?;
                 (doc, etag)
@@ -146,7 +176,10 @@ where
             Err(e) => {
                 let status = http_status(&e);
                 let conflict = matches!(status, Some(412) | Some(409) | Some(404))
-                    || matches!(error_code(&e), Some("PreconditionFailed") | Some("ConditionalRequestConflict"));
+                    || matches!(
+                        error_code(&e),
+                        Some("PreconditionFailed") | Some("ConditionalRequestConflict")
+                    );
                 if !conflict {
                     bail!("writing {what} failed: {}", describe(&e));
                 }
@@ -165,9 +198,30 @@ mod tests {
     #[test]
     fn add_appends_then_updates_in_place() {
         let mut doc = json!({"environments": [], "other": 1});
-        assert!(add(&mut doc, "dev-pr-1", "api_endpoint", "api-pr-1.x", "preview").unwrap());
-        assert!(!add(&mut doc, "dev-pr-1", "api_endpoint", "api-pr-1.x", "preview").unwrap());
-        assert!(add(&mut doc, "dev-pr-1", "admin_endpoint", "admin-pr-1.x", "other").unwrap());
+        assert!(add(
+            &mut doc,
+            "dev-pr-1",
+            "api_endpoint",
+            "api-pr-1.x",
+            "preview"
+        )
+        .unwrap());
+        assert!(!add(
+            &mut doc,
+            "dev-pr-1",
+            "api_endpoint",
+            "api-pr-1.x",
+            "preview"
+        )
+        .unwrap());
+        assert!(add(
+            &mut doc,
+            "dev-pr-1",
+            "admin_endpoint",
+            "admin-pr-1.x",
+            "other"
+        )
+        .unwrap());
         assert_eq!(
             doc,
             json!({"environments": [{"name": "dev-pr-1", "env": "preview", "api_endpoint": "api-pr-1.x",
@@ -182,7 +236,10 @@ mod tests {
             {"name": "dev-pr-2", "api_endpoint": "c"}
         ]});
         assert!(remove(&mut doc, "dev-pr-1", "api_endpoint").unwrap());
-        assert_eq!(doc["environments"][0], json!({"name": "dev-pr-1", "env": "preview", "admin_endpoint": "b"}));
+        assert_eq!(
+            doc["environments"][0],
+            json!({"name": "dev-pr-1", "env": "preview", "admin_endpoint": "b"})
+        );
         assert!(remove(&mut doc, "dev-pr-1", "admin_endpoint").unwrap());
         assert!(!remove(&mut doc, "dev-pr-1", "admin_endpoint").unwrap());
         // no `env`: only the key goes, as in the original

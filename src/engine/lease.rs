@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context, Result};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ReturnValue, ScalarAttributeType, TableStatus,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ReturnValue, ScalarAttributeType, TableStatus,
 };
 use rand::Rng;
 
@@ -24,7 +24,10 @@ pub struct LeaseSettings {
 
 impl Default for LeaseSettings {
     fn default() -> Self {
-        LeaseSettings { ttl: Duration::from_secs(600), wait: Duration::from_secs(300) }
+        LeaseSettings {
+            ttl: Duration::from_secs(600),
+            wait: Duration::from_secs(300),
+        }
     }
 }
 
@@ -45,18 +48,29 @@ pub enum LeaseError {
     #[error(
         "environment {environment} of profile {profile} is busy: another eden run holds its lease (expires in {expires_in}s); retry later"
     )]
-    Busy { profile: String, environment: String, expires_in: u64 },
+    Busy {
+        profile: String,
+        environment: String,
+        expires_in: u64,
+    },
     #[error(transparent)]
     Aws(#[from] anyhow::Error),
 }
 
 pub fn now_secs() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
 }
 
 fn new_owner() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
-    format!("{host}:{}:{:016x}", std::process::id(), rand::thread_rng().gen::<u64>())
+    format!(
+        "{host}:{}:{:016x}",
+        std::process::id(),
+        rand::thread_rng().gen::<u64>()
+    )
 }
 
 /// Take the lease, waiting (bounded) while another run holds it.
@@ -76,11 +90,16 @@ pub async fn acquire(
             .update_item()
             .table_name(table)
             .set_key(Some(key(profile, environment)))
-            .update_expression("SET lease_owner = :me, lease_expires = :exp, #k = if_not_exists(#k, :kind)")
+            .update_expression(
+                "SET lease_owner = :me, lease_expires = :exp, #k = if_not_exists(#k, :kind)",
+            )
             .condition_expression("attribute_not_exists(lease_owner) OR lease_expires < :now")
             .expression_attribute_names("#k", "kind")
             .expression_attribute_values(":me", AttributeValue::S(owner.clone()))
-            .expression_attribute_values(":exp", AttributeValue::N(format!("{:.3}", now + settings.ttl.as_secs_f64())))
+            .expression_attribute_values(
+                ":exp",
+                AttributeValue::N(format!("{:.3}", now + settings.ttl.as_secs_f64())),
+            )
             .expression_attribute_values(":now", AttributeValue::N(format!("{now:.3}")))
             .expression_attribute_values(":kind", AttributeValue::S("environment".into()))
             .return_values(ReturnValue::AllOld)
@@ -91,7 +110,10 @@ pub async fn acquire(
             .await;
         match res {
             Ok(out) => {
-                let previous = out.attributes.filter(|a| !a.is_empty()).map(|a| EnvState::from_item(&a));
+                let previous = out
+                    .attributes
+                    .filter(|a| !a.is_empty())
+                    .map(|a| EnvState::from_item(&a));
                 return Ok(Lease {
                     table: table.to_string(),
                     profile: profile.to_string(),
@@ -122,8 +144,16 @@ pub async fn acquire(
                         let pause = rand::thread_rng().gen_range(100..400);
                         tokio::time::sleep(Duration::from_millis(pause)).await;
                     }
-                    Some("ResourceNotFoundException") => return Err(LeaseError::TableMissing(table.to_string())),
-                    _ => return Err(anyhow!("taking the lease in DynamoDB table {table} failed: {}", describe(&e)).into()),
+                    Some("ResourceNotFoundException") => {
+                        return Err(LeaseError::TableMissing(table.to_string()))
+                    }
+                    _ => {
+                        return Err(anyhow!(
+                            "taking the lease in DynamoDB table {table} failed: {}",
+                            describe(&e)
+                        )
+                        .into())
+                    }
                 }
             }
         }
@@ -157,7 +187,13 @@ impl Lease {
                 .map(|_| ())
                 .map_err(|e| describe(&e))
         };
-        req.map_err(|e| anyhow!("releasing the lease on {}/{} failed: {e}", self.profile, self.environment))
+        req.map_err(|e| {
+            anyhow!(
+                "releasing the lease on {}/{} failed: {e}",
+                self.profile,
+                self.environment
+            )
+        })
     }
 
     /// Write the final state and release the lease in one conditional PutItem.
@@ -170,7 +206,14 @@ impl Lease {
             .expression_attribute_values(":me", AttributeValue::S(self.owner.clone()))
             .send()
             .await
-            .map_err(|e| anyhow!("writing the state of {}/{} failed: {}", self.profile, self.environment, describe(&e)))?;
+            .map_err(|e| {
+                anyhow!(
+                    "writing the state of {}/{} failed: {}",
+                    self.profile,
+                    self.environment,
+                    describe(&e)
+                )
+            })?;
         Ok(())
     }
 
@@ -184,15 +227,32 @@ impl Lease {
             .expression_attribute_values(":me", AttributeValue::S(self.owner.clone()))
             .send()
             .await
-            .map_err(|e| anyhow!("removing the state of {}/{} failed: {}", self.profile, self.environment, describe(&e)))?;
+            .map_err(|e| {
+                anyhow!(
+                    "removing the state of {}/{} failed: {}",
+                    self.profile,
+                    self.environment,
+                    describe(&e)
+                )
+            })?;
         Ok(())
     }
 }
 
 /// Create the table in the original Generation B layout, and wait until it is ACTIVE.
 pub async fn create_table(aws: &Aws, table: &str) -> Result<()> {
-    let attr = |n: &str, t| AttributeDefinition::builder().attribute_name(n).attribute_type(t).build();
-    let ks = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
+    let attr = |n: &str, t| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(t)
+            .build()
+    };
+    let ks = |n: &str, t| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+    };
     let res = aws
         .dynamodb
         .create_table()
@@ -208,7 +268,11 @@ pub async fn create_table(aws: &Aws, table: &str) -> Result<()> {
                 .index_name("kind_last_updated_gsi")
                 .key_schema(ks("kind", KeyType::Hash)?)
                 .key_schema(ks("last_updated", KeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()?,
         )
         .billing_mode(BillingMode::PayPerRequest)
@@ -216,7 +280,10 @@ pub async fn create_table(aws: &Aws, table: &str) -> Result<()> {
         .await;
     if let Err(e) = res {
         if error_code(&e) != Some("ResourceInUseException") {
-            return Err(anyhow!("creating DynamoDB table {table} failed: {}", describe(&e)));
+            return Err(anyhow!(
+                "creating DynamoDB table {table} failed: {}",
+                describe(&e)
+            ));
         }
     }
     for _ in 0..600 {
@@ -232,5 +299,8 @@ pub async fn create_table(aws: &Aws, table: &str) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(anyhow!("DynamoDB table {table} did not become ACTIVE within 60 s")).context("creating the state table")
+    Err(anyhow!(
+        "DynamoDB table {table} did not become ACTIVE within 60 s"
+    ))
+    .context("creating the state table")
 }

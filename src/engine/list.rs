@@ -36,7 +36,12 @@ pub async fn run(engine: &Engine, profile: Option<&str>) -> Result<Vec<Outcome>>
         let (page, next) = match page {
             Ok(v) => v,
             Err((Some(code), _)) if code == "ResourceNotFoundException" => return Ok(vec![]),
-            Err((_, msg)) => return Err(anyhow!("reading DynamoDB table {} failed: {msg}", engine.table)),
+            Err((_, msg)) => {
+                return Err(anyhow!(
+                    "reading DynamoDB table {} failed: {msg}",
+                    engine.table
+                ))
+            }
         };
         items.extend(page);
         start = next;
@@ -46,8 +51,16 @@ pub async fn run(engine: &Engine, profile: Option<&str>) -> Result<Vec<Outcome>>
     }
     let mut out: Vec<Outcome> = items
         .iter()
-        .filter(|i| i.get("type").and_then(|v| v.as_s().ok()).is_some_and(|t| !t.starts_with('_')))
-        .filter(|i| i.get("kind").and_then(|v| v.as_s().ok()).is_none_or(|k| k == "environment"))
+        .filter(|i| {
+            i.get("type")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|t| !t.starts_with('_'))
+        })
+        .filter(|i| {
+            i.get("kind")
+                .and_then(|v| v.as_s().ok())
+                .is_none_or(|k| k == "environment")
+        })
         .map(|i| row(EnvState::from_item(i), i.contains_key("lease_owner")))
         .collect();
     out.sort_by(|a, b| (&a.profile, &a.environment).cmp(&(&b.profile, &b.environment)));
@@ -56,7 +69,11 @@ pub async fn run(engine: &Engine, profile: Option<&str>) -> Result<Vec<Outcome>>
 
 fn row(s: EnvState, leased: bool) -> Outcome {
     let status = if s.is_complete() {
-        if leased { "updating" } else { "ready" }
+        if leased {
+            "updating"
+        } else {
+            "ready"
+        }
     } else if s.is_legacy() {
         "legacy"
     } else {

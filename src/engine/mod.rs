@@ -84,7 +84,11 @@ pub struct CreateRequest {
 
 impl Engine {
     pub fn new(aws: Aws, table: impl Into<String>) -> Engine {
-        Engine { aws, table: table.into(), lease: LeaseSettings::default() }
+        Engine {
+            aws,
+            table: table.into(),
+            lease: LeaseSettings::default(),
+        }
     }
 
     pub async fn create(&self, profile: &Profile, req: &CreateRequest) -> anyhow::Result<Outcome> {
@@ -101,6 +105,8 @@ impl Engine {
 }
 
 pub(crate) fn rfc3339(secs: f64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    let t = time::OffsetDateTime::from_unix_timestamp(secs as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

@@ -76,12 +76,20 @@ impl EnvState {
             }
         }
         if !self.record_types.is_empty() {
-            item.insert("record_types".into(), AttributeValue::L(self.record_types.iter().map(|t| s(t)).collect()));
+            item.insert(
+                "record_types".into(),
+                AttributeValue::L(self.record_types.iter().map(|t| s(t)).collect()),
+            );
         }
         if !self.metadata.is_empty() {
             item.insert(
                 "metadata".into(),
-                AttributeValue::M(self.metadata.iter().map(|(k, v)| (k.clone(), s(v))).collect()),
+                AttributeValue::M(
+                    self.metadata
+                        .iter()
+                        .map(|(k, v)| (k.clone(), s(v)))
+                        .collect(),
+                ),
             );
         }
         item
@@ -95,8 +103,10 @@ impl EnvState {
             _ => None,
         });
         // Generation A/intermediate items used `last_updated_time` (a string).
-        let last_updated =
-            last_updated.or_else(|| item.get("last_updated_time").and_then(|v| v.as_s().ok()?.parse().ok()));
+        let last_updated = last_updated.or_else(|| {
+            item.get("last_updated_time")
+                .and_then(|v| v.as_s().ok()?.parse().ok())
+        });
         EnvState {
             profile: s("type").unwrap_or_default(),
             environment: s("name").unwrap_or_default(),
@@ -121,7 +131,11 @@ impl EnvState {
             metadata: item
                 .get("metadata")
                 .and_then(|v| v.as_m().ok())
-                .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone()))).collect())
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone())))
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     }
@@ -161,8 +175,14 @@ mod tests {
     #[test]
     fn python_items_are_legacy() {
         let mut item = key("api", "dev-api-pr-1");
-        item.insert("endpoint".into(), AttributeValue::S("api-pr-1.dev.example.com".into()));
-        item.insert("last_updated".into(), AttributeValue::N("1795375850.8742349147796630859375".into()));
+        item.insert(
+            "endpoint".into(),
+            AttributeValue::S("api-pr-1.dev.example.com".into()),
+        );
+        item.insert(
+            "last_updated".into(),
+            AttributeValue::N("1795375850.8742349147796630859375".into()),
+        );
         let st = EnvState::from_item(&item);
         assert!(st.is_legacy());
         assert!(st.last_updated.unwrap() > 1.7e9);

@@ -22,7 +22,10 @@ pub struct Steps {
 
 impl Default for Steps {
     fn default() -> Self {
-        Steps { start: Instant::now(), list: Arc::default() }
+        Steps {
+            start: Instant::now(),
+            list: Arc::default(),
+        }
     }
 }
 

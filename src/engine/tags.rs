@@ -8,7 +8,13 @@ pub const ENVIRONMENT: &str = "eden:environment";
 pub fn value(raw: &str) -> String {
     let kept: String = raw
         .chars()
-        .map(|c| if c.is_alphanumeric() || " +-=._:/@".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || " +-=._:/@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     kept.chars().take(256).collect()
 }
@@ -28,10 +34,17 @@ pub enum Owner {
     /// Not tagged by eden: made by the Python eden (found by its exact legacy name).
     Legacy,
     /// Tagged by eden for another profile or environment: never touch.
-    Foreign { profile: String, environment: String },
+    Foreign {
+        profile: String,
+        environment: String,
+    },
 }
 
-pub fn owner<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>, profile: &str, environment: &str) -> Owner {
+pub fn owner<'a>(
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+    profile: &str,
+    environment: &str,
+) -> Owner {
     let (mut managed, mut p, mut e) = (false, String::new(), String::new());
     for (k, v) in tags {
         match k {
@@ -46,7 +59,10 @@ pub fn owner<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>, profile: &s
     } else if p == value(profile) && e == value(environment) {
         Owner::Ours
     } else {
-        Owner::Foreign { profile: p, environment: e }
+        Owner::Foreign {
+            profile: p,
+            environment: e,
+        }
     }
 }
 
@@ -61,7 +77,10 @@ mod tests {
         assert_eq!(owner(view(), "api", "feature/x#1"), Owner::Ours);
         assert_eq!(
             owner(view(), "admin", "feature/x#1"),
-            Owner::Foreign { profile: "api".into(), environment: "feature/x_1".into() }
+            Owner::Foreign {
+                profile: "api".into(),
+                environment: "feature/x_1".into()
+            }
         );
         assert_eq!(owner([("team", "x")], "api", "e"), Owner::Legacy);
     }

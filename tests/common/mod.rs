@@ -25,15 +25,25 @@ pub fn endpoint() -> String {
         if let Ok(url) = std::env::var("AWS_ENDPOINT_URL") {
             return url;
         }
-        let out = Command::new("bash").arg(root().join("scripts/emulator.sh")).arg("start").output().expect("run scripts/emulator.sh");
-        assert!(out.status.success(), "emulator did not start: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("bash")
+            .arg(root().join("scripts/emulator.sh"))
+            .arg("start")
+            .output()
+            .expect("run scripts/emulator.sh");
+        assert!(
+            out.status.success(),
+            "emulator did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     })
     .clone()
 }
 
 pub fn python() -> PathBuf {
-    std::env::var_os("EDEN_PYTHON").map(PathBuf::from).unwrap_or_else(|| root().join(".venv-moto/bin/python"))
+    std::env::var_os("EDEN_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv-moto/bin/python"))
 }
 
 pub async fn aws(instrument: Option<Arc<Instrument>>) -> Aws {
@@ -61,14 +71,30 @@ impl World {
         assert!(prefix.len() <= 8, "world prefix {prefix} too long");
         let out = Command::new(python())
             .arg(root().join("scripts/seed.py"))
-            .args(["--endpoint", &endpoint(), "--prefix", &prefix, "--region", REGION])
+            .args([
+                "--endpoint",
+                &endpoint(),
+                "--prefix",
+                &prefix,
+                "--region",
+                REGION,
+            ])
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .output()
             .expect("run scripts/seed.py");
-        assert!(out.status.success(), "seeding failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "seeding failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let seed: Value = serde_json::from_slice(&out.stdout).unwrap();
-        World { table: format!("{prefix}-eden"), prefix, seed, aws: aws(None).await }
+        World {
+            table: format!("{prefix}-eden"),
+            prefix,
+            seed,
+            aws: aws(None).await,
+        }
     }
 
     pub fn raw(&self, profile: &str) -> RawProfile {
@@ -100,16 +126,25 @@ impl World {
 
     pub async fn engine(&self, instrument: Option<Arc<Instrument>>) -> Engine {
         let mut e = Engine::new(aws(instrument).await, &self.table);
-        e.lease = LeaseSettings { wait: std::time::Duration::from_secs(60), ..LeaseSettings::default() };
+        e.lease = LeaseSettings {
+            wait: std::time::Duration::from_secs(60),
+            ..LeaseSettings::default()
+        };
         e
     }
 
     pub fn image(&self, profile: &str, tag: &str) -> String {
-        self.seed["references"][profile]["images"][tag].as_str().unwrap().to_string()
+        self.seed["references"][profile]["images"][tag]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     pub fn digest_image(&self, profile: &str, tag: &str) -> String {
-        self.seed["references"][profile]["digests"][tag].as_str().unwrap().to_string()
+        self.seed["references"][profile]["digests"][tag]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     pub fn s(&self, path: &[&str]) -> String {
@@ -117,7 +152,9 @@ impl World {
         for p in path {
             v = &v[*p];
         }
-        v.as_str().unwrap_or_else(|| panic!("seed has no {path:?}")).to_string()
+        v.as_str()
+            .unwrap_or_else(|| panic!("seed has no {path:?}"))
+            .to_string()
     }
 
     /// Everything this world holds that eden could touch, read independently of the engine.
@@ -129,7 +166,14 @@ impl World {
         let mut token = None;
         let mut arns = Vec::new();
         loop {
-            let out = aws.ecs.list_services().cluster(&cluster).set_next_token(token).send().await.unwrap();
+            let out = aws
+                .ecs
+                .list_services()
+                .cluster(&cluster)
+                .set_next_token(token)
+                .send()
+                .await
+                .unwrap();
             arns.extend(out.service_arns.unwrap_or_default());
             token = out.next_token;
             if token.is_none() {
@@ -137,17 +181,38 @@ impl World {
             }
         }
         for chunk in arns.chunks(10) {
-            let out = aws.ecs.describe_services().cluster(&cluster).set_services(Some(chunk.to_vec())).send().await.unwrap();
+            let out = aws
+                .ecs
+                .describe_services()
+                .cluster(&cluster)
+                .set_services(Some(chunk.to_vec()))
+                .send()
+                .await
+                .unwrap();
             for s in out.services.unwrap_or_default() {
                 if s.status() == Some("ACTIVE") || s.status() == Some("DRAINING") {
-                    snap.services.insert(format!("{}|{}", s.service_name().unwrap(), s.task_definition().unwrap_or("")));
+                    snap.services.insert(format!(
+                        "{}|{}",
+                        s.service_name().unwrap(),
+                        s.task_definition().unwrap_or("")
+                    ));
                 }
             }
         }
-        for status in [aws_sdk_ecs::types::TaskDefinitionStatus::Active, aws_sdk_ecs::types::TaskDefinitionStatus::Inactive] {
+        for status in [
+            aws_sdk_ecs::types::TaskDefinitionStatus::Active,
+            aws_sdk_ecs::types::TaskDefinitionStatus::Inactive,
+        ] {
             let mut token = None;
             loop {
-                let out = aws.ecs.list_task_definitions().status(status.clone()).set_next_token(token).send().await.unwrap();
+                let out = aws
+                    .ecs
+                    .list_task_definitions()
+                    .status(status.clone())
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .unwrap();
                 for a in out.task_definition_arns.unwrap_or_default() {
                     if a.contains(&format!("task-definition/{}-", self.prefix)) {
                         snap.task_definitions.insert(format!("{a}|{status}"));
@@ -161,7 +226,13 @@ impl World {
         }
         let mut marker = None;
         loop {
-            let out = aws.elb.describe_target_groups().set_marker(marker).send().await.unwrap();
+            let out = aws
+                .elb
+                .describe_target_groups()
+                .set_marker(marker)
+                .send()
+                .await
+                .unwrap();
             for tg in out.target_groups.unwrap_or_default() {
                 let name = tg.target_group_name().unwrap().to_string();
                 if name.starts_with(&self.prefix) {
@@ -175,34 +246,76 @@ impl World {
         }
         let mut marker = None;
         loop {
-            let out = aws.elb.describe_rules().listener_arn(self.s(&["listener_arn"])).set_marker(marker).send().await.unwrap();
+            let out = aws
+                .elb
+                .describe_rules()
+                .listener_arn(self.s(&["listener_arn"]))
+                .set_marker(marker)
+                .send()
+                .await
+                .unwrap();
             for r in out.rules.unwrap_or_default() {
                 let hosts: Vec<String> = r
                     .conditions()
                     .iter()
-                    .flat_map(|c| c.host_header_config().map(|h| h.values().to_vec()).unwrap_or_default().into_iter().chain(c.values().to_vec()))
+                    .flat_map(|c| {
+                        c.host_header_config()
+                            .map(|h| h.values().to_vec())
+                            .unwrap_or_default()
+                            .into_iter()
+                            .chain(c.values().to_vec())
+                    })
                     .collect();
-                snap.rules.insert(format!("{}|{}", r.priority().unwrap_or(""), hosts.join(",")));
+                snap.rules.insert(format!(
+                    "{}|{}",
+                    r.priority().unwrap_or(""),
+                    hosts.join(",")
+                ));
             }
             marker = out.next_marker;
             if marker.is_none() {
                 break;
             }
         }
-        let out = aws.route53.list_resource_record_sets().hosted_zone_id(self.s(&["zone_id"])).send().await.unwrap();
+        let out = aws
+            .route53
+            .list_resource_record_sets()
+            .hosted_zone_id(self.s(&["zone_id"]))
+            .send()
+            .await
+            .unwrap();
         for r in out.resource_record_sets {
-            if !matches!(r.r#type, aws_sdk_route53::types::RrType::Ns | aws_sdk_route53::types::RrType::Soa) {
-                snap.records.insert(format!("{}|{}", r.name, r.r#type.as_str()));
+            if !matches!(
+                r.r#type,
+                aws_sdk_route53::types::RrType::Ns | aws_sdk_route53::types::RrType::Soa
+            ) {
+                snap.records
+                    .insert(format!("{}|{}", r.name, r.r#type.as_str()));
             }
         }
-        if let Ok(out) = aws.s3.get_object().bucket(self.s(&["bucket"])).key("environments.json").send().await {
+        if let Ok(out) = aws
+            .s3
+            .get_object()
+            .bucket(self.s(&["bucket"]))
+            .key("environments.json")
+            .send()
+            .await
+        {
             let bytes = out.body.collect().await.unwrap().into_bytes();
             snap.environments_file = serde_json::from_slice(&bytes).unwrap();
         }
         if let Ok(out) = aws.dynamodb.scan().table_name(&self.table).send().await {
             for item in out.items.unwrap_or_default() {
-                let t = item.get("type").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                let n = item.get("name").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let t = item
+                    .get("type")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                let n = item
+                    .get("name")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
                 snap.state_items.insert(format!("{t}|{n}"));
             }
         }
@@ -210,7 +323,11 @@ impl World {
     }
 
     pub fn request(&self, env: &str, image: &str) -> CreateRequest {
-        CreateRequest { environment: env.into(), image_uri: image.into(), metadata: BTreeMap::new() }
+        CreateRequest {
+            environment: env.into(),
+            image_uri: image.into(),
+            metadata: BTreeMap::new(),
+        }
     }
 
     pub async fn environments_file(&self) -> Value {
@@ -246,29 +363,85 @@ pub async fn verify_environment(w: &World, profile: &str, env: &str, image: &str
     let cluster = w.s(&["cluster"]);
 
     // ECS service: one, ACTIVE, cloned from the reference, on the new target group.
-    let svc = aws.ecs.describe_services().cluster(&cluster).services(&names.service).include(aws_sdk_ecs::types::ServiceField::Tags).send().await.unwrap();
-    let svc = svc.services().first().unwrap_or_else(|| panic!("service {} missing", names.service)).clone();
+    let svc = aws
+        .ecs
+        .describe_services()
+        .cluster(&cluster)
+        .services(&names.service)
+        .include(aws_sdk_ecs::types::ServiceField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let svc = svc
+        .services()
+        .first()
+        .unwrap_or_else(|| panic!("service {} missing", names.service))
+        .clone();
     assert_eq!(svc.status(), Some("ACTIVE"));
-    let reference = aws.ecs.describe_services().cluster(&cluster).services(w.s(&["references", profile, "service_arn"])).send().await.unwrap().services()[0].clone();
+    let reference = aws
+        .ecs
+        .describe_services()
+        .cluster(&cluster)
+        .services(w.s(&["references", profile, "service_arn"]))
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .clone();
     assert_eq!(svc.launch_type(), reference.launch_type());
-    assert_eq!(svc.network_configuration(), reference.network_configuration());
-    assert_eq!(svc.health_check_grace_period_seconds(), reference.health_check_grace_period_seconds());
+    assert_eq!(
+        svc.network_configuration(),
+        reference.network_configuration()
+    );
+    assert_eq!(
+        svc.health_check_grace_period_seconds(),
+        reference.health_check_grace_period_seconds()
+    );
     assert_eq!(svc.platform_version(), reference.platform_version());
     assert_eq!(svc.desired_count(), reference.desired_count());
     let lb = &svc.load_balancers()[0];
-    assert_eq!(lb.container_name(), reference.load_balancers()[0].container_name());
-    assert_ne!(lb.target_group_arn(), reference.load_balancers()[0].target_group_arn());
-    let tags: BTreeMap<&str, &str> = svc.tags().iter().map(|t| (t.key().unwrap(), t.value().unwrap())).collect();
+    assert_eq!(
+        lb.container_name(),
+        reference.load_balancers()[0].container_name()
+    );
+    assert_ne!(
+        lb.target_group_arn(),
+        reference.load_balancers()[0].target_group_arn()
+    );
+    let tags: BTreeMap<&str, &str> = svc
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap(), t.value().unwrap()))
+        .collect();
     assert_eq!(tags.get("eden:managed"), Some(&"true"));
     assert_eq!(tags.get("eden:profile"), Some(&profile));
     assert_eq!(svc.propagate_tags().map(|p| p.as_str()), Some("SERVICE"));
 
     // Task definition: every field of the reference, the image swapped in the target container only.
     let td_arn = svc.task_definition().unwrap().to_string();
-    let td = aws.ecs.describe_task_definition().task_definition(&td_arn).include(aws_sdk_ecs::types::TaskDefinitionField::Tags).send().await.unwrap();
-    let td_tags: BTreeMap<String, String> = td.tags().iter().map(|t| (t.key().unwrap().into(), t.value().unwrap().into())).collect();
+    let td = aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(&td_arn)
+        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let td_tags: BTreeMap<String, String> = td
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap().into(), t.value().unwrap().into()))
+        .collect();
     let td = td.task_definition.unwrap();
-    let rtd = aws.ecs.describe_task_definition().task_definition(reference.task_definition().unwrap()).send().await.unwrap().task_definition.unwrap();
+    let rtd = aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(reference.task_definition().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap();
     assert_eq!(td.family(), Some(names.family.as_str()));
     assert_eq!(td.runtime_platform(), rtd.runtime_platform());
     assert_eq!(td.ephemeral_storage(), rtd.ephemeral_storage());
@@ -276,10 +449,20 @@ pub async fn verify_environment(w: &World, profile: &str, env: &str, image: &str
     assert_eq!(td.task_role_arn(), rtd.task_role_arn());
     assert_eq!(td.execution_role_arn(), rtd.execution_role_arn());
     assert_eq!((td.cpu(), td.memory()), (rtd.cpu(), rtd.memory()));
-    assert_eq!(td.requires_compatibilities(), rtd.requires_compatibilities());
-    assert_eq!(td_tags.get("eden:environment").map(String::as_str), Some(eden::engine::tags::value(env).as_str()));
+    assert_eq!(
+        td.requires_compatibilities(),
+        rtd.requires_compatibilities()
+    );
+    assert_eq!(
+        td_tags.get("eden:environment").map(String::as_str),
+        Some(eden::engine::tags::value(env).as_str())
+    );
     let target = lb.container_name().unwrap();
-    for (c, rc) in td.container_definitions().iter().zip(rtd.container_definitions()) {
+    for (c, rc) in td
+        .container_definitions()
+        .iter()
+        .zip(rtd.container_definitions())
+    {
         if c.name() == Some(target) {
             assert_eq!(c.image(), Some(image));
             assert_eq!(c.environment(), rc.environment());
@@ -291,38 +474,132 @@ pub async fn verify_environment(w: &World, profile: &str, env: &str, image: &str
 
     // Target group: settings and attributes of the reference's.
     let tg_arn = lb.target_group_arn().unwrap().to_string();
-    let tg = aws.elb.describe_target_groups().target_group_arns(&tg_arn).send().await.unwrap().target_groups()[0].clone();
-    let rtg = aws.elb.describe_target_groups().target_group_arns(w.s(&["references", profile, "target_group_arn"])).send().await.unwrap().target_groups()[0].clone();
+    let tg = aws
+        .elb
+        .describe_target_groups()
+        .target_group_arns(&tg_arn)
+        .send()
+        .await
+        .unwrap()
+        .target_groups()[0]
+        .clone();
+    let rtg = aws
+        .elb
+        .describe_target_groups()
+        .target_group_arns(w.s(&["references", profile, "target_group_arn"]))
+        .send()
+        .await
+        .unwrap()
+        .target_groups()[0]
+        .clone();
     assert_eq!(tg.target_group_name(), Some(names.target_group.as_str()));
-    assert_eq!((tg.port(), tg.protocol(), tg.vpc_id(), tg.target_type()), (rtg.port(), rtg.protocol(), rtg.vpc_id(), rtg.target_type()));
-    assert_eq!((tg.health_check_path(), tg.health_check_interval_seconds(), tg.matcher()), (rtg.health_check_path(), rtg.health_check_interval_seconds(), rtg.matcher()));
+    assert_eq!(
+        (tg.port(), tg.protocol(), tg.vpc_id(), tg.target_type()),
+        (rtg.port(), rtg.protocol(), rtg.vpc_id(), rtg.target_type())
+    );
+    assert_eq!(
+        (
+            tg.health_check_path(),
+            tg.health_check_interval_seconds(),
+            tg.matcher()
+        ),
+        (
+            rtg.health_check_path(),
+            rtg.health_check_interval_seconds(),
+            rtg.matcher()
+        )
+    );
     let attrs = |arn: String| async move {
-        aws.elb.describe_target_group_attributes().target_group_arn(arn).send().await.unwrap().attributes().iter()
-            .map(|a| (a.key().unwrap().to_string(), a.value().unwrap().to_string())).collect::<BTreeMap<_, _>>()
+        aws.elb
+            .describe_target_group_attributes()
+            .target_group_arn(arn)
+            .send()
+            .await
+            .unwrap()
+            .attributes()
+            .iter()
+            .map(|a| (a.key().unwrap().to_string(), a.value().unwrap().to_string()))
+            .collect::<BTreeMap<_, _>>()
     };
-    let (a, ra) = (attrs(tg_arn.clone()).await, attrs(rtg.target_group_arn().unwrap().to_string()).await);
-    assert_eq!(a.get("deregistration_delay.timeout_seconds"), Some(&"15".to_string()));
+    let (a, ra) = (
+        attrs(tg_arn.clone()).await,
+        attrs(rtg.target_group_arn().unwrap().to_string()).await,
+    );
+    assert_eq!(
+        a.get("deregistration_delay.timeout_seconds"),
+        Some(&"15".to_string())
+    );
     assert_eq!(a.get("stickiness.enabled"), ra.get("stickiness.enabled"));
 
     // Exactly one host-header rule for the hostname, forwarding to the new target group.
-    let rules = aws.elb.describe_rules().listener_arn(w.s(&["listener_arn"])).send().await.unwrap();
-    let ours: Vec<_> = rules.rules().iter().filter(|r| r.conditions().iter().any(|c| c.host_header_config().is_some_and(|h| h.values().contains(&hostname)))).collect();
+    let rules = aws
+        .elb
+        .describe_rules()
+        .listener_arn(w.s(&["listener_arn"]))
+        .send()
+        .await
+        .unwrap();
+    let ours: Vec<_> = rules
+        .rules()
+        .iter()
+        .filter(|r| {
+            r.conditions().iter().any(|c| {
+                c.host_header_config()
+                    .is_some_and(|h| h.values().contains(&hostname))
+            })
+        })
+        .collect();
     assert_eq!(ours.len(), 1, "rules for {hostname}");
-    assert_eq!(ours[0].actions()[0].target_group_arn(), Some(tg_arn.as_str()));
+    assert_eq!(
+        ours[0].actions()[0].target_group_arn(),
+        Some(tg_arn.as_str())
+    );
 
     // DNS: an A alias to the common ALB.
-    let rr = aws.route53.list_resource_record_sets().hosted_zone_id(w.s(&["zone_id"])).start_record_name(&hostname).max_items(1).send().await.unwrap();
+    let rr = aws
+        .route53
+        .list_resource_record_sets()
+        .hosted_zone_id(w.s(&["zone_id"]))
+        .start_record_name(&hostname)
+        .max_items(1)
+        .send()
+        .await
+        .unwrap();
     let rec = &rr.resource_record_sets()[0];
     assert_eq!(rec.name(), format!("{hostname}."));
     assert_eq!(rec.r#type().as_str(), "A");
-    assert!(rec.alias_target().unwrap().dns_name().trim_end_matches('.').eq_ignore_ascii_case(&w.s(&["alb_dns"])));
+    assert!(rec
+        .alias_target()
+        .unwrap()
+        .dns_name()
+        .trim_end_matches('.')
+        .eq_ignore_ascii_case(&w.s(&["alb_dns"])));
 
     // State item, original layout plus ARNs.
-    let item = aws.dynamodb.get_item().table_name(&w.table).key("type", aws_sdk_dynamodb::types::AttributeValue::S(profile.into())).key("name", aws_sdk_dynamodb::types::AttributeValue::S(env.into())).send().await.unwrap().item.expect("state item");
+    let item = aws
+        .dynamodb
+        .get_item()
+        .table_name(&w.table)
+        .key(
+            "type",
+            aws_sdk_dynamodb::types::AttributeValue::S(profile.into()),
+        )
+        .key(
+            "name",
+            aws_sdk_dynamodb::types::AttributeValue::S(env.into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("state item");
     assert_eq!(item["kind"].as_s().unwrap(), "environment");
     assert_eq!(item["endpoint"].as_s().unwrap(), &hostname);
     assert!(item["last_updated"].as_n().is_ok());
-    assert_eq!(item["service_arn"].as_s().unwrap(), svc.service_arn().unwrap());
+    assert_eq!(
+        item["service_arn"].as_s().unwrap(),
+        svc.service_arn().unwrap()
+    );
     assert_eq!(item["image"].as_s().unwrap(), image);
     assert!(!item.contains_key("lease_owner"), "lease still held");
 

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Run every test: unit tests and the integration tests against the AWS emulator (moto), which
+# this script installs into .venv-moto/ and starts on a free loopback port.
+#   scripts/test.sh [cargo test args…]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=""
+if [ -z "${AWS_ENDPOINT_URL:-}" ]; then
+  AWS_ENDPOINT_URL=$(scripts/emulator.sh start)
+  export AWS_ENDPOINT_URL
+  started=1
+fi
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=ap-northeast-1
+export EDEN_PYTHON="${EDEN_PYTHON:-$PWD/.venv-moto/bin/python}"
+cleanup() { if [ -n "$started" ]; then scripts/emulator.sh stop; fi; }
+trap cleanup EXIT
+echo "AWS emulator: $AWS_ENDPOINT_URL" >&2
+cargo test --all-targets "$@"
