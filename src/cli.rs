@@ -160,6 +160,8 @@ pub enum Command {
     /// Manage profiles: the local file and the remote table.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run as the GitHub Action: inputs from INPUT_*, the event from GITHUB_EVENT_PATH.
+    Action,
 }
 
 #[derive(Debug, Subcommand)]
@@ -307,6 +309,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Config(c) => config(g, c).await,
+        Command::Action => crate::action::run().await,
     }
 }
 

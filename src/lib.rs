@@ -2,9 +2,11 @@
 //!
 //! See docs/ARCHITECTURE.md for the code map and the invariants.
 
+pub mod action;
 pub mod aws;
 pub mod cli;
 pub mod engine;
+pub mod github;
 pub mod image;
 pub mod names;
 pub mod profile;

@@ -9,6 +9,7 @@ pub mod list;
 pub mod state;
 pub mod steps;
 pub mod tags;
+pub mod wait;
 
 use std::collections::BTreeMap;
 

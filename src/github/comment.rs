@@ -1,0 +1,153 @@
+//! The sticky PR comment: found by a hidden marker, rendered from what happened. Pure.
+
+use time::OffsetDateTime;
+
+/// Where the preview stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Deploying,
+    Ready,
+    /// Deployed, but not waited for (`wait: false`).
+    Deployed,
+    Failed(String),
+    Deleting,
+    Deleted,
+}
+
+impl Status {
+    fn label(&self) -> &'static str {
+        match self {
+            Status::Deploying => "⏳ deploying",
+            Status::Ready => "✅ ready",
+            Status::Deployed => "🚀 deployed",
+            Status::Failed(_) => "❌ failed",
+            Status::Deleting => "🧹 deleting",
+            Status::Deleted => "🗑️ deleted",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub profile: String,
+    pub hostname: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct View {
+    pub pr: u64,
+    pub environment: String,
+    pub status: Status,
+    pub endpoints: Vec<Endpoint>,
+    pub branch: String,
+    pub commit_sha: String,
+    /// e.g. `https://github.com/o/r`
+    pub repo_url: String,
+    /// The workflow run's logs.
+    pub run_url: Option<String>,
+    pub at: OffsetDateTime,
+}
+
+/// The hidden marker: one comment per PR and environment.
+pub fn marker(pr: u64, environment: &str) -> String {
+    format!("<!-- eden:preview pr={pr} environment={} -->", environment.replace("--", "-\u{2010}"))
+}
+
+/// Escape text that comes from the PR (branch names, titles) for Markdown.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.' | '!' | '|' | '~' | '>' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            '&' => out.push_str("&amp;"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn render(v: &View) -> String {
+    let mut out = String::new();
+    out.push_str(&marker(v.pr, &v.environment));
+    out.push('\n');
+    out.push_str(&format!("### Preview environment `{}` — {}\n\n", v.environment.replace('`', "'"), v.status.label()));
+    let live = matches!(v.status, Status::Ready | Status::Deployed | Status::Deploying);
+    if !v.endpoints.is_empty() {
+        out.push_str("| Service | URL |\n|---|---|\n");
+        for e in &v.endpoints {
+            let url = if matches!(v.status, Status::Deleted) {
+                format!("~~https://{}~~", e.hostname)
+            } else if live || matches!(v.status, Status::Failed(_)) {
+                format!("https://{}", e.hostname)
+            } else {
+                format!("`{}`", e.hostname)
+            };
+            out.push_str(&format!("| {} | {} |\n", escape(&e.profile), url));
+        }
+        out.push('\n');
+    }
+    if let Status::Failed(err) = &v.status {
+        out.push_str("**Error**\n\n```\n");
+        out.push_str(&err.replace("```", "'''"));
+        out.push_str("\n```\n\n");
+    }
+    let short = &v.commit_sha[..v.commit_sha.len().min(7)];
+    let when = v
+        .at
+        .format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "Commit [`{short}`]({}/commit/{}) on branch {} · {when}",
+        v.repo_url, v.commit_sha, escape(&v.branch)
+    ));
+    if let Some(run) = &v.run_url {
+        out.push_str(&format!(" · [logs]({run})"));
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(status: Status) -> View {
+        View {
+            pr: 42,
+            environment: "pr-42".into(),
+            status,
+            endpoints: vec![
+                Endpoint { profile: "api".into(), hostname: "api-pr-42.dev.example.com".into() },
+                Endpoint { profile: "admin".into(), hostname: "admin-pr-42.dev.example.com".into() },
+            ],
+            branch: "feature/*bold*_[x](y)".into(),
+            commit_sha: "ec26c3e57ca3a959ca5aad62de7213c562f8c821".into(),
+            repo_url: "https://github.com/Codertocat/Hello-World".into(),
+            run_url: Some("https://github.com/Codertocat/Hello-World/actions/runs/1".into()),
+            at: time::macros::datetime!(2026-11-22 20:40:05 UTC),
+        }
+    }
+
+    #[test]
+    fn ready() {
+        insta::assert_snapshot!(render(&view(Status::Ready)));
+    }
+
+    #[test]
+    fn failed_and_deleted() {
+        insta::assert_snapshot!(render(&view(Status::Failed("image not found: push it first".into()))));
+        insta::assert_snapshot!(render(&view(Status::Deleted)));
+    }
+
+    #[test]
+    fn escapes_what_comes_from_the_pr() {
+        assert_eq!(escape("a_b*c<d>`e`"), "a\\_b\\*c&lt;d\\>\\`e\\`");
+        assert!(render(&view(Status::Ready)).contains("feature/\\*bold\\*\\_\\[x\\]\\(y\\)"));
+        assert!(render(&view(Status::Ready)).starts_with(&marker(42, "pr-42")));
+    }
+}

@@ -1,0 +1,189 @@
+//! The pure decision: (event, the PR as it is now, settings) → what to do. No I/O.
+
+use super::event::{PrEvent, PrState};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Command {
+    /// Decide from the pull_request event.
+    #[default]
+    Auto,
+    Deploy,
+    Delete,
+    /// Delete environments of closed PRs and idle ones (no event needed).
+    Gc,
+}
+
+impl std::str::FromStr for Command {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "" | "auto" => Ok(Command::Auto),
+            "deploy" => Ok(Command::Deploy),
+            "delete" => Ok(Command::Delete),
+            "gc" => Ok(Command::Gc),
+            other => Err(format!("command {other:?} is not one of auto, deploy, delete, gc")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub command: Command,
+    /// Only PRs carrying this label get a preview.
+    pub label: Option<String>,
+    pub allow_forks: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Deploy,
+    Delete { reason: String },
+    Skip { reason: String },
+}
+
+fn skip(reason: impl Into<String>) -> Decision {
+    Decision::Skip { reason: reason.into() }
+}
+
+fn delete(reason: impl Into<String>) -> Decision {
+    Decision::Delete { reason: reason.into() }
+}
+
+pub fn decide(event: &PrEvent, now: Option<&PrState>, settings: &Settings) -> Decision {
+    if event.is_fork() && !settings.allow_forks {
+        return skip(format!(
+            "pull request #{} comes from a fork ({}); previews of fork code are off (set `allow-forks: true` to allow them)",
+            event.number,
+            event.head_repo.as_deref().unwrap_or("deleted repository")
+        ));
+    }
+    match settings.command {
+        Command::Deploy => return Decision::Deploy,
+        Command::Delete => return delete("asked for (`command: delete`)"),
+        Command::Gc | Command::Auto => {}
+    }
+    let gate = settings.label.as_deref();
+    let open_now = now.map(|n| n.open).unwrap_or(event.state == "open");
+    match event.action.as_str() {
+        "closed" => delete(if event.merged { "the pull request was merged" } else { "the pull request was closed" }),
+        "unlabeled" if gate.is_some() && event.label.as_deref() == gate => {
+            delete(format!("the label {:?} was removed", gate.unwrap_or_default()))
+        }
+        "opened" | "reopened" | "synchronize" | "labeled" => {
+            if !open_now {
+                return delete("the pull request was closed meanwhile");
+            }
+            if event.action == "labeled" && (gate.is_none() || event.label.as_deref() != gate) {
+                return skip(format!("label {:?} does not start previews", event.label.as_deref().unwrap_or("")));
+            }
+            if let Some(gate) = gate {
+                let labels = now.map(|n| &n.labels).unwrap_or(&event.labels);
+                if !labels.iter().any(|l| l == gate) {
+                    return skip(format!("the pull request does not carry the label {gate:?}"));
+                }
+            }
+            if let Some(now) = now {
+                if !now.head_sha.is_empty() && now.head_sha != event.head_sha {
+                    return skip(format!(
+                        "the head moved from {} to {}; the run for the newer commit deploys it",
+                        short(&event.head_sha),
+                        short(&now.head_sha)
+                    ));
+                }
+            }
+            Decision::Deploy
+        }
+        other => skip(format!("pull_request action {other:?} needs no preview change")),
+    }
+}
+
+pub fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(7)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(action: &str) -> PrEvent {
+        PrEvent {
+            action: action.into(),
+            number: 7,
+            title: "t".into(),
+            html_url: String::new(),
+            head_sha: "aaaaaaaaaa".into(),
+            head_ref: "feature".into(),
+            base_repo: "o/r".into(),
+            head_repo: Some("o/r".into()),
+            state: "open".into(),
+            merged: false,
+            labels: vec![],
+            label: None,
+        }
+    }
+
+    fn now(open: bool, sha: &str, labels: &[&str]) -> PrState {
+        PrState { open, merged: false, head_sha: sha.into(), labels: labels.iter().map(|s| s.to_string()).collect() }
+    }
+
+    fn is_skip(d: &Decision) -> bool {
+        matches!(d, Decision::Skip { .. })
+    }
+
+    #[test]
+    fn events_map_onto_deploy_and_delete() {
+        let s = Settings::default();
+        let n = now(true, "aaaaaaaaaa", &[]);
+        for a in ["opened", "reopened", "synchronize"] {
+            assert_eq!(decide(&ev(a), Some(&n), &s), Decision::Deploy, "{a}");
+        }
+        assert!(matches!(decide(&ev("closed"), Some(&now(false, "aaaaaaaaaa", &[])), &s), Decision::Delete { .. }));
+        for a in ["edited", "assigned", "labeled", "unlabeled", "review_requested"] {
+            assert!(is_skip(&decide(&ev(a), Some(&n), &s)), "{a}");
+        }
+    }
+
+    #[test]
+    fn stale_and_closed_meanwhile() {
+        let s = Settings::default();
+        let d = decide(&ev("synchronize"), Some(&now(true, "bbbbbbbbbb", &[])), &s);
+        assert!(matches!(&d, Decision::Skip { reason } if reason.contains("bbbbbbb")), "{d:?}");
+        assert!(matches!(decide(&ev("synchronize"), Some(&now(false, "aaaaaaaaaa", &[])), &s), Decision::Delete { .. }));
+    }
+
+    #[test]
+    fn forks_are_skipped_unless_allowed() {
+        let mut e = ev("opened");
+        e.head_repo = Some("someone/r".into());
+        let n = now(true, "aaaaaaaaaa", &[]);
+        assert!(is_skip(&decide(&e, Some(&n), &Settings::default())));
+        e.head_repo = None;
+        assert!(is_skip(&decide(&e, Some(&n), &Settings { command: Command::Deploy, ..Default::default() })));
+        assert_eq!(decide(&e, Some(&n), &Settings { allow_forks: true, ..Default::default() }), Decision::Deploy);
+    }
+
+    #[test]
+    fn label_gate() {
+        let s = Settings { label: Some("preview".into()), ..Default::default() };
+        assert!(is_skip(&decide(&ev("opened"), Some(&now(true, "aaaaaaaaaa", &[])), &s)));
+        assert_eq!(decide(&ev("synchronize"), Some(&now(true, "aaaaaaaaaa", &["preview"])), &s), Decision::Deploy);
+        let mut l = ev("labeled");
+        l.label = Some("preview".into());
+        assert_eq!(decide(&l, Some(&now(true, "aaaaaaaaaa", &["preview"])), &s), Decision::Deploy);
+        l.label = Some("bug".into());
+        assert!(is_skip(&decide(&l, Some(&now(true, "aaaaaaaaaa", &["preview", "bug"])), &s)));
+        let mut u = ev("unlabeled");
+        u.label = Some("preview".into());
+        assert!(matches!(decide(&u, Some(&now(true, "aaaaaaaaaa", &[])), &s), Decision::Delete { .. }));
+        u.label = Some("bug".into());
+        assert!(is_skip(&decide(&u, Some(&now(true, "aaaaaaaaaa", &["preview"])), &s)));
+    }
+
+    #[test]
+    fn explicit_commands() {
+        let n = now(true, "zzz", &[]);
+        assert_eq!(decide(&ev("edited"), Some(&n), &Settings { command: Command::Deploy, ..Default::default() }), Decision::Deploy);
+        assert!(matches!(decide(&ev("opened"), Some(&n), &Settings { command: Command::Delete, ..Default::default() }), Decision::Delete { .. }));
+        assert!("nope".parse::<Command>().is_err());
+    }
+}

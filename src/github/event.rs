@@ -1,0 +1,123 @@
+//! `pull_request` payloads → our types, read leniently (older payloads lack newer fields).
+
+use anyhow::{anyhow, Result};
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrEvent {
+    pub action: String,
+    pub number: u64,
+    pub title: String,
+    pub html_url: String,
+    pub head_sha: String,
+    pub head_ref: String,
+    /// `owner/name` of the base repository (where the workflow runs).
+    pub base_repo: String,
+    /// `owner/name` of the head repository; `None` when the fork was deleted.
+    pub head_repo: Option<String>,
+    pub state: String,
+    pub merged: bool,
+    pub labels: Vec<String>,
+    /// The label added or removed, for `labeled` / `unlabeled`.
+    pub label: Option<String>,
+}
+
+impl PrEvent {
+    pub fn parse(json: &str) -> Result<PrEvent> {
+        let v: Value = serde_json::from_str(json).map_err(|e| anyhow!("the event payload is not JSON: {e}"))?;
+        let pr = v
+            .get("pull_request")
+            .filter(|p| p.is_object())
+            .ok_or_else(|| anyhow!("the event is not a pull_request event (no `pull_request` object); use `command: gc`, `deploy` or `delete` for other triggers"))?;
+        let s = |v: &Value, path: &[&str]| -> Option<String> {
+            let mut cur = v;
+            for p in path {
+                cur = cur.get(*p)?;
+            }
+            cur.as_str().map(str::to_string)
+        };
+        let number = v
+            .get("number")
+            .or_else(|| pr.get("number"))
+            .and_then(Value::as_u64)
+            .ok_or_else(|| anyhow!("the pull_request event has no number"))?;
+        let base_repo = s(pr, &["base", "repo", "full_name"])
+            .or_else(|| s(&v, &["repository", "full_name"]))
+            .ok_or_else(|| anyhow!("the pull_request event names no base repository"))?;
+        Ok(PrEvent {
+            action: s(&v, &["action"]).unwrap_or_default(),
+            number,
+            title: s(pr, &["title"]).unwrap_or_default(),
+            html_url: s(pr, &["html_url"]).unwrap_or_default(),
+            head_sha: s(pr, &["head", "sha"]).ok_or_else(|| anyhow!("the pull_request event has no head sha"))?,
+            head_ref: s(pr, &["head", "ref"]).unwrap_or_default(),
+            base_repo,
+            head_repo: s(pr, &["head", "repo", "full_name"]),
+            state: s(pr, &["state"]).unwrap_or_else(|| "open".into()),
+            merged: pr.get("merged").and_then(Value::as_bool).unwrap_or(false),
+            labels: labels(pr.get("labels")),
+            label: s(&v, &["label", "name"]),
+        })
+    }
+
+    /// From another repository (or one that was deleted). `head.repo.fork` is not the test: it
+    /// is true for any PR inside a repository that is itself a fork.
+    pub fn is_fork(&self) -> bool {
+        self.head_repo.as_deref() != Some(self.base_repo.as_str())
+    }
+}
+
+pub fn labels(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|l| l.get("name").and_then(Value::as_str).map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+/// The pull request as it is now (GET /pulls/N), to decide on stale events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrState {
+    pub open: bool,
+    pub merged: bool,
+    pub head_sha: String,
+    pub labels: Vec<String>,
+}
+
+impl PrState {
+    pub fn from_json(v: &Value) -> PrState {
+        PrState {
+            open: v.get("state").and_then(Value::as_str) == Some("open"),
+            merged: v.get("merged").and_then(Value::as_bool).unwrap_or(false),
+            head_sha: v.pointer("/head/sha").and_then(Value::as_str).unwrap_or_default().to_string(),
+            labels: labels(v.get("labels")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{}/tests/fixtures/github/pull_request.{name}.json", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    #[test]
+    fn real_payloads_parse() {
+        let e = PrEvent::parse(&fixture("opened")).unwrap();
+        assert_eq!((e.action.as_str(), e.number, e.head_ref.as_str()), ("opened", 2, "changes"));
+        assert_eq!(e.base_repo, "Codertocat/Hello-World");
+        assert!(!e.is_fork());
+        assert!(PrEvent::parse(&fixture("closed.merged")).unwrap().merged);
+        assert!(!PrEvent::parse(&fixture("closed")).unwrap().merged);
+        assert!(PrEvent::parse(&fixture("opened.fork")).unwrap().is_fork());
+        assert_eq!(PrEvent::parse(&fixture("labeled")).unwrap().label.as_deref(), Some("bug"));
+    }
+
+    #[test]
+    fn deleted_fork_is_a_fork_and_non_pr_events_are_refused() {
+        let mut v: Value = serde_json::from_str(&fixture("synchronize")).unwrap();
+        v["pull_request"]["head"]["repo"] = Value::Null;
+        assert!(PrEvent::parse(&v.to_string()).unwrap().is_fork());
+        assert!(PrEvent::parse(r#"{"ref": "refs/heads/main"}"#).unwrap_err().to_string().contains("not a pull_request event"));
+    }
+}
