@@ -60,12 +60,17 @@ pub async fn run() -> Result<i32> {
     }
 }
 
+/// The profiles, each with its zone's name (read once here, so the first comment already
+/// shows the right hostnames).
 async fn load_profiles(ctx: &Ctx, targets: &[Target]) -> Result<Vec<Profile>> {
-    let mut out = Vec::new();
-    for t in targets {
-        out.push(load_profile(ctx, &t.profile).await?);
-    }
-    Ok(out)
+    let loads = targets.iter().map(|t| async move {
+        let mut p = load_profile(ctx, &t.profile).await?;
+        if p.dynamic_zone_name.is_none() {
+            p.dynamic_zone_name = Some(crate::aws::dns::zone_name(&ctx.engine.aws, &p.dynamic_zone_id).await?);
+        }
+        Ok::<_, anyhow::Error>(p)
+    });
+    futures::future::try_join_all(loads).await
 }
 
 async fn load_profile(ctx: &Ctx, name: &str) -> Result<Profile> {
@@ -182,11 +187,7 @@ async fn pull_request(ctx: &Ctx) -> Result<i32> {
         .iter()
         .map(|p| {
             let names = ResourceNames::new(&p.name_prefix, &p.domain_name_prefix, &environment);
-            let known = state_hostname(&remembered, &p.name).filter(|_| p.name == first);
-            Endpoint {
-                profile: p.name.clone(),
-                hostname: known.unwrap_or_else(|| names.hostname(p.dynamic_zone_name.as_deref().unwrap_or("<zone>"))),
-            }
+            Endpoint { profile: p.name.clone(), hostname: names.hostname(p.dynamic_zone_name.as_deref().unwrap_or_default()) }
         })
         .collect();
 
@@ -262,10 +263,6 @@ async fn pull_request(ctx: &Ctx) -> Result<i32> {
 fn failed_line(msg: &str) {
     runtime::error(msg);
     eprintln!("error: {msg}");
-}
-
-fn state_hostname(st: &Option<state::EnvState>, _profile: &str) -> Option<String> {
-    st.as_ref().and_then(|s| s.endpoint.clone())
 }
 
 type Results = Vec<(String, Result<Outcome>)>;

@@ -12,6 +12,8 @@ use eden::engine::{CreateRequest, Engine, LeaseSettings};
 use eden::profile::{Profile, RawProfile};
 use serde_json::Value;
 
+pub mod fake_github;
+
 pub const REGION: &str = "ap-northeast-1";
 
 pub fn root() -> PathBuf {

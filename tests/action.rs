@@ -1,0 +1,204 @@
+//! The action binary run exactly as the runner runs it (INPUT_* variables, the event file,
+//! GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files) on real pull_request payloads, against the AWS
+//! emulator and a stateful fake GitHub.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::fake_github::FakeGitHub;
+use common::*;
+use eden::github::comment::marker;
+use serde_json::Value;
+
+const REPO: &str = "Codertocat/Hello-World";
+
+fn fixture(name: &str) -> Value {
+    let p = root().join(format!("tests/fixtures/github/pull_request.{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn with_head(mut event: Value, sha: &str) -> Value {
+    event["pull_request"]["head"]["sha"] = Value::String(sha.into());
+    if event.get("after").is_some() {
+        event["after"] = Value::String(sha.into());
+    }
+    event
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    outputs: BTreeMap<String, String>,
+    summary: String,
+}
+
+fn parse_outputs(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(l) = lines.next() {
+        if let Some((k, delim)) = l.split_once("<<") {
+            let mut v = Vec::new();
+            for l in lines.by_ref() {
+                if l == delim {
+                    break;
+                }
+                v.push(l);
+            }
+            out.insert(k.to_string(), v.join("\n"));
+        }
+    }
+    out
+}
+
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    /// A checkout with `.github/eden.ini` holding the world's profiles.
+    fn new(w: &World) -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".github")).unwrap();
+        let cfg = w.write_config(dir.path());
+        std::fs::rename(cfg, dir.path().join(".github/eden.ini")).unwrap();
+        Repo { dir }
+    }
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn run_action(w: &World, repo: &Repo, gh: &FakeGitHub, event: &Value, inputs: &[(&str, &str)]) -> Run {
+    let files = tempfile::tempdir().unwrap();
+    let event_path = files.path().join("event.json");
+    std::fs::write(&event_path, serde_json::to_vec(event).unwrap()).unwrap();
+    let output: PathBuf = files.path().join("output");
+    let summary: PathBuf = files.path().join("summary");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_eden"));
+    cmd.arg("action")
+        .current_dir(repo.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", files.path())
+        .env("GITHUB_EVENT_PATH", &event_path)
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_API_URL", gh.url())
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_REPOSITORY", REPO)
+        .env("GITHUB_RUN_ID", "4242")
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_WORKSPACE", repo.path())
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", REGION)
+        .env("INPUT_GITHUB-TOKEN", "ghs_test_token")
+        .env("INPUT_REMOTE-TABLE-NAME", &w.table)
+        .env("INPUT_WAIT", "false");
+    for (k, v) in inputs {
+        cmd.env(format!("INPUT_{}", k.to_ascii_uppercase()), v);
+    }
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+        outputs: parse_outputs(&std::fs::read_to_string(&output).unwrap_or_default()),
+        summary: std::fs::read_to_string(&summary).unwrap_or_default(),
+    }
+}
+
+/// The comment as a reviewer reads it, with what changes between runs blanked out.
+fn snapshot_text(w: &World, body: &str) -> String {
+    let time = regex_lite_replace(body, &w.prefix);
+    time
+}
+
+fn regex_lite_replace(body: &str, prefix: &str) -> String {
+    // "2026-11-22 20:40 UTC" → "[time]"; the world's prefix → "[w]"
+    let mut out = String::new();
+    for line in body.lines() {
+        let mut l = line.replace(prefix, "[w]");
+        if let Some(i) = l.find(" UTC") {
+            if i >= 16 {
+                l.replace_range(i - 16..i + 4, "[time]");
+            }
+        }
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pull_requests_whole_life_edits_one_comment() {
+    let w = World::new("aw").await;
+    // the table exists in the account before (as after any earlier use)
+    let engine = w.engine(None).await;
+    engine.create(&w.profile("api"), &w.request("warm", &w.image("api", "sha-0"))).await.unwrap();
+    engine.delete(&w.profile("api"), "warm").await.unwrap();
+    let before = w.snapshot().await;
+    let repo = Repo::new(&w);
+    let opened = fixture("opened");
+    let gh = FakeGitHub::start(&opened).await;
+    gh.add_comments(120);
+    let mark = marker(2, "pr-2");
+    let sha1 = opened["pull_request"]["head"]["sha"].as_str().unwrap().to_string();
+
+    // opened
+    let run = run_action(&w, &repo, &gh, &opened, &[("profile", "api"), ("image-uri", &w.image("api", "sha-1"))]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.outputs["action"], "created");
+    assert_eq!(run.outputs["environment"], "pr-2");
+    let c = verify_environment(&w, "api", "pr-2", &w.image("api", "sha-1")).await;
+    assert_eq!(run.outputs["hostname"], c.hostname);
+    assert_eq!(run.outputs["url"], format!("https://{}", c.hostname));
+    let eps: Value = serde_json::from_str(&run.outputs["endpoints"]).unwrap();
+    assert_eq!(eps[0]["service_arn"], c.service_arn.as_str());
+    assert!(run.summary.contains("### eden · created `pr-2`") && run.summary.contains("Step timings"), "{}", run.summary);
+    assert!(run.stdout.contains("::group::eden create api") && run.stdout.contains("::add-mask::ghs_test_token"));
+    let ours = gh.ours(&mark);
+    assert_eq!(ours.len(), 1);
+    let id = ours[0].id;
+    insta::assert_snapshot!("opened", snapshot_text(&w, &ours[0].body));
+    let reqs = gh.take_requests();
+    assert!(reqs.iter().filter(|r| r.contains("/issues/2/comments")).count() >= 2, "paged through 120 comments: {reqs:?}");
+
+    // two pushes: the same comment, edited; the happy path makes 3 GitHub calls
+    for (i, sha) in ["1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222"].iter().enumerate() {
+        gh.set_pr(|pr| pr["head"]["sha"] = Value::String(sha.to_string()));
+        let img = w.image("api", ["sha-2", "sha-0"][i]);
+        let run = run_action(&w, &repo, &gh, &with_head(fixture("synchronize"), sha), &[("profile", "api"), ("image-uri", &img)]);
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+        assert_eq!(run.outputs["action"], "deployed");
+        verify_environment(&w, "api", "pr-2", &img).await;
+        let ours = gh.ours(&mark);
+        assert_eq!((ours.len(), ours[0].id), (1, id));
+        assert!(ours[0].body.contains(&format!("`{}`", &sha[..7])), "{}", ours[0].body);
+        let reqs = gh.take_requests();
+        assert_eq!(reqs.len(), 3, "{reqs:?}");
+    }
+    insta::assert_snapshot!("pushed", snapshot_text(&w, &gh.ours(&mark)[0].body));
+
+    // closed
+    gh.set_pr(|pr| pr["state"] = Value::String("closed".into()));
+    let closed = with_head(fixture("closed"), "2222222222222222222222222222222222222222");
+    let run = run_action(&w, &repo, &gh, &closed, &[("profile", "api")]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.outputs["action"], "deleted");
+    let ours = gh.ours(&mark);
+    assert_eq!((ours.len(), ours[0].id), (1, id));
+    insta::assert_snapshot!("closed", snapshot_text(&w, &ours[0].body));
+    assert_eq!(w.snapshot().await, before);
+    assert!(gh.unexpected().is_empty(), "{:?}", gh.unexpected());
+    assert_eq!(
+        gh.statuses(),
+        ["⏳ deploying", "🚀 deployed", "⏳ deploying", "🚀 deployed", "⏳ deploying", "🚀 deployed", "🧹 deleting", "🗑️ deleted"]
+    );
+    assert_eq!(gh.state.lock().unwrap().comments.len(), 121);
+    let _ = sha1;
+}

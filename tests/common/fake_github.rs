@@ -1,0 +1,194 @@
+//! A stateful fake of the GitHub REST API (wiremock): one repository, one pull request, its
+//! comments (paged like GitHub), deployments and statuses. Every request is recorded; any
+//! route it does not know answers 404 and is reported by `unexpected()`.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+#[derive(Debug, Clone)]
+pub struct Comment {
+    pub id: u64,
+    pub body: String,
+    pub login: String,
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    pub pr: Value,
+    pub comments: Vec<Comment>,
+    pub deployments: Vec<Value>,
+    pub statuses: Vec<(u64, Value)>,
+    pub requests: Vec<String>,
+    /// Every body our comments were given, in order: (comment id, body).
+    pub history: Vec<(u64, String)>,
+    pub unexpected: Vec<String>,
+    pub next_id: u64,
+    /// Answer writes like a read-only token does.
+    pub read_only: bool,
+}
+
+#[derive(Clone)]
+pub struct FakeGitHub {
+    pub server: Arc<MockServer>,
+    pub state: Arc<Mutex<State>>,
+}
+
+struct Route {
+    state: Arc<Mutex<State>>,
+    kind: &'static str,
+}
+
+fn forbidden() -> ResponseTemplate {
+    ResponseTemplate::new(403).set_body_json(json!({
+        "message": "Resource not accessible by integration",
+        "documentation_url": "https://docs.github.com/rest/issues/comments#create-an-issue-comment"
+    }))
+}
+
+fn query(req: &Request, key: &str) -> Option<usize> {
+    req.url.query_pairs().find(|(k, _)| k == key).and_then(|(_, v)| v.parse().ok())
+}
+
+fn comment_json(c: &Comment) -> Value {
+    json!({"id": c.id, "body": c.body, "user": {"login": c.login}, "html_url": format!("https://github.com/c/{}", c.id)})
+}
+
+impl Respond for Route {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut s = self.state.lock().unwrap();
+        s.requests.push(format!("{} {}", req.method, req.url.path()));
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let last = req.url.path().rsplit('/').next().unwrap_or("").parse::<u64>().unwrap_or(0);
+        match self.kind {
+            "pull" => ResponseTemplate::new(200).set_body_json(s.pr.clone()),
+            "list_comments" => {
+                let per = query(req, "per_page").unwrap_or(30).min(100);
+                let page = query(req, "page").unwrap_or(1).max(1);
+                let items: Vec<Value> = s.comments.iter().skip((page - 1) * per).take(per).map(comment_json).collect();
+                ResponseTemplate::new(200).set_body_json(items)
+            }
+            "create_comment" => {
+                if s.read_only {
+                    return forbidden();
+                }
+                s.next_id += 1;
+                let c = Comment { id: 9_000_000 + s.next_id, body: body["body"].as_str().unwrap_or("").into(), login: "github-actions[bot]".into() };
+                s.comments.push(c.clone());
+                s.history.push((c.id, c.body.clone()));
+                ResponseTemplate::new(201).set_body_json(comment_json(&c))
+            }
+            "update_comment" => {
+                if s.read_only {
+                    return forbidden();
+                }
+                match s.comments.iter_mut().find(|c| c.id == last) {
+                    Some(c) => {
+                        c.body = body["body"].as_str().unwrap_or("").into();
+                        let (id, b, json) = (c.id, c.body.clone(), comment_json(c));
+                        s.history.push((id, b));
+                        ResponseTemplate::new(200).set_body_json(json)
+                    }
+                    None => ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})),
+                }
+            }
+            "create_deployment" => {
+                if s.read_only {
+                    return forbidden();
+                }
+                s.next_id += 1;
+                let d = json!({"id": s.next_id, "ref": body["ref"], "environment": body["environment"], "transient_environment": body["transient_environment"]});
+                s.deployments.push(d.clone());
+                ResponseTemplate::new(201).set_body_json(d)
+            }
+            "list_deployments" => {
+                let env = req.url.query_pairs().find(|(k, _)| k == "environment").map(|(_, v)| v.to_string());
+                let items: Vec<Value> = s.deployments.iter().rev().filter(|d| env.as_deref().is_none_or(|e| d["environment"] == e)).cloned().collect();
+                ResponseTemplate::new(200).set_body_json(items)
+            }
+            "create_status" => {
+                let id = req.url.path().split('/').nth(5).and_then(|v| v.parse().ok()).unwrap_or(0);
+                s.statuses.push((id, body.clone()));
+                ResponseTemplate::new(201).set_body_json(json!({"id": s.statuses.len(), "state": body["state"]}))
+            }
+            _ => {
+                s.unexpected.push(format!("{} {}", req.method, req.url));
+                ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}))
+            }
+        }
+    }
+}
+
+impl FakeGitHub {
+    /// Serve the PR of `event` (a pull_request payload) as it is now.
+    pub async fn start(event: &Value) -> FakeGitHub {
+        let server = MockServer::start().await;
+        let mut pr = event["pull_request"].clone();
+        pr["merged"] = json!(false);
+        let state = Arc::new(Mutex::new(State { pr, ..State::default() }));
+        let routes: [(&str, &str, &'static str); 8] = [
+            ("GET", r"^/repos/[^/]+/[^/]+/pulls/\d+$", "pull"),
+            ("GET", r"^/repos/[^/]+/[^/]+/issues/\d+/comments$", "list_comments"),
+            ("POST", r"^/repos/[^/]+/[^/]+/issues/\d+/comments$", "create_comment"),
+            ("PATCH", r"^/repos/[^/]+/[^/]+/issues/comments/\d+$", "update_comment"),
+            ("POST", r"^/repos/[^/]+/[^/]+/deployments$", "create_deployment"),
+            ("GET", r"^/repos/[^/]+/[^/]+/deployments$", "list_deployments"),
+            ("POST", r"^/repos/[^/]+/[^/]+/deployments/\d+/statuses$", "create_status"),
+            ("ANY", r".*", "unknown"),
+        ];
+        for (i, (m, p, kind)) in routes.into_iter().enumerate() {
+            let mock = if m == "ANY" { Mock::given(path_regex(p)) } else { Mock::given(method(m)).and(path_regex(p)) };
+            mock.respond_with(Route { state: state.clone(), kind }).with_priority(if kind == "unknown" { 10 } else { (i + 1) as u8 }).mount(&server).await;
+        }
+        FakeGitHub { server: Arc::new(server), state }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.uri()
+    }
+
+    /// Other people's comments, to make finding ours need paging.
+    pub fn add_comments(&self, n: usize) {
+        let mut s = self.state.lock().unwrap();
+        for i in 0..n {
+            s.next_id += 1;
+            let id = 1_000 + s.next_id;
+            s.comments.push(Comment { id, body: format!("LGTM {i}! <!-- eden:preview pr=1 environment=pr-1 --> is not ours"), login: "reviewer".into() });
+        }
+    }
+
+    pub fn set_pr(&self, f: impl FnOnce(&mut Value)) {
+        f(&mut self.state.lock().unwrap().pr);
+    }
+
+    /// Comments carrying our marker for `pr`/`env`.
+    pub fn ours(&self, marker: &str) -> Vec<Comment> {
+        self.state.lock().unwrap().comments.iter().filter(|c| c.body.contains(marker)).cloned().collect()
+    }
+
+    /// The statuses our comment went through (the `### …` line of each body).
+    pub fn statuses(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .history
+            .iter()
+            .filter_map(|(_, b)| b.lines().find(|l| l.starts_with("### ")).and_then(|l| l.rsplit("— ").next()).map(str::to_string))
+            .collect()
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    pub fn take_requests(&self) -> Vec<String> {
+        std::mem::take(&mut self.state.lock().unwrap().requests)
+    }
+
+    pub fn unexpected(&self) -> Vec<String> {
+        self.state.lock().unwrap().unexpected.clone()
+    }
+}
