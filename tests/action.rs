@@ -202,3 +202,201 @@ async fn a_pull_requests_whole_life_edits_one_comment() {
     assert_eq!(gh.state.lock().unwrap().comments.len(), 121);
     let _ = sha1;
 }
+
+async fn warm(w: &World) {
+    let engine = w.engine(None).await;
+    engine.create(&w.profile("api"), &w.request("warm", &w.image("api", "sha-0"))).await.unwrap();
+    engine.delete(&w.profile("api"), "warm").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn label_gated_repository() {
+    let w = World::new("ag").await;
+    warm(&w).await;
+    let before = w.snapshot().await;
+    let repo = Repo::new(&w);
+    let opened = fixture("opened");
+    let gh = FakeGitHub::start(&opened).await;
+    let img = w.image("api", "sha-1");
+    let inputs = [("profile", "api"), ("image-uri", img.as_str()), ("label", "preview")];
+
+    let run = run_action(&w, &repo, &gh, &opened, &inputs);
+    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "skipped"), "{}", run.stderr);
+    assert!(run.stdout.contains("::notice::eden: skipped: the pull request does not carry the label"), "{}", run.stdout);
+    assert_eq!(w.snapshot().await, before);
+    assert!(gh.state.lock().unwrap().comments.is_empty());
+
+    // labeled with another label: still nothing
+    let mut bug = fixture("labeled");
+    bug["pull_request"]["head"]["sha"] = opened["pull_request"]["head"]["sha"].clone();
+    let run = run_action(&w, &repo, &gh, &bug, &inputs);
+    assert_eq!(run.outputs["action"], "skipped");
+
+    // labeled `preview` → created
+    let mut labeled = bug.clone();
+    labeled["label"]["name"] = Value::String("preview".into());
+    gh.set_pr(|pr| pr["labels"] = serde_json::json!([{"name": "bug"}, {"name": "preview"}]));
+    let run = run_action(&w, &repo, &gh, &labeled, &inputs);
+    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "created"), "{}", run.stderr);
+    verify_environment(&w, "api", "pr-2", &img).await;
+
+    // unlabeled `preview` → deleted
+    let mut unlabeled = fixture("unlabeled");
+    unlabeled["label"]["name"] = Value::String("preview".into());
+    gh.set_pr(|pr| pr["labels"] = serde_json::json!([{"name": "bug"}]));
+    let run = run_action(&w, &repo, &gh, &unlabeled, &inputs);
+    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "deleted"), "{}", run.stderr);
+    assert_eq!(w.snapshot().await, before);
+    assert_eq!(gh.ours(&marker(2, "pr-2")).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forks_and_stale_events_are_skipped() {
+    let w = World::new("af").await;
+    warm(&w).await;
+    let before = w.snapshot().await;
+    let repo = Repo::new(&w);
+    let fork = fixture("opened.fork");
+    let gh = FakeGitHub::start(&fork).await;
+    let img = w.image("api", "sha-1");
+    let run = run_action(&w, &repo, &gh, &fork, &[("profile", "api"), ("image-uri", &img)]);
+    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "skipped"), "{}", run.stderr);
+    assert!(run.summary.contains("comes from a fork"), "{}", run.summary);
+    assert!(gh.requests().is_empty(), "a fork run makes no GitHub call: {:?}", gh.requests());
+    assert_eq!(w.snapshot().await, before);
+
+    // allowed forks deploy
+    let run = run_action(&w, &repo, &gh, &fork, &[("profile", "api"), ("image-uri", &img), ("allow-forks", "true")]);
+    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "created"), "{}", run.stderr);
+
+    // a synchronize whose head is no longer the PR's head
+    gh.set_pr(|pr| pr["head"]["sha"] = Value::String("ffffffffffffffffffffffffffffffffffffffff".into()));
+    let stale = with_head(fixture("synchronize"), "1111111111111111111111111111111111111111");
+    let run = run_action(&w, &repo, &gh, &stale, &[("profile", "api"), ("image-uri", &w.image("api", "sha-2"))]);
+    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "skipped"), "{}", run.stderr);
+    assert!(run.summary.contains("the head moved from 1111111 to fffffff"), "{}", run.summary);
+    verify_environment(&w, "api", "pr-2", &img).await;
+
+    // closed meanwhile: a late synchronize deletes
+    gh.set_pr(|pr| {
+        pr["state"] = Value::String("closed".into());
+        pr["head"]["sha"] = Value::String("1111111111111111111111111111111111111111".into());
+    });
+    let run = run_action(&w, &repo, &gh, &stale, &[("profile", "api"), ("image-uri", &w.image("api", "sha-2"))]);
+    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "deleted"), "{}", run.stderr);
+    assert_eq!(w.snapshot().await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_deploy_says_so_and_exits_non_zero() {
+    let w = World::new("ax").await;
+    warm(&w).await;
+    let before = w.snapshot().await;
+    let repo = Repo::new(&w);
+    let opened = fixture("opened");
+    let gh = FakeGitHub::start(&opened).await;
+    let missing = w.image("api", "sha-1").replace("sha-1", "never-pushed");
+    let run = run_action(&w, &repo, &gh, &opened, &[("profile", "api"), ("image-uri", &missing)]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.outputs["action"], "failed");
+    assert!(run.stdout.contains("::error::api: image") && run.stdout.contains("push the image first"), "{}", run.stdout);
+    let ours = gh.ours(&marker(2, "pr-2"));
+    assert_eq!(ours.len(), 1);
+    assert!(ours[0].body.contains("❌ failed") && ours[0].body.contains("push the image first"), "{}", ours[0].body);
+    insta::assert_snapshot!("failed", snapshot_text(&w, &ours[0].body));
+    assert_eq!(w.snapshot().await, before);
+
+    // and a deploy that times out waiting (the emulator never turns healthy)
+    let run = run_action(&w, &repo, &gh, &opened, &[("profile", "api"), ("image-uri", &w.image("api", "sha-1")), ("wait", "true"), ("wait-timeout", "1s")]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(gh.ours(&marker(2, "pr-2"))[0].body.contains("is deployed but not ready"), "{}", gh.ours(&marker(2, "pr-2"))[0].body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_token_without_permission_gets_a_clear_error() {
+    let w = World::new("ap").await;
+    let repo = Repo::new(&w);
+    let opened = fixture("opened");
+    let gh = FakeGitHub::start(&opened).await;
+    gh.state.lock().unwrap().read_only = true;
+    let run = run_action(&w, &repo, &gh, &opened, &[("profile", "api"), ("image-uri", &w.image("api", "sha-1"))]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("permissions: { pull-requests: write }"), "{}", run.stderr);
+    assert!(run.stdout.contains("::error::updating the pull request comment failed"), "{}", run.stdout);
+    // the environment itself is complete, not half-applied
+    verify_environment(&w, "api", "pr-2", &w.image("api", "sha-1")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_services_deployments_dry_run_and_gc() {
+    let w = World::new("am").await;
+    warm(&w).await;
+    let before = w.snapshot().await;
+    let repo = Repo::new(&w);
+    let opened = fixture("opened");
+    let gh = FakeGitHub::start(&opened).await;
+    let targets = format!("api={}\nadmin={}", w.image("api", "sha-1"), w.image("admin", "sha-1"));
+
+    let run = run_action(&w, &repo, &gh, &opened, &[("profile", &targets), ("dry-run", "true")]);
+    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "skipped"), "{}", run.stderr);
+    assert!(run.stdout.contains("Plan: **create or deploy**") && run.stdout.contains("admin-pr-2."), "{}", run.stdout);
+    assert_eq!(w.snapshot().await, before);
+    assert!(gh.state.lock().unwrap().comments.is_empty());
+
+    let run = run_action(&w, &repo, &gh, &opened, &[("profile", &targets), ("deployment", "true")]);
+    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "created"), "{}", run.stderr);
+    let eps: Value = serde_json::from_str(&run.outputs["endpoints"]).unwrap();
+    assert_eq!(eps.as_array().unwrap().len(), 2);
+    verify_environment(&w, "api", "pr-2", &w.image("api", "sha-1")).await;
+    verify_environment(&w, "admin", "pr-2", &w.image("admin", "sha-1")).await;
+    let body = &gh.ours(&marker(2, "pr-2"))[0].body;
+    assert!(body.contains("| api | https://api-pr-2.") && body.contains("| admin | https://admin-pr-2."), "{body}");
+    {
+        let s = gh.state.lock().unwrap();
+        assert_eq!(s.deployments.len(), 1);
+        assert_eq!(s.deployments[0]["environment"], "pr-2");
+        let states: Vec<&str> = s.statuses.iter().map(|(_, b)| b["state"].as_str().unwrap()).collect();
+        assert_eq!(states, ["in_progress", "success"]);
+        assert_eq!(s.statuses[1].1["environment_url"], eps[0]["url"]);
+    }
+    let file = w.environments_file().await;
+    assert_eq!(file["environments"].as_array().unwrap().len(), 1);
+
+    // gc: the PR is closed without an event reaching us → both services are collected
+    gh.set_pr(|pr| pr["state"] = Value::String("closed".into()));
+    let run = run_action(&w, &repo, &gh, &serde_json::json!({"schedule": "0 3 * * *"}), &[("profile", "api"), ("command", "gc"), ("dry-run", "true")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("pull request #2 is closed (dry run: kept)"), "{}", run.stdout);
+    let run = run_action(&w, &repo, &gh, &serde_json::json!({"schedule": "0 3 * * *"}), &[("profile", "api"), ("command", "gc")]);
+    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "deleted"), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(w.snapshot().await, before);
+    assert!(gh.ours(&marker(2, "pr-2"))[0].body.contains("deleted"));
+}
+
+#[test]
+fn action_yml_inputs_match_what_the_binary_reads() {
+    let text = std::fs::read_to_string(root().join("action.yml")).unwrap();
+    let mut inputs = Vec::new();
+    let mut outputs = Vec::new();
+    let mut section = "";
+    for line in text.lines() {
+        if !line.starts_with(' ') && line.ends_with(':') {
+            section = line.trim_end_matches(':');
+        } else if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':')) {
+            if !name.starts_with(' ') {
+                match section {
+                    "inputs" => inputs.push(name.to_string()),
+                    "outputs" => outputs.push(name.to_string()),
+                    _ => {}
+                }
+            }
+        }
+    }
+    let read: Vec<String> = eden::action::inputs::INPUTS.iter().map(|s| s.to_string()).collect();
+    assert_eq!(inputs, read);
+    assert_eq!(outputs, ["url", "hostname", "environment", "action", "endpoints"]);
+    let src = std::fs::read_to_string(root().join("src/action/mod.rs")).unwrap();
+    for o in &outputs {
+        assert!(src.contains(&format!("(\"{o}\"")), "output {o} is never written");
+    }
+}
