@@ -71,7 +71,13 @@ impl Repo {
     }
 }
 
-fn run_action(w: &World, repo: &Repo, gh: &FakeGitHub, event: &Value, inputs: &[(&str, &str)]) -> Run {
+fn run_action(
+    w: &World,
+    repo: &Repo,
+    gh: &FakeGitHub,
+    event: &Value,
+    inputs: &[(&str, &str)],
+) -> Run {
     let files = tempfile::tempdir().unwrap();
     let event_path = files.path().join("event.json");
     std::fs::write(&event_path, serde_json::to_vec(event).unwrap()).unwrap();
@@ -139,7 +145,13 @@ async fn a_pull_requests_whole_life_edits_one_comment() {
     let w = World::new("aw").await;
     // the table exists in the account before (as after any earlier use)
     let engine = w.engine(None).await;
-    engine.create(&w.profile("api"), &w.request("warm", &w.image("api", "sha-0"))).await.unwrap();
+    engine
+        .create(
+            &w.profile("api"),
+            &w.request("warm", &w.image("api", "sha-0")),
+        )
+        .await
+        .unwrap();
     engine.delete(&w.profile("api"), "warm").await.unwrap();
     let before = w.snapshot().await;
     let repo = Repo::new(&w);
@@ -147,10 +159,19 @@ async fn a_pull_requests_whole_life_edits_one_comment() {
     let gh = FakeGitHub::start(&opened).await;
     gh.add_comments(120);
     let mark = marker(2, "pr-2");
-    let sha1 = opened["pull_request"]["head"]["sha"].as_str().unwrap().to_string();
+    let sha1 = opened["pull_request"]["head"]["sha"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // opened
-    let run = run_action(&w, &repo, &gh, &opened, &[("profile", "api"), ("image-uri", &w.image("api", "sha-1"))]);
+    let run = run_action(
+        &w,
+        &repo,
+        &gh,
+        &opened,
+        &[("profile", "api"), ("image-uri", &w.image("api", "sha-1"))],
+    );
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.outputs["action"], "created");
     assert_eq!(run.outputs["environment"], "pr-2");
@@ -159,26 +180,55 @@ async fn a_pull_requests_whole_life_edits_one_comment() {
     assert_eq!(run.outputs["url"], format!("https://{}", c.hostname));
     let eps: Value = serde_json::from_str(&run.outputs["endpoints"]).unwrap();
     assert_eq!(eps[0]["service_arn"], c.service_arn.as_str());
-    assert!(run.summary.contains("### eden · created `pr-2`") && run.summary.contains("Step timings"), "{}", run.summary);
-    assert!(run.stdout.contains("::group::eden create api") && run.stdout.contains("::add-mask::ghs_test_token"));
+    assert!(
+        run.summary.contains("### eden · created `pr-2`") && run.summary.contains("Step timings"),
+        "{}",
+        run.summary
+    );
+    assert!(
+        run.stdout.contains("::group::eden create api")
+            && run.stdout.contains("::add-mask::ghs_test_token")
+    );
     let ours = gh.ours(&mark);
     assert_eq!(ours.len(), 1);
     let id = ours[0].id;
     insta::assert_snapshot!("opened", snapshot_text(&w, &ours[0].body));
     let reqs = gh.take_requests();
-    assert!(reqs.iter().filter(|r| r.contains("/issues/2/comments")).count() >= 2, "paged through 120 comments: {reqs:?}");
+    assert!(
+        reqs.iter()
+            .filter(|r| r.contains("/issues/2/comments"))
+            .count()
+            >= 2,
+        "paged through 120 comments: {reqs:?}"
+    );
 
     // two pushes: the same comment, edited; the happy path makes 3 GitHub calls
-    for (i, sha) in ["1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222"].iter().enumerate() {
+    for (i, sha) in [
+        "1111111111111111111111111111111111111111",
+        "2222222222222222222222222222222222222222",
+    ]
+    .iter()
+    .enumerate()
+    {
         gh.set_pr(|pr| pr["head"]["sha"] = Value::String(sha.to_string()));
         let img = w.image("api", ["sha-2", "sha-0"][i]);
-        let run = run_action(&w, &repo, &gh, &with_head(fixture("synchronize"), sha), &[("profile", "api"), ("image-uri", &img)]);
+        let run = run_action(
+            &w,
+            &repo,
+            &gh,
+            &with_head(fixture("synchronize"), sha),
+            &[("profile", "api"), ("image-uri", &img)],
+        );
         assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
         assert_eq!(run.outputs["action"], "deployed");
         verify_environment(&w, "api", "pr-2", &img).await;
         let ours = gh.ours(&mark);
         assert_eq!((ours.len(), ours[0].id), (1, id));
-        assert!(ours[0].body.contains(&format!("`{}`", &sha[..7])), "{}", ours[0].body);
+        assert!(
+            ours[0].body.contains(&format!("`{}`", &sha[..7])),
+            "{}",
+            ours[0].body
+        );
         let reqs = gh.take_requests();
         assert_eq!(reqs.len(), 3, "{reqs:?}");
     }
@@ -186,7 +236,10 @@ async fn a_pull_requests_whole_life_edits_one_comment() {
 
     // closed
     gh.set_pr(|pr| pr["state"] = Value::String("closed".into()));
-    let closed = with_head(fixture("closed"), "2222222222222222222222222222222222222222");
+    let closed = with_head(
+        fixture("closed"),
+        "2222222222222222222222222222222222222222",
+    );
     let run = run_action(&w, &repo, &gh, &closed, &[("profile", "api")]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.outputs["action"], "deleted");
@@ -197,7 +250,16 @@ async fn a_pull_requests_whole_life_edits_one_comment() {
     assert!(gh.unexpected().is_empty(), "{:?}", gh.unexpected());
     assert_eq!(
         gh.statuses(),
-        ["⏳ deploying", "🚀 deployed", "⏳ deploying", "🚀 deployed", "⏳ deploying", "🚀 deployed", "🧹 deleting", "🗑️ deleted"]
+        [
+            "⏳ deploying",
+            "🚀 deployed",
+            "⏳ deploying",
+            "🚀 deployed",
+            "⏳ deploying",
+            "🚀 deployed",
+            "🧹 deleting",
+            "🗑️ deleted"
+        ]
     );
     assert_eq!(gh.state.lock().unwrap().comments.len(), 121);
     let _ = sha1;
@@ -205,7 +267,13 @@ async fn a_pull_requests_whole_life_edits_one_comment() {
 
 async fn warm(w: &World) {
     let engine = w.engine(None).await;
-    engine.create(&w.profile("api"), &w.request("warm", &w.image("api", "sha-0"))).await.unwrap();
+    engine
+        .create(
+            &w.profile("api"),
+            &w.request("warm", &w.image("api", "sha-0")),
+        )
+        .await
+        .unwrap();
     engine.delete(&w.profile("api"), "warm").await.unwrap();
 }
 
@@ -218,11 +286,25 @@ async fn label_gated_repository() {
     let opened = fixture("opened");
     let gh = FakeGitHub::start(&opened).await;
     let img = w.image("api", "sha-1");
-    let inputs = [("profile", "api"), ("image-uri", img.as_str()), ("label", "preview")];
+    let inputs = [
+        ("profile", "api"),
+        ("image-uri", img.as_str()),
+        ("label", "preview"),
+    ];
 
     let run = run_action(&w, &repo, &gh, &opened, &inputs);
-    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "skipped"), "{}", run.stderr);
-    assert!(run.stdout.contains("::notice::eden: skipped: the pull request does not carry the label"), "{}", run.stdout);
+    assert_eq!(
+        (run.code, run.outputs["action"].as_str()),
+        (0, "skipped"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout
+            .contains("::notice::eden: skipped: the pull request does not carry the label"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(w.snapshot().await, before);
     assert!(gh.state.lock().unwrap().comments.is_empty());
 
@@ -237,7 +319,12 @@ async fn label_gated_repository() {
     labeled["label"]["name"] = Value::String("preview".into());
     gh.set_pr(|pr| pr["labels"] = serde_json::json!([{"name": "bug"}, {"name": "preview"}]));
     let run = run_action(&w, &repo, &gh, &labeled, &inputs);
-    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "created"), "{}", run.stderr);
+    assert_eq!(
+        (run.code, run.outputs["action"].as_str()),
+        (0, "created"),
+        "{}",
+        run.stderr
+    );
     verify_environment(&w, "api", "pr-2", &img).await;
 
     // unlabeled `preview` → deleted
@@ -245,7 +332,12 @@ async fn label_gated_repository() {
     unlabeled["label"]["name"] = Value::String("preview".into());
     gh.set_pr(|pr| pr["labels"] = serde_json::json!([{"name": "bug"}]));
     let run = run_action(&w, &repo, &gh, &unlabeled, &inputs);
-    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "deleted"), "{}", run.stderr);
+    assert_eq!(
+        (run.code, run.outputs["action"].as_str()),
+        (0, "deleted"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(w.snapshot().await, before);
     assert_eq!(gh.ours(&marker(2, "pr-2")).len(), 1);
 }
@@ -259,22 +351,73 @@ async fn forks_and_stale_events_are_skipped() {
     let fork = fixture("opened.fork");
     let gh = FakeGitHub::start(&fork).await;
     let img = w.image("api", "sha-1");
-    let run = run_action(&w, &repo, &gh, &fork, &[("profile", "api"), ("image-uri", &img)]);
-    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "skipped"), "{}", run.stderr);
+    let run = run_action(
+        &w,
+        &repo,
+        &gh,
+        &fork,
+        &[("profile", "api"), ("image-uri", &img)],
+    );
+    assert_eq!(
+        (run.code, run.outputs["action"].as_str()),
+        (0, "skipped"),
+        "{}",
+        run.stderr
+    );
     assert!(run.summary.contains("comes from a fork"), "{}", run.summary);
-    assert!(gh.requests().is_empty(), "a fork run makes no GitHub call: {:?}", gh.requests());
+    assert!(
+        gh.requests().is_empty(),
+        "a fork run makes no GitHub call: {:?}",
+        gh.requests()
+    );
     assert_eq!(w.snapshot().await, before);
 
     // allowed forks deploy
-    let run = run_action(&w, &repo, &gh, &fork, &[("profile", "api"), ("image-uri", &img), ("allow-forks", "true")]);
-    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "created"), "{}", run.stderr);
+    let run = run_action(
+        &w,
+        &repo,
+        &gh,
+        &fork,
+        &[
+            ("profile", "api"),
+            ("image-uri", &img),
+            ("allow-forks", "true"),
+        ],
+    );
+    assert_eq!(
+        (run.code, run.outputs["action"].as_str()),
+        (0, "created"),
+        "{}",
+        run.stderr
+    );
 
     // a synchronize whose head is no longer the PR's head
-    gh.set_pr(|pr| pr["head"]["sha"] = Value::String("ffffffffffffffffffffffffffffffffffffffff".into()));
-    let stale = with_head(fixture("synchronize"), "1111111111111111111111111111111111111111");
-    let run = run_action(&w, &repo, &gh, &stale, &[("profile", "api"), ("image-uri", &w.image("api", "sha-2"))]);
-    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "skipped"), "{}", run.stderr);
-    assert!(run.summary.contains("the head moved from 1111111 to fffffff"), "{}", run.summary);
+    gh.set_pr(|pr| {
+        pr["head"]["sha"] = Value::String("ffffffffffffffffffffffffffffffffffffffff".into())
+    });
+    let stale = with_head(
+        fixture("synchronize"),
+        "1111111111111111111111111111111111111111",
+    );
+    let run = run_action(
+        &w,
+        &repo,
+        &gh,
+        &stale,
+        &[("profile", "api"), ("image-uri", &w.image("api", "sha-2"))],
+    );
+    assert_eq!(
+        (run.code, run.outputs["action"].as_str()),
+        (0, "skipped"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.summary
+            .contains("the head moved from 1111111 to fffffff"),
+        "{}",
+        run.summary
+    );
     verify_environment(&w, "api", "pr-2", &img).await;
 
     // closed meanwhile: a late synchronize deletes
@@ -282,8 +425,19 @@ async fn forks_and_stale_events_are_skipped() {
         pr["state"] = Value::String("closed".into());
         pr["head"]["sha"] = Value::String("1111111111111111111111111111111111111111".into());
     });
-    let run = run_action(&w, &repo, &gh, &stale, &[("profile", "api"), ("image-uri", &w.image("api", "sha-2"))]);
-    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "deleted"), "{}", run.stderr);
+    let run = run_action(
+        &w,
+        &repo,
+        &gh,
+        &stale,
+        &[("profile", "api"), ("image-uri", &w.image("api", "sha-2"))],
+    );
+    assert_eq!(
+        (run.code, run.outputs["action"].as_str()),
+        (0, "deleted"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(w.snapshot().await, before);
 }
 
@@ -296,20 +450,51 @@ async fn a_failing_deploy_says_so_and_exits_non_zero() {
     let opened = fixture("opened");
     let gh = FakeGitHub::start(&opened).await;
     let missing = w.image("api", "sha-1").replace("sha-1", "never-pushed");
-    let run = run_action(&w, &repo, &gh, &opened, &[("profile", "api"), ("image-uri", &missing)]);
+    let run = run_action(
+        &w,
+        &repo,
+        &gh,
+        &opened,
+        &[("profile", "api"), ("image-uri", &missing)],
+    );
     assert_eq!(run.code, 1);
     assert_eq!(run.outputs["action"], "failed");
-    assert!(run.stdout.contains("::error::api: image") && run.stdout.contains("push the image first"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("::error::api: image") && run.stdout.contains("push the image first"),
+        "{}",
+        run.stdout
+    );
     let ours = gh.ours(&marker(2, "pr-2"));
     assert_eq!(ours.len(), 1);
-    assert!(ours[0].body.contains("❌ failed") && ours[0].body.contains("push the image first"), "{}", ours[0].body);
+    assert!(
+        ours[0].body.contains("❌ failed") && ours[0].body.contains("push the image first"),
+        "{}",
+        ours[0].body
+    );
     insta::assert_snapshot!("failed", snapshot_text(&w, &ours[0].body));
     assert_eq!(w.snapshot().await, before);
 
     // and a deploy that times out waiting (the emulator never turns healthy)
-    let run = run_action(&w, &repo, &gh, &opened, &[("profile", "api"), ("image-uri", &w.image("api", "sha-1")), ("wait", "true"), ("wait-timeout", "1s")]);
+    let run = run_action(
+        &w,
+        &repo,
+        &gh,
+        &opened,
+        &[
+            ("profile", "api"),
+            ("image-uri", &w.image("api", "sha-1")),
+            ("wait", "true"),
+            ("wait-timeout", "1s"),
+        ],
+    );
     assert_eq!(run.code, 1, "{}", run.stdout);
-    assert!(gh.ours(&marker(2, "pr-2"))[0].body.contains("is deployed but not ready"), "{}", gh.ours(&marker(2, "pr-2"))[0].body);
+    assert!(
+        gh.ours(&marker(2, "pr-2"))[0]
+            .body
+            .contains("is deployed but not ready"),
+        "{}",
+        gh.ours(&marker(2, "pr-2"))[0].body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -319,10 +504,25 @@ async fn a_token_without_permission_gets_a_clear_error() {
     let opened = fixture("opened");
     let gh = FakeGitHub::start(&opened).await;
     gh.state.lock().unwrap().read_only = true;
-    let run = run_action(&w, &repo, &gh, &opened, &[("profile", "api"), ("image-uri", &w.image("api", "sha-1"))]);
+    let run = run_action(
+        &w,
+        &repo,
+        &gh,
+        &opened,
+        &[("profile", "api"), ("image-uri", &w.image("api", "sha-1"))],
+    );
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("permissions: { pull-requests: write }"), "{}", run.stderr);
-    assert!(run.stdout.contains("::error::updating the pull request comment failed"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("permissions: { pull-requests: write }"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout
+            .contains("::error::updating the pull request comment failed"),
+        "{}",
+        run.stdout
+    );
     // the environment itself is complete, not half-applied
     verify_environment(&w, "api", "pr-2", &w.image("api", "sha-1")).await;
 }
@@ -335,27 +535,65 @@ async fn several_services_deployments_dry_run_and_gc() {
     let repo = Repo::new(&w);
     let opened = fixture("opened");
     let gh = FakeGitHub::start(&opened).await;
-    let targets = format!("api={}\nadmin={}", w.image("api", "sha-1"), w.image("admin", "sha-1"));
+    let targets = format!(
+        "api={}\nadmin={}",
+        w.image("api", "sha-1"),
+        w.image("admin", "sha-1")
+    );
 
-    let run = run_action(&w, &repo, &gh, &opened, &[("profile", &targets), ("dry-run", "true")]);
-    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "skipped"), "{}", run.stderr);
-    assert!(run.stdout.contains("Plan: **create or deploy**") && run.stdout.contains("admin-pr-2."), "{}", run.stdout);
+    let run = run_action(
+        &w,
+        &repo,
+        &gh,
+        &opened,
+        &[("profile", &targets), ("dry-run", "true")],
+    );
+    assert_eq!(
+        (run.code, run.outputs["action"].as_str()),
+        (0, "skipped"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("Plan: **create or deploy**") && run.stdout.contains("admin-pr-2."),
+        "{}",
+        run.stdout
+    );
     assert_eq!(w.snapshot().await, before);
     assert!(gh.state.lock().unwrap().comments.is_empty());
 
-    let run = run_action(&w, &repo, &gh, &opened, &[("profile", &targets), ("deployment", "true")]);
-    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "created"), "{}", run.stderr);
+    let run = run_action(
+        &w,
+        &repo,
+        &gh,
+        &opened,
+        &[("profile", &targets), ("deployment", "true")],
+    );
+    assert_eq!(
+        (run.code, run.outputs["action"].as_str()),
+        (0, "created"),
+        "{}",
+        run.stderr
+    );
     let eps: Value = serde_json::from_str(&run.outputs["endpoints"]).unwrap();
     assert_eq!(eps.as_array().unwrap().len(), 2);
     verify_environment(&w, "api", "pr-2", &w.image("api", "sha-1")).await;
     verify_environment(&w, "admin", "pr-2", &w.image("admin", "sha-1")).await;
     let body = &gh.ours(&marker(2, "pr-2"))[0].body;
-    assert!(body.contains("| api | https://api-pr-2.") && body.contains("| admin | https://admin-pr-2."), "{body}");
+    assert!(
+        body.contains("| api | https://api-pr-2.")
+            && body.contains("| admin | https://admin-pr-2."),
+        "{body}"
+    );
     {
         let s = gh.state.lock().unwrap();
         assert_eq!(s.deployments.len(), 1);
         assert_eq!(s.deployments[0]["environment"], "pr-2");
-        let states: Vec<&str> = s.statuses.iter().map(|(_, b)| b["state"].as_str().unwrap()).collect();
+        let states: Vec<&str> = s
+            .statuses
+            .iter()
+            .map(|(_, b)| b["state"].as_str().unwrap())
+            .collect();
         assert_eq!(states, ["in_progress", "success"]);
         assert_eq!(s.statuses[1].1["environment_url"], eps[0]["url"]);
     }
@@ -364,11 +602,34 @@ async fn several_services_deployments_dry_run_and_gc() {
 
     // gc: the PR is closed without an event reaching us → both services are collected
     gh.set_pr(|pr| pr["state"] = Value::String("closed".into()));
-    let run = run_action(&w, &repo, &gh, &serde_json::json!({"schedule": "0 3 * * *"}), &[("profile", "api"), ("command", "gc"), ("dry-run", "true")]);
+    let run = run_action(
+        &w,
+        &repo,
+        &gh,
+        &serde_json::json!({"schedule": "0 3 * * *"}),
+        &[("profile", "api"), ("command", "gc"), ("dry-run", "true")],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("pull request #2 is closed (dry run: kept)"), "{}", run.stdout);
-    let run = run_action(&w, &repo, &gh, &serde_json::json!({"schedule": "0 3 * * *"}), &[("profile", "api"), ("command", "gc")]);
-    assert_eq!((run.code, run.outputs["action"].as_str()), (0, "deleted"), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("pull request #2 is closed (dry run: kept)"),
+        "{}",
+        run.stdout
+    );
+    let run = run_action(
+        &w,
+        &repo,
+        &gh,
+        &serde_json::json!({"schedule": "0 3 * * *"}),
+        &[("profile", "api"), ("command", "gc")],
+    );
+    assert_eq!(
+        (run.code, run.outputs["action"].as_str()),
+        (0, "deleted"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
     assert_eq!(w.snapshot().await, before);
     assert!(gh.ours(&marker(2, "pr-2"))[0].body.contains("deleted"));
 }
@@ -392,11 +653,20 @@ fn action_yml_inputs_match_what_the_binary_reads() {
             }
         }
     }
-    let read: Vec<String> = eden::action::inputs::INPUTS.iter().map(|s| s.to_string()).collect();
+    let read: Vec<String> = eden::action::inputs::INPUTS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     assert_eq!(inputs, read);
-    assert_eq!(outputs, ["url", "hostname", "environment", "action", "endpoints"]);
+    assert_eq!(
+        outputs,
+        ["url", "hostname", "environment", "action", "endpoints"]
+    );
     let src = std::fs::read_to_string(root().join("src/action/mod.rs")).unwrap();
     for o in &outputs {
-        assert!(src.contains(&format!("(\"{o}\"")), "output {o} is never written");
+        assert!(
+            src.contains(&format!("(\"{o}\"")),
+            "output {o} is never written"
+        );
     }
 }

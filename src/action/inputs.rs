@@ -67,7 +67,9 @@ fn boolean(name: &str, v: Option<String>, default: bool) -> Result<bool> {
 pub fn duration(name: &str, v: &str) -> Result<Duration> {
     let v = v.trim();
     let (num, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
-    let n: u64 = num.parse().map_err(|_| anyhow!("input `{name}` {v:?} is not a duration like 90s, 10m, 2h or 7d"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| anyhow!("input `{name}` {v:?} is not a duration like 90s, 10m, 2h or 7d"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
@@ -83,12 +85,17 @@ impl Inputs {
     pub fn read(get: impl Fn(&str) -> Option<String>) -> Result<Inputs> {
         let get = |name: &str| {
             debug_assert!(INPUTS.contains(&name), "input {name} is not in INPUTS");
-            get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+            get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
         };
         let image = get("image-uri");
         let profile = get("profile").unwrap_or_else(|| "default".into());
         let targets = parse_targets(&profile, image.as_deref())?;
-        let command: Command = get("command").unwrap_or_default().parse().map_err(|e: String| anyhow!("input `command`: {e}"))?;
+        let command: Command = get("command")
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e: String| anyhow!("input `command`: {e}"))?;
         Ok(Inputs {
             targets,
             config_path: get("config-path").unwrap_or_else(|| ".github/eden.ini".into()),
@@ -99,7 +106,10 @@ impl Inputs {
             comment: boolean("comment", get("comment"), true)?,
             deployment: boolean("deployment", get("deployment"), false)?,
             wait: boolean("wait", get("wait"), true)?,
-            wait_timeout: duration("wait-timeout", &get("wait-timeout").unwrap_or_else(|| "10m".into()))?,
+            wait_timeout: duration(
+                "wait-timeout",
+                &get("wait-timeout").unwrap_or_else(|| "10m".into()),
+            )?,
             label: get("label"),
             allow_forks: boolean("allow-forks", get("allow-forks"), false)?,
             command,
@@ -115,14 +125,24 @@ impl Inputs {
 
 /// `api` (with `image-uri`), or lines of `profile=image-uri` for a multi-service environment.
 pub fn parse_targets(profile: &str, image: Option<&str>) -> Result<Vec<Target>> {
-    let lines: Vec<&str> = profile.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let lines: Vec<&str> = profile
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
     if lines.len() == 1 && !lines[0].contains('=') {
-        return Ok(vec![Target { profile: lines[0].to_string(), image_uri: image.map(str::to_string) }]);
+        return Ok(vec![Target {
+            profile: lines[0].to_string(),
+            image_uri: image.map(str::to_string),
+        }]);
     }
     let mut out: Vec<Target> = Vec::new();
     for l in lines {
         let (p, img) = match l.split_once('=') {
-            Some((p, i)) => (p.trim(), Some(i.trim().to_string()).filter(|i| !i.is_empty())),
+            Some((p, i)) => (
+                p.trim(),
+                Some(i.trim().to_string()).filter(|i| !i.is_empty()),
+            ),
             None => (l, image.map(str::to_string)),
         };
         if p.is_empty() {
@@ -131,7 +151,10 @@ pub fn parse_targets(profile: &str, image: Option<&str>) -> Result<Vec<Target>> 
         if out.iter().any(|t| t.profile == p) {
             bail!("input `profile`: profile {p:?} is listed twice");
         }
-        out.push(Target { profile: p.to_string(), image_uri: img });
+        out.push(Target {
+            profile: p.to_string(),
+            image_uri: img,
+        });
     }
     if out.is_empty() {
         bail!("input `profile` is empty");
@@ -159,21 +182,30 @@ impl Runner {
             event_path: var("GITHUB_EVENT_PATH").map(PathBuf::from),
             api_url: var("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
             server_url: var("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into()),
-            repository: var("GITHUB_REPOSITORY")
-                .ok_or_else(|| anyhow!("GITHUB_REPOSITORY is not set: run this inside GitHub Actions (or set it)"))?,
+            repository: var("GITHUB_REPOSITORY").ok_or_else(|| {
+                anyhow!("GITHUB_REPOSITORY is not set: run this inside GitHub Actions (or set it)")
+            })?,
             run_id: var("GITHUB_RUN_ID"),
             output: var("GITHUB_OUTPUT").map(PathBuf::from),
             summary: var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
-            workspace: var("GITHUB_WORKSPACE").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")),
+            workspace: var("GITHUB_WORKSPACE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(".")),
         })
     }
 
     pub fn repo_url(&self) -> String {
-        format!("{}/{}", self.server_url.trim_end_matches('/'), self.repository)
+        format!(
+            "{}/{}",
+            self.server_url.trim_end_matches('/'),
+            self.repository
+        )
     }
 
     pub fn run_url(&self) -> Option<String> {
-        self.run_id.as_ref().map(|id| format!("{}/actions/runs/{id}", self.repo_url()))
+        self.run_id
+            .as_ref()
+            .map(|id| format!("{}/actions/runs/{id}", self.repo_url()))
     }
 }
 
@@ -191,13 +223,22 @@ mod tests {
             None
         })
         .unwrap();
-        assert_eq!(asked.into_inner(), INPUTS.iter().map(|s| s.to_string()).collect());
+        assert_eq!(
+            asked.into_inner(),
+            INPUTS.iter().map(|s| s.to_string()).collect()
+        );
     }
 
     #[test]
     fn defaults_and_values() {
         let i = Inputs::read(|_| None).unwrap();
-        assert_eq!(i.targets, vec![Target { profile: "default".into(), image_uri: None }]);
+        assert_eq!(
+            i.targets,
+            vec![Target {
+                profile: "default".into(),
+                image_uri: None
+            }]
+        );
         assert!(i.comment && i.wait && !i.deployment && !i.allow_forks && !i.dry_run);
         assert_eq!(i.wait_timeout, Duration::from_secs(600));
         assert_eq!(i.config_path, ".github/eden.ini");
@@ -209,7 +250,13 @@ mod tests {
     fn multi_service_targets() {
         let t = parse_targets("api=a:1\nadmin = b:2\n\nfrontend=c:3", None).unwrap();
         assert_eq!(t.len(), 3);
-        assert_eq!(t[1], Target { profile: "admin".into(), image_uri: Some("b:2".into()) });
+        assert_eq!(
+            t[1],
+            Target {
+                profile: "admin".into(),
+                image_uri: Some("b:2".into())
+            }
+        );
         assert!(parse_targets("api=a\napi=b", None).is_err());
         assert_eq!(duration("t", "7d").unwrap(), Duration::from_secs(604800));
         assert!(duration("t", "soon").is_err());

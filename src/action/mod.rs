@@ -43,10 +43,23 @@ pub async fn run() -> Result<i32> {
     let github = if inputs.github_token.is_empty() {
         None
     } else {
-        Some(GitHub::new(&runner.api_url, &inputs.github_token, &runner.repository)?)
+        Some(GitHub::new(
+            &runner.api_url,
+            &inputs.github_token,
+            &runner.repository,
+        )?)
     };
-    let interval = std::env::var("EDEN_WAIT_INTERVAL").ok().and_then(|v| v.parse().ok()).unwrap_or(15);
-    let ctx = Ctx { inputs, runner, engine, github, wait_interval: Duration::from_secs(interval) };
+    let interval = std::env::var("EDEN_WAIT_INTERVAL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    let ctx = Ctx {
+        inputs,
+        runner,
+        engine,
+        github,
+        wait_interval: Duration::from_secs(interval),
+    };
     let result = match ctx.inputs.command {
         Command::Gc => gc(&ctx).await,
         _ => pull_request(&ctx).await,
@@ -66,7 +79,8 @@ async fn load_profiles(ctx: &Ctx, targets: &[Target]) -> Result<Vec<Profile>> {
     let loads = targets.iter().map(|t| async move {
         let mut p = load_profile(ctx, &t.profile).await?;
         if p.dynamic_zone_name.is_none() {
-            p.dynamic_zone_name = Some(crate::aws::dns::zone_name(&ctx.engine.aws, &p.dynamic_zone_id).await?);
+            p.dynamic_zone_name =
+                Some(crate::aws::dns::zone_name(&ctx.engine.aws, &p.dynamic_zone_id).await?);
         }
         Ok::<_, anyhow::Error>(p)
     });
@@ -78,20 +92,25 @@ async fn load_profile(ctx: &Ctx, name: &str) -> Result<Profile> {
         profile_store::fetch(&ctx.engine.aws, &ctx.inputs.remote_table_name, name).await?
     } else {
         let path = ctx.runner.workspace.join(&ctx.inputs.config_path);
-        profile::read_raw(&path, name).with_context(|| format!("input `config-path` ({})", ctx.inputs.config_path))?
+        profile::read_raw(&path, name)
+            .with_context(|| format!("input `config-path` ({})", ctx.inputs.config_path))?
     };
-    Profile::from_raw(name, &raw).map_err(|p| anyhow!("profile {name} is not usable: {}", p.join("; ")))
+    Profile::from_raw(name, &raw)
+        .map_err(|p| anyhow!("profile {name} is not usable: {}", p.join("; ")))
 }
 
 /// The PR the run is about, when the event is a pull_request event.
 fn read_event(ctx: &Ctx) -> Result<Option<PrEvent>> {
     let Some(path) = &ctx.runner.event_path else {
         return match ctx.inputs.command {
-            Command::Auto => bail!("GITHUB_EVENT_PATH is not set: `command: auto` needs a pull_request event"),
+            Command::Auto => {
+                bail!("GITHUB_EVENT_PATH is not set: `command: auto` needs a pull_request event")
+            }
             _ => Ok(None),
         };
     };
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading the event {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the event {}", path.display()))?;
     match PrEvent::parse(&text) {
         Ok(e) => Ok(Some(e)),
         Err(e) if ctx.inputs.command == Command::Auto => Err(e),
@@ -129,11 +148,18 @@ impl Comment<'_> {
 
     /// Edit our comment (found by id, else by marker over every page), or create it.
     async fn show(&self, status: Status) -> Result<()> {
-        let Some(gh) = self.ctx.github.as_ref().filter(|_| self.enabled()) else { return Ok(()) };
+        let Some(gh) = self.ctx.github.as_ref().filter(|_| self.enabled()) else {
+            return Ok(());
+        };
         let body = comment::render(&self.view(status));
         let mut id = self.id.lock().await;
         if id.is_none() {
-            *id = gh.find_comment(self.event.number, &comment::marker(self.event.number, &self.environment)).await?;
+            *id = gh
+                .find_comment(
+                    self.event.number,
+                    &comment::marker(self.event.number, &self.environment),
+                )
+                .await?;
         }
         if let Some(existing) = *id {
             if gh.update_comment(existing, &body).await? {
@@ -151,50 +177,92 @@ async fn pull_request(ctx: &Ctx) -> Result<i32> {
     let environment = match (&inputs.name, &event) {
         (Some(n), _) => n.clone(),
         (None, Some(e)) => format!("pr-{}", e.number),
-        (None, None) => bail!("input `name` is required when the event is not a pull_request event"),
+        (None, None) => {
+            bail!("input `name` is required when the event is not a pull_request event")
+        }
     };
-    let settings = Settings { command: inputs.command, label: inputs.label.clone(), allow_forks: inputs.allow_forks };
+    let settings = Settings {
+        command: inputs.command,
+        label: inputs.label.clone(),
+        allow_forks: inputs.allow_forks,
+    };
     let first = inputs.targets[0].profile.clone();
 
     // Round 1: the PR as it is now, the profiles, and what we remember (the comment's id).
     let pr_now = async {
         match (&ctx.github, &event) {
-            (Some(gh), Some(e)) if !(e.is_fork() && !inputs.allow_forks) => gh.pull(e.number).await.map(Some),
+            (Some(gh), Some(e)) if !(e.is_fork() && !inputs.allow_forks) => {
+                gh.pull(e.number).await.map(Some)
+            }
             _ => Ok(None::<PrState>),
         }
     };
     let (pr_now, profiles, remembered) = tokio::join!(
         pr_now,
         load_profiles(ctx, &inputs.targets),
-        state::read(&ctx.engine.aws, &inputs.remote_table_name, &first, &environment),
+        state::read(
+            &ctx.engine.aws,
+            &inputs.remote_table_name,
+            &first,
+            &environment
+        ),
     );
     let pr_now = pr_now?;
     let decision = match &event {
         Some(e) => decide(e, pr_now.as_ref(), &settings),
-        None if inputs.command == Command::Delete => Decision::Delete { reason: "asked for (`command: delete`)".into() },
+        None if inputs.command == Command::Delete => Decision::Delete {
+            reason: "asked for (`command: delete`)".into(),
+        },
         None => Decision::Deploy,
     };
     if let Decision::Skip { reason } = &decision {
         runtime::notice(&format!("eden: skipped: {reason}"));
-        runtime::write_outputs(ctx.runner.output.as_deref(), &[("action", "skipped".into()), ("environment", environment.clone()), ("url", String::new()), ("hostname", String::new()), ("endpoints", "[]".into())])?;
-        runtime::append_summary(ctx.runner.summary.as_deref(), &summary::skipped(&environment, reason))?;
+        runtime::write_outputs(
+            ctx.runner.output.as_deref(),
+            &[
+                ("action", "skipped".into()),
+                ("environment", environment.clone()),
+                ("url", String::new()),
+                ("hostname", String::new()),
+                ("endpoints", "[]".into()),
+            ],
+        )?;
+        runtime::append_summary(
+            ctx.runner.summary.as_deref(),
+            &summary::skipped(&environment, reason),
+        )?;
         return Ok(0);
     }
     let profiles = profiles?;
     let remembered = remembered.unwrap_or_default();
-    let comment_id = remembered.as_ref().and_then(|s| s.metadata.get("comment_id")).and_then(|v| v.parse::<u64>().ok());
+    let comment_id = remembered
+        .as_ref()
+        .and_then(|s| s.metadata.get("comment_id"))
+        .and_then(|v| v.parse::<u64>().ok());
     let endpoints: Vec<Endpoint> = profiles
         .iter()
         .map(|p| {
             let names = ResourceNames::new(&p.name_prefix, &p.domain_name_prefix, &environment);
-            Endpoint { profile: p.name.clone(), hostname: names.hostname(p.dynamic_zone_name.as_deref().unwrap_or_default()) }
+            Endpoint {
+                profile: p.name.clone(),
+                hostname: names.hostname(p.dynamic_zone_name.as_deref().unwrap_or_default()),
+            }
         })
         .collect();
 
     if inputs.dry_run {
         let plan = summary::plan(&environment, &decision, &inputs.targets, &endpoints);
         print!("{plan}");
-        runtime::write_outputs(ctx.runner.output.as_deref(), &[("action", "skipped".into()), ("environment", environment.clone()), ("url", String::new()), ("hostname", String::new()), ("endpoints", "[]".into())])?;
+        runtime::write_outputs(
+            ctx.runner.output.as_deref(),
+            &[
+                ("action", "skipped".into()),
+                ("environment", environment.clone()),
+                ("url", String::new()),
+                ("hostname", String::new()),
+                ("endpoints", "[]".into()),
+            ],
+        )?;
         runtime::append_summary(ctx.runner.summary.as_deref(), &plan)?;
         return Ok(0);
     }
@@ -211,16 +279,34 @@ async fn pull_request(ctx: &Ctx) -> Result<i32> {
     let (results, comment_err) = if deleting {
         delete_all(ctx, &profiles, &environment, comment.as_ref()).await
     } else {
-        deploy_all(ctx, &profiles, &environment, event.as_ref(), comment.as_ref()).await
+        deploy_all(
+            ctx,
+            &profiles,
+            &environment,
+            event.as_ref(),
+            comment.as_ref(),
+        )
+        .await
     };
-    let failed: Vec<String> = results.iter().filter_map(|(p, r)| r.as_ref().err().map(|e| format!("{p}: {e:#}"))).collect();
-    let outcomes: Vec<&Outcome> = results.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|(p, r)| r.as_ref().err().map(|e| format!("{p}: {e:#}")))
+        .collect();
+    let outcomes: Vec<&Outcome> = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .collect();
 
     // Report: outputs, summary, then the exit code.
     let action = if !failed.is_empty() {
         "failed".to_string()
     } else if deleting {
-        if outcomes.iter().any(|o| o.action == Some(Action::Deleted)) { "deleted" } else { "absent" }.to_string()
+        if outcomes.iter().any(|o| o.action == Some(Action::Deleted)) {
+            "deleted"
+        } else {
+            "absent"
+        }
+        .to_string()
     } else if outcomes.iter().any(|o| o.action == Some(Action::Created)) {
         "created".to_string()
     } else {
@@ -236,17 +322,31 @@ async fn pull_request(ctx: &Ctx) -> Result<i32> {
         &[
             ("action", action.clone()),
             ("environment", environment.clone()),
-            ("url", first_out.and_then(|o| o.url.clone()).unwrap_or_default()),
-            ("hostname", first_out.and_then(|o| o.hostname.clone()).unwrap_or_default()),
+            (
+                "url",
+                first_out.and_then(|o| o.url.clone()).unwrap_or_default(),
+            ),
+            (
+                "hostname",
+                first_out
+                    .and_then(|o| o.hostname.clone())
+                    .unwrap_or_default(),
+            ),
             ("endpoints", serde_json::Value::Array(eps).to_string()),
         ],
     )?;
     for (p, r) in &results {
         if let Ok(o) = r {
-            runtime::group(&format!("eden {} {p}", if deleting { "delete" } else { "create" }), &crate::report::text(o, true));
+            runtime::group(
+                &format!("eden {} {p}", if deleting { "delete" } else { "create" }),
+                &crate::report::text(o, true),
+            );
         }
     }
-    runtime::append_summary(ctx.runner.summary.as_deref(), &summary::done(&environment, &action, &results))?;
+    runtime::append_summary(
+        ctx.runner.summary.as_deref(),
+        &summary::done(&environment, &action, &results),
+    )?;
     if let Some(e) = comment_err {
         failed_line(&format!("updating the pull request comment failed: {e:#}"));
         return Ok(1);
@@ -281,7 +381,12 @@ async fn deploy_all(
         meta.insert("head_sha".to_string(), e.head_sha.clone());
         meta.insert("head_ref".to_string(), e.head_ref.clone());
     }
-    let images: Vec<Option<String>> = ctx.inputs.targets.iter().map(|t| t.image_uri.clone()).collect();
+    let images: Vec<Option<String>> = ctx
+        .inputs
+        .targets
+        .iter()
+        .map(|t| t.image_uri.clone())
+        .collect();
     let deployments = ctx.inputs.deployment && ctx.github.is_some() && event.is_some();
 
     // The comment (and the deployment record) go out while AWS works.
@@ -298,8 +403,17 @@ async fn deploy_all(
                     return Ok(None);
                 }
                 let (gh, e) = (ctx.github.as_ref().unwrap(), event.unwrap());
-                let id = gh.create_deployment(&e.head_sha, environment, "eden preview environment").await?;
-                gh.deployment_status(id, "in_progress", None, ctx.runner.run_url().as_deref(), "deploying").await?;
+                let id = gh
+                    .create_deployment(&e.head_sha, environment, "eden preview environment")
+                    .await?;
+                gh.deployment_status(
+                    id,
+                    "in_progress",
+                    None,
+                    ctx.runner.run_url().as_deref(),
+                    "deploying",
+                )
+                .await?;
                 Ok::<_, anyhow::Error>(Some(id))
             }
         );
@@ -310,9 +424,17 @@ async fn deploy_all(
             let meta = meta.clone();
             async move {
                 let img = img.clone().ok_or_else(|| {
-                    anyhow!("no image for profile {}: set input `image-uri` (or `profile: {}=IMAGE`)", p.name, p.name)
+                    anyhow!(
+                        "no image for profile {}: set input `image-uri` (or `profile: {}=IMAGE`)",
+                        p.name,
+                        p.name
+                    )
                 })?;
-                let req = CreateRequest { environment: environment.to_string(), image_uri: img, metadata: meta };
+                let req = CreateRequest {
+                    environment: environment.to_string(),
+                    image_uri: img,
+                    metadata: meta,
+                };
                 let out = ctx.engine.create(p, &req).await?;
                 if ctx.inputs.wait {
                     let aws = &ctx.engine.aws;
@@ -326,7 +448,12 @@ async fn deploy_all(
                         ctx.wait_interval,
                     )
                     .await
-                    .with_context(|| format!("{} is deployed but not ready", out.url.as_deref().unwrap_or("the environment")))?;
+                    .with_context(|| {
+                        format!(
+                            "{} is deployed but not ready",
+                            out.url.as_deref().unwrap_or("the environment")
+                        )
+                    })?;
                 }
                 Ok::<_, anyhow::Error>(out)
             }
@@ -334,14 +461,22 @@ async fn deploy_all(
         futures::future::join_all(runs).await
     };
     let ((shown, deployment), outcomes) = tokio::join!(announce, work);
-    let results: Results = profiles.iter().map(|p| p.name.clone()).zip(outcomes).collect();
-    let first_err = results.iter().find_map(|(p, r)| r.as_ref().err().map(|e| format!("{p}: {e:#}")));
+    let results: Results = profiles
+        .iter()
+        .map(|p| p.name.clone())
+        .zip(outcomes)
+        .collect();
+    let first_err = results
+        .iter()
+        .find_map(|(p, r)| r.as_ref().err().map(|e| format!("{p}: {e:#}")));
     let status = match &first_err {
         Some(e) => Status::Failed(e.clone()),
         None if ctx.inputs.wait => Status::Ready,
         None => Status::Deployed,
     };
-    let url = results.iter().find_map(|(_, r)| r.as_ref().ok().and_then(|o| o.url.clone()));
+    let url = results
+        .iter()
+        .find_map(|(_, r)| r.as_ref().ok().and_then(|o| o.url.clone()));
     let finish_comment = async {
         shown?;
         if let Some(c) = comment {
@@ -349,7 +484,15 @@ async fn deploy_all(
             if !c.known {
                 if let Some(id) = *c.id.lock().await {
                     let first = &ctx.inputs.targets[0].profile;
-                    state::remember(&ctx.engine.aws, &ctx.inputs.remote_table_name, first, environment, "comment_id", &id.to_string()).await?;
+                    state::remember(
+                        &ctx.engine.aws,
+                        &ctx.inputs.remote_table_name,
+                        first,
+                        environment,
+                        "comment_id",
+                        &id.to_string(),
+                    )
+                    .await?;
                 }
             }
         }
@@ -358,8 +501,19 @@ async fn deploy_all(
     let finish_deployment = async {
         if let Some(id) = deployment? {
             let gh = ctx.github.as_ref().unwrap();
-            let (state, desc) = if first_err.is_some() { ("failure", "deploy failed") } else { ("success", "preview ready") };
-            gh.deployment_status(id, state, url.as_deref(), ctx.runner.run_url().as_deref(), desc).await?;
+            let (state, desc) = if first_err.is_some() {
+                ("failure", "deploy failed")
+            } else {
+                ("success", "preview ready")
+            };
+            gh.deployment_status(
+                id,
+                state,
+                url.as_deref(),
+                ctx.runner.run_url().as_deref(),
+                desc,
+            )
+            .await?;
         }
         Ok::<_, anyhow::Error>(())
     };
@@ -367,17 +521,29 @@ async fn deploy_all(
     (results, c.and(d).err())
 }
 
-async fn delete_all(ctx: &Ctx, profiles: &[Profile], environment: &str, comment: Option<&Comment<'_>>) -> (Results, Option<anyhow::Error>) {
+async fn delete_all(
+    ctx: &Ctx,
+    profiles: &[Profile],
+    environment: &str,
+    comment: Option<&Comment<'_>>,
+) -> (Results, Option<anyhow::Error>) {
     let announce = async {
         match comment {
             Some(c) => c.show(Status::Deleting).await,
             None => Ok(()),
         }
     };
-    let work = futures::future::join_all(profiles.iter().map(|p| ctx.engine.delete(p, environment)));
+    let work =
+        futures::future::join_all(profiles.iter().map(|p| ctx.engine.delete(p, environment)));
     let (shown, outcomes) = tokio::join!(announce, work);
-    let results: Results = profiles.iter().map(|p| p.name.clone()).zip(outcomes).collect();
-    let first_err = results.iter().find_map(|(p, r)| r.as_ref().err().map(|e| format!("{p}: {e:#}")));
+    let results: Results = profiles
+        .iter()
+        .map(|p| p.name.clone())
+        .zip(outcomes)
+        .collect();
+    let first_err = results
+        .iter()
+        .find_map(|(p, r)| r.as_ref().err().map(|e| format!("{p}: {e:#}")));
     let finish = async {
         shown?;
         if let Some(c) = comment {
@@ -390,7 +556,14 @@ async fn delete_all(ctx: &Ctx, profiles: &[Profile], environment: &str, comment:
         if ctx.inputs.deployment && first_err.is_none() {
             if let Some(gh) = &ctx.github {
                 if let Some(id) = gh.latest_deployment(environment).await? {
-                    gh.deployment_status(id, "inactive", None, ctx.runner.run_url().as_deref(), "preview deleted").await?;
+                    gh.deployment_status(
+                        id,
+                        "inactive",
+                        None,
+                        ctx.runner.run_url().as_deref(),
+                        "preview deleted",
+                    )
+                    .await?;
                 }
             }
         }
@@ -405,19 +578,32 @@ async fn gc(ctx: &Ctx) -> Result<i32> {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let mut results: Results = Vec::new();
     let mut notes = Vec::new();
-    for row in rows.iter().filter(|r| r.metadata.get("repository") == Some(&ctx.runner.repository)) {
+    for row in rows
+        .iter()
+        .filter(|r| r.metadata.get("repository") == Some(&ctx.runner.repository))
+    {
         let pr: Option<u64> = row.metadata.get("pr_number").and_then(|n| n.parse().ok());
         let reason = match (pr, &ctx.github) {
-            (Some(n), Some(gh)) if !gh.pull(n).await?.open => Some(format!("pull request #{n} is closed")),
+            (Some(n), Some(gh)) if !gh.pull(n).await?.open => {
+                Some(format!("pull request #{n} is closed"))
+            }
             _ => None,
         };
         let idle = row
             .last_updated
             .as_deref()
-            .and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+            .and_then(|t| {
+                OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
             .map(|t| now - t.unix_timestamp())
             .filter(|secs| *secs > ctx.inputs.ttl.as_secs() as i64);
-        let reason = reason.or(idle.map(|s| format!("idle for {} h (ttl {} h)", s / 3600, ctx.inputs.ttl.as_secs() / 3600)));
+        let reason = reason.or(idle.map(|s| {
+            format!(
+                "idle for {} h (ttl {} h)",
+                s / 3600,
+                ctx.inputs.ttl.as_secs() / 3600
+            )
+        }));
         let Some(reason) = reason else { continue };
         notes.push(format!("{}/{}: {reason}", row.profile, row.environment));
         if ctx.inputs.dry_run {
@@ -425,13 +611,23 @@ async fn gc(ctx: &Ctx) -> Result<i32> {
         }
         let profile = load_profile(ctx, &row.profile).await?;
         let out = ctx.engine.delete(&profile, &row.environment).await;
-        if let (Ok(_), Some(gh), Some(n), Some(id)) = (&out, &ctx.github, pr, row.metadata.get("comment_id").and_then(|i| i.parse::<u64>().ok())) {
+        if let (Ok(_), Some(gh), Some(n), Some(id)) = (
+            &out,
+            &ctx.github,
+            pr,
+            row.metadata
+                .get("comment_id")
+                .and_then(|i| i.parse::<u64>().ok()),
+        ) {
             if ctx.inputs.comment {
                 let view = View {
                     pr: n,
                     environment: row.environment.clone(),
                     status: Status::Deleted,
-                    endpoints: vec![Endpoint { profile: row.profile.clone(), hostname: row.hostname.clone().unwrap_or_default() }],
+                    endpoints: vec![Endpoint {
+                        profile: row.profile.clone(),
+                        hostname: row.hostname.clone().unwrap_or_default(),
+                    }],
                     branch: row.metadata.get("head_ref").cloned().unwrap_or_default(),
                     commit_sha: row.metadata.get("head_sha").cloned().unwrap_or_default(),
                     repo_url: ctx.runner.repo_url(),
@@ -444,17 +640,40 @@ async fn gc(ctx: &Ctx) -> Result<i32> {
         results.push((row.profile.clone(), out));
     }
     for n in &notes {
-        println!("eden gc: {n}{}", if ctx.inputs.dry_run { " (dry run: kept)" } else { "" });
+        println!(
+            "eden gc: {n}{}",
+            if ctx.inputs.dry_run {
+                " (dry run: kept)"
+            } else {
+                ""
+            }
+        );
     }
     let deleted: Vec<serde_json::Value> = results
         .iter()
         .filter_map(|(_, r)| r.as_ref().ok())
         .map(|o| serde_json::json!({"profile": o.profile, "environment": o.environment, "hostname": o.hostname}))
         .collect();
-    let action = if deleted.is_empty() { "skipped" } else { "deleted" };
-    runtime::write_outputs(ctx.runner.output.as_deref(), &[("action", action.into()), ("endpoints", serde_json::Value::Array(deleted).to_string())])?;
-    runtime::append_summary(ctx.runner.summary.as_deref(), &summary::gc(&notes, ctx.inputs.dry_run))?;
-    let failed: Vec<String> = results.iter().filter_map(|(p, r)| r.as_ref().err().map(|e| format!("{p}: {e:#}"))).collect();
+    let action = if deleted.is_empty() {
+        "skipped"
+    } else {
+        "deleted"
+    };
+    runtime::write_outputs(
+        ctx.runner.output.as_deref(),
+        &[
+            ("action", action.into()),
+            ("endpoints", serde_json::Value::Array(deleted).to_string()),
+        ],
+    )?;
+    runtime::append_summary(
+        ctx.runner.summary.as_deref(),
+        &summary::gc(&notes, ctx.inputs.dry_run),
+    )?;
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|(p, r)| r.as_ref().err().map(|e| format!("{p}: {e:#}")))
+        .collect();
     for f in &failed {
         failed_line(f);
     }

@@ -13,7 +13,11 @@ pub fn write_outputs(path: Option<&Path>, outputs: &[(&str, String)]) -> Result<
         }
         return Ok(());
     };
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening GITHUB_OUTPUT {}", path.display()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening GITHUB_OUTPUT {}", path.display()))?;
     for (k, v) in outputs {
         let delim = format!("EDEN_EOF_{:016x}", rand::random::<u64>());
         writeln!(f, "{k}<<{delim}\n{v}\n{delim}")?;
@@ -23,14 +27,20 @@ pub fn write_outputs(path: Option<&Path>, outputs: &[(&str, String)]) -> Result<
 
 pub fn append_summary(path: Option<&Path>, markdown: &str) -> Result<()> {
     let Some(path) = path else { return Ok(()) };
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening GITHUB_STEP_SUMMARY {}", path.display()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening GITHUB_STEP_SUMMARY {}", path.display()))?;
     f.write_all(markdown.as_bytes())?;
     Ok(())
 }
 
 /// Escape data for a workflow command (`::error::…`).
 pub fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 pub fn error(msg: &str) {
@@ -64,7 +74,11 @@ mod tests {
     fn outputs_use_delimiters() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("out");
-        write_outputs(Some(&p), &[("url", "https://x".into()), ("endpoints", "[\n1]".into())]).unwrap();
+        write_outputs(
+            Some(&p),
+            &[("url", "https://x".into()), ("endpoints", "[\n1]".into())],
+        )
+        .unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(text.starts_with("url<<EDEN_EOF_"));
         assert!(text.contains("\nhttps://x\nEDEN_EOF_"));

@@ -190,16 +190,39 @@ mod tests {
 }
 
 /// Read one state item (consistent), outside any lease: for display and bookkeeping only.
-pub async fn read(aws: &crate::aws::Aws, table: &str, profile: &str, environment: &str) -> anyhow::Result<Option<EnvState>> {
-    match aws.dynamodb.get_item().table_name(table).set_key(Some(key(profile, environment))).consistent_read(true).send().await {
+pub async fn read(
+    aws: &crate::aws::Aws,
+    table: &str,
+    profile: &str,
+    environment: &str,
+) -> anyhow::Result<Option<EnvState>> {
+    match aws
+        .dynamodb
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key(profile, environment)))
+        .consistent_read(true)
+        .send()
+        .await
+    {
         Ok(o) => Ok(o.item.map(|i| EnvState::from_item(&i))),
         Err(e) if crate::aws::error_code(&e) == Some("ResourceNotFoundException") => Ok(None),
-        Err(e) => Err(anyhow::anyhow!("reading the state of {profile}/{environment} failed: {}", crate::aws::describe(&e))),
+        Err(e) => Err(anyhow::anyhow!(
+            "reading the state of {profile}/{environment} failed: {}",
+            crate::aws::describe(&e)
+        )),
     }
 }
 
 /// Remember a metadata value on an existing environment item (e.g. the PR comment's id).
-pub async fn remember(aws: &crate::aws::Aws, table: &str, profile: &str, environment: &str, field: &str, value: &str) -> anyhow::Result<()> {
+pub async fn remember(
+    aws: &crate::aws::Aws,
+    table: &str,
+    profile: &str,
+    environment: &str,
+    field: &str,
+    value: &str,
+) -> anyhow::Result<()> {
     let res = aws
         .dynamodb
         .update_item()
@@ -215,6 +238,9 @@ pub async fn remember(aws: &crate::aws::Aws, table: &str, profile: &str, environ
     match res {
         Ok(_) => Ok(()),
         Err(e) if crate::aws::error_code(&e) == Some("ConditionalCheckFailedException") => Ok(()),
-        Err(e) => Err(anyhow::anyhow!("recording {field} on {profile}/{environment} failed: {}", crate::aws::describe(&e))),
+        Err(e) => Err(anyhow::anyhow!(
+            "recording {field} on {profile}/{environment} failed: {}",
+            crate::aws::describe(&e)
+        )),
     }
 }

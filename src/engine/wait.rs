@@ -32,7 +32,9 @@ pub fn assess(h: &Health) -> Readiness {
     if h.rollout.as_deref() == Some("FAILED") {
         return Readiness::Failed(format!(
             "the ECS deployment failed: {}",
-            h.rollout_reason.as_deref().unwrap_or("the deployment circuit breaker stopped it")
+            h.rollout_reason
+                .as_deref()
+                .unwrap_or("the deployment circuit breaker stopped it")
         ));
     }
     let rolled_out = match h.rollout.as_deref() {
@@ -41,10 +43,17 @@ pub fn assess(h: &Health) -> Readiness {
         None => h.deployments == 1 && h.running >= h.desired,
     };
     if !rolled_out {
-        return Readiness::Pending(format!("deployment in progress ({}/{} tasks running)", h.running, h.desired));
+        return Readiness::Pending(format!(
+            "deployment in progress ({}/{} tasks running)",
+            h.running, h.desired
+        ));
     }
     if h.desired > 0 && h.healthy_targets == 0 {
-        let why = if h.unhealthy.is_empty() { "no target registered yet".to_string() } else { h.unhealthy.join(", ") };
+        let why = if h.unhealthy.is_empty() {
+            "no target registered yet".to_string()
+        } else {
+            h.unhealthy.join(", ")
+        };
         return Readiness::Pending(format!("waiting for a healthy target ({why})"));
     }
     Readiness::Ready
@@ -58,16 +67,32 @@ pub async fn health(
     target_group: &str,
 ) -> Result<Health> {
     let (svc, th) = tokio::join!(
-        ecs.describe_services().cluster(cluster).services(service).send(),
-        elb.describe_target_health().target_group_arn(target_group).send(),
+        ecs.describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send(),
+        elb.describe_target_health()
+            .target_group_arn(target_group)
+            .send(),
     );
-    let svc = svc.map_err(|e| anyhow!("ecs:DescribeServices {service} failed: {}", describe(&e)))?;
-    let svc = svc.services().first().ok_or_else(|| anyhow!("service {service} is gone"))?;
-    let primary = svc.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
+    let svc =
+        svc.map_err(|e| anyhow!("ecs:DescribeServices {service} failed: {}", describe(&e)))?;
+    let svc = svc
+        .services()
+        .first()
+        .ok_or_else(|| anyhow!("service {service} is gone"))?;
+    let primary = svc
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"));
     let th = th.map_err(|e| anyhow!("elbv2:DescribeTargetHealth failed: {}", describe(&e)))?;
     let mut h = Health {
-        rollout: primary.and_then(|d| d.rollout_state()).map(|s| s.as_str().to_string()),
-        rollout_reason: primary.and_then(|d| d.rollout_state_reason()).map(str::to_string),
+        rollout: primary
+            .and_then(|d| d.rollout_state())
+            .map(|s| s.as_str().to_string()),
+        rollout_reason: primary
+            .and_then(|d| d.rollout_state_reason())
+            .map(str::to_string),
         deployments: svc.deployments().len(),
         running: svc.running_count(),
         desired: svc.desired_count(),
@@ -79,7 +104,9 @@ pub async fn health(
             Some(state) => h.unhealthy.push(format!(
                 "{}: {}",
                 state.as_str(),
-                d.target_health().and_then(|t| t.description()).unwrap_or("")
+                d.target_health()
+                    .and_then(|t| t.description())
+                    .unwrap_or("")
             )),
             None => {}
         }
@@ -120,7 +147,13 @@ mod tests {
 
     #[test]
     fn assessment() {
-        let mut h = Health { rollout: Some("IN_PROGRESS".into()), deployments: 2, running: 0, desired: 1, ..Default::default() };
+        let mut h = Health {
+            rollout: Some("IN_PROGRESS".into()),
+            deployments: 2,
+            running: 0,
+            desired: 1,
+            ..Default::default()
+        };
         assert!(matches!(assess(&h), Readiness::Pending(_)));
         h.rollout = Some("COMPLETED".into());
         assert!(matches!(assess(&h), Readiness::Pending(ref w) if w.contains("healthy target")));
@@ -128,8 +161,17 @@ mod tests {
         assert_eq!(assess(&h), Readiness::Ready);
         h.rollout = Some("FAILED".into());
         h.rollout_reason = Some("tasks failed to start".into());
-        assert!(matches!(assess(&h), Readiness::Failed(ref w) if w.contains("tasks failed to start")));
-        let legacy = Health { rollout: None, deployments: 1, running: 2, desired: 2, healthy_targets: 2, ..Default::default() };
+        assert!(
+            matches!(assess(&h), Readiness::Failed(ref w) if w.contains("tasks failed to start"))
+        );
+        let legacy = Health {
+            rollout: None,
+            deployments: 1,
+            running: 2,
+            desired: 2,
+            healthy_targets: 2,
+            ..Default::default()
+        };
         assert_eq!(assess(&legacy), Readiness::Ready);
     }
 }

@@ -26,7 +26,10 @@ fn explain(what: &str, e: octocrab::Error) -> anyhow::Error {
                 403 if source.message.to_ascii_lowercase().contains("rate limit") => " — rate limited; retry later",
                 _ => "",
             };
-            anyhow!("GitHub API: {what} failed ({status} {}){hint}", source.message)
+            anyhow!(
+                "GitHub API: {what} failed ({status} {}){hint}",
+                source.message
+            )
         }
         other => anyhow!("GitHub API: {what} failed: {other}"),
     }
@@ -49,7 +52,10 @@ impl GitHub {
             .personal_token(token.to_string())
             .build()
             .map_err(|e| anyhow!("building the GitHub client failed: {e}"))?;
-        Ok(GitHub { client, repo: repo.to_string() })
+        Ok(GitHub {
+            client,
+            repo: repo.to_string(),
+        })
     }
 
     pub async fn pull(&self, number: u64) -> Result<PrState> {
@@ -72,7 +78,11 @@ impl GitHub {
                 )
                 .await
                 .map_err(|e| explain(&format!("listing comments of #{number}"), e))?;
-            if let Some(c) = comments.iter().find(|c| c.get("body").and_then(Value::as_str).is_some_and(|b| b.contains(marker))) {
+            if let Some(c) = comments.iter().find(|c| {
+                c.get("body")
+                    .and_then(Value::as_str)
+                    .is_some_and(|b| b.contains(marker))
+            }) {
                 return Ok(c.get("id").and_then(Value::as_u64));
             }
             if comments.len() < PAGE {
@@ -85,26 +95,44 @@ impl GitHub {
     pub async fn create_comment(&self, number: u64, body: &str) -> Result<u64> {
         let v: Value = self
             .client
-            .post(format!("/repos/{}/issues/{number}/comments", self.repo), Some(&json!({ "body": body })))
+            .post(
+                format!("/repos/{}/issues/{number}/comments", self.repo),
+                Some(&json!({ "body": body })),
+            )
             .await
             .map_err(|e| explain(&format!("commenting on #{number}"), e))?;
-        v.get("id").and_then(Value::as_u64).ok_or_else(|| anyhow!("GitHub API: the new comment has no id"))
+        v.get("id")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| anyhow!("GitHub API: the new comment has no id"))
     }
 
     /// Edit a comment in place; `false` if it no longer exists.
     pub async fn update_comment(&self, id: u64, body: &str) -> Result<bool> {
         let res: Result<Value, _> = self
             .client
-            .patch(format!("/repos/{}/issues/comments/{id}", self.repo), Some(&json!({ "body": body })))
+            .patch(
+                format!("/repos/{}/issues/comments/{id}", self.repo),
+                Some(&json!({ "body": body })),
+            )
             .await;
         match res {
             Ok(_) => Ok(true),
-            Err(e) if status_of(&e) == Some(404) && !format!("{e:?}").contains("Resource not accessible") => Ok(false),
+            Err(e)
+                if status_of(&e) == Some(404)
+                    && !format!("{e:?}").contains("Resource not accessible") =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(explain(&format!("editing comment {id}"), e)),
         }
     }
 
-    pub async fn create_deployment(&self, sha: &str, environment: &str, description: &str) -> Result<u64> {
+    pub async fn create_deployment(
+        &self,
+        sha: &str,
+        environment: &str,
+        description: &str,
+    ) -> Result<u64> {
         let v: Value = self
             .client
             .post(
@@ -116,10 +144,19 @@ impl GitHub {
             )
             .await
             .map_err(|e| explain("creating a deployment", e))?;
-        v.get("id").and_then(Value::as_u64).ok_or_else(|| anyhow!("GitHub API: the deployment has no id"))
+        v.get("id")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| anyhow!("GitHub API: the deployment has no id"))
     }
 
-    pub async fn deployment_status(&self, id: u64, state: &str, environment_url: Option<&str>, log_url: Option<&str>, description: &str) -> Result<()> {
+    pub async fn deployment_status(
+        &self,
+        id: u64,
+        state: &str,
+        environment_url: Option<&str>,
+        log_url: Option<&str>,
+        description: &str,
+    ) -> Result<()> {
         let mut body = json!({ "state": state, "description": description, "auto_inactive": true });
         if let Some(u) = environment_url {
             body["environment_url"] = json!(u);
@@ -129,7 +166,10 @@ impl GitHub {
         }
         let _: Value = self
             .client
-            .post(format!("/repos/{}/deployments/{id}/statuses", self.repo), Some(&body))
+            .post(
+                format!("/repos/{}/deployments/{id}/statuses", self.repo),
+                Some(&body),
+            )
             .await
             .map_err(|e| explain("setting a deployment status", e))?;
         Ok(())
@@ -139,7 +179,10 @@ impl GitHub {
     pub async fn latest_deployment(&self, environment: &str) -> Result<Option<u64>> {
         let v: Vec<Value> = self
             .client
-            .get(format!("/repos/{}/deployments", self.repo), Some(&json!({ "environment": environment, "per_page": 1 })))
+            .get(
+                format!("/repos/{}/deployments", self.repo),
+                Some(&json!({ "environment": environment, "per_page": 1 })),
+            )
             .await
             .map_err(|e| explain("listing deployments", e))?;
         Ok(v.first().and_then(|d| d.get("id")).and_then(Value::as_u64))

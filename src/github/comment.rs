@@ -50,7 +50,10 @@ pub struct View {
 
 /// The hidden marker: one comment per PR and environment.
 pub fn marker(pr: u64, environment: &str) -> String {
-    format!("<!-- eden:preview pr={pr} environment={} -->", environment.replace("--", "-\u{2010}"))
+    format!(
+        "<!-- eden:preview pr={pr} environment={} -->",
+        environment.replace("--", "-\u{2010}")
+    )
 }
 
 /// Escape text that comes from the PR (branch names, titles) for Markdown.
@@ -58,7 +61,8 @@ pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.' | '!' | '|' | '~' | '>' => {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.'
+            | '!' | '|' | '~' | '>' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -75,8 +79,15 @@ pub fn render(v: &View) -> String {
     let mut out = String::new();
     out.push_str(&marker(v.pr, &v.environment));
     out.push('\n');
-    out.push_str(&format!("### Preview environment `{}` — {}\n\n", v.environment.replace('`', "'"), v.status.label()));
-    let live = matches!(v.status, Status::Ready | Status::Deployed | Status::Deploying);
+    out.push_str(&format!(
+        "### Preview environment `{}` — {}\n\n",
+        v.environment.replace('`', "'"),
+        v.status.label()
+    ));
+    let live = matches!(
+        v.status,
+        Status::Ready | Status::Deployed | Status::Deploying
+    );
     if !v.endpoints.is_empty() {
         out.push_str("| Service | URL |\n|---|---|\n");
         for e in &v.endpoints {
@@ -97,13 +108,16 @@ pub fn render(v: &View) -> String {
         out.push_str("\n```\n\n");
     }
     let short = &v.commit_sha[..v.commit_sha.len().min(7)];
-    let when = v
-        .at
-        .format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
+    let when =
+        v.at.format(&time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
         .unwrap_or_default();
     out.push_str(&format!(
         "Commit [`{short}`]({}/commit/{}) on branch {} · {when}",
-        v.repo_url, v.commit_sha, escape(&v.branch)
+        v.repo_url,
+        v.commit_sha,
+        escape(&v.branch)
     ));
     if let Some(run) = &v.run_url {
         out.push_str(&format!(" · [logs]({run})"));
@@ -122,8 +136,14 @@ mod tests {
             environment: "pr-42".into(),
             status,
             endpoints: vec![
-                Endpoint { profile: "api".into(), hostname: "api-pr-42.dev.example.com".into() },
-                Endpoint { profile: "admin".into(), hostname: "admin-pr-42.dev.example.com".into() },
+                Endpoint {
+                    profile: "api".into(),
+                    hostname: "api-pr-42.dev.example.com".into(),
+                },
+                Endpoint {
+                    profile: "admin".into(),
+                    hostname: "admin-pr-42.dev.example.com".into(),
+                },
             ],
             branch: "feature/*bold*_[x](y)".into(),
             commit_sha: "ec26c3e57ca3a959ca5aad62de7213c562f8c821".into(),
@@ -140,7 +160,9 @@ mod tests {
 
     #[test]
     fn failed_and_deleted() {
-        insta::assert_snapshot!(render(&view(Status::Failed("image not found: push it first".into()))));
+        insta::assert_snapshot!(render(&view(Status::Failed(
+            "image not found: push it first".into()
+        ))));
         insta::assert_snapshot!(render(&view(Status::Deleted)));
     }
 

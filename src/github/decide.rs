@@ -21,7 +21,9 @@ impl std::str::FromStr for Command {
             "deploy" => Ok(Command::Deploy),
             "delete" => Ok(Command::Delete),
             "gc" => Ok(Command::Gc),
-            other => Err(format!("command {other:?} is not one of auto, deploy, delete, gc")),
+            other => Err(format!(
+                "command {other:?} is not one of auto, deploy, delete, gc"
+            )),
         }
     }
 }
@@ -42,11 +44,15 @@ pub enum Decision {
 }
 
 fn skip(reason: impl Into<String>) -> Decision {
-    Decision::Skip { reason: reason.into() }
+    Decision::Skip {
+        reason: reason.into(),
+    }
 }
 
 fn delete(reason: impl Into<String>) -> Decision {
-    Decision::Delete { reason: reason.into() }
+    Decision::Delete {
+        reason: reason.into(),
+    }
 }
 
 pub fn decide(event: &PrEvent, now: Option<&PrState>, settings: &Settings) -> Decision {
@@ -65,21 +71,31 @@ pub fn decide(event: &PrEvent, now: Option<&PrState>, settings: &Settings) -> De
     let gate = settings.label.as_deref();
     let open_now = now.map(|n| n.open).unwrap_or(event.state == "open");
     match event.action.as_str() {
-        "closed" => delete(if event.merged { "the pull request was merged" } else { "the pull request was closed" }),
-        "unlabeled" if gate.is_some() && event.label.as_deref() == gate => {
-            delete(format!("the label {:?} was removed", gate.unwrap_or_default()))
-        }
+        "closed" => delete(if event.merged {
+            "the pull request was merged"
+        } else {
+            "the pull request was closed"
+        }),
+        "unlabeled" if gate.is_some() && event.label.as_deref() == gate => delete(format!(
+            "the label {:?} was removed",
+            gate.unwrap_or_default()
+        )),
         "opened" | "reopened" | "synchronize" | "labeled" => {
             if !open_now {
                 return delete("the pull request was closed meanwhile");
             }
             if event.action == "labeled" && (gate.is_none() || event.label.as_deref() != gate) {
-                return skip(format!("label {:?} does not start previews", event.label.as_deref().unwrap_or("")));
+                return skip(format!(
+                    "label {:?} does not start previews",
+                    event.label.as_deref().unwrap_or("")
+                ));
             }
             if let Some(gate) = gate {
                 let labels = now.map(|n| &n.labels).unwrap_or(&event.labels);
                 if !labels.iter().any(|l| l == gate) {
-                    return skip(format!("the pull request does not carry the label {gate:?}"));
+                    return skip(format!(
+                        "the pull request does not carry the label {gate:?}"
+                    ));
                 }
             }
             if let Some(now) = now {
@@ -93,7 +109,9 @@ pub fn decide(event: &PrEvent, now: Option<&PrState>, settings: &Settings) -> De
             }
             Decision::Deploy
         }
-        other => skip(format!("pull_request action {other:?} needs no preview change")),
+        other => skip(format!(
+            "pull_request action {other:?} needs no preview change"
+        )),
     }
 }
 
@@ -123,7 +141,12 @@ mod tests {
     }
 
     fn now(open: bool, sha: &str, labels: &[&str]) -> PrState {
-        PrState { open, merged: false, head_sha: sha.into(), labels: labels.iter().map(|s| s.to_string()).collect() }
+        PrState {
+            open,
+            merged: false,
+            head_sha: sha.into(),
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     fn is_skip(d: &Decision) -> bool {
@@ -137,8 +160,17 @@ mod tests {
         for a in ["opened", "reopened", "synchronize"] {
             assert_eq!(decide(&ev(a), Some(&n), &s), Decision::Deploy, "{a}");
         }
-        assert!(matches!(decide(&ev("closed"), Some(&now(false, "aaaaaaaaaa", &[])), &s), Decision::Delete { .. }));
-        for a in ["edited", "assigned", "labeled", "unlabeled", "review_requested"] {
+        assert!(matches!(
+            decide(&ev("closed"), Some(&now(false, "aaaaaaaaaa", &[])), &s),
+            Decision::Delete { .. }
+        ));
+        for a in [
+            "edited",
+            "assigned",
+            "labeled",
+            "unlabeled",
+            "review_requested",
+        ] {
             assert!(is_skip(&decide(&ev(a), Some(&n), &s)), "{a}");
         }
     }
@@ -147,8 +179,14 @@ mod tests {
     fn stale_and_closed_meanwhile() {
         let s = Settings::default();
         let d = decide(&ev("synchronize"), Some(&now(true, "bbbbbbbbbb", &[])), &s);
-        assert!(matches!(&d, Decision::Skip { reason } if reason.contains("bbbbbbb")), "{d:?}");
-        assert!(matches!(decide(&ev("synchronize"), Some(&now(false, "aaaaaaaaaa", &[])), &s), Decision::Delete { .. }));
+        assert!(
+            matches!(&d, Decision::Skip { reason } if reason.contains("bbbbbbb")),
+            "{d:?}"
+        );
+        assert!(matches!(
+            decide(&ev("synchronize"), Some(&now(false, "aaaaaaaaaa", &[])), &s),
+            Decision::Delete { .. }
+        ));
     }
 
     #[test]
@@ -158,32 +196,97 @@ mod tests {
         let n = now(true, "aaaaaaaaaa", &[]);
         assert!(is_skip(&decide(&e, Some(&n), &Settings::default())));
         e.head_repo = None;
-        assert!(is_skip(&decide(&e, Some(&n), &Settings { command: Command::Deploy, ..Default::default() })));
-        assert_eq!(decide(&e, Some(&n), &Settings { allow_forks: true, ..Default::default() }), Decision::Deploy);
+        assert!(is_skip(&decide(
+            &e,
+            Some(&n),
+            &Settings {
+                command: Command::Deploy,
+                ..Default::default()
+            }
+        )));
+        assert_eq!(
+            decide(
+                &e,
+                Some(&n),
+                &Settings {
+                    allow_forks: true,
+                    ..Default::default()
+                }
+            ),
+            Decision::Deploy
+        );
     }
 
     #[test]
     fn label_gate() {
-        let s = Settings { label: Some("preview".into()), ..Default::default() };
-        assert!(is_skip(&decide(&ev("opened"), Some(&now(true, "aaaaaaaaaa", &[])), &s)));
-        assert_eq!(decide(&ev("synchronize"), Some(&now(true, "aaaaaaaaaa", &["preview"])), &s), Decision::Deploy);
+        let s = Settings {
+            label: Some("preview".into()),
+            ..Default::default()
+        };
+        assert!(is_skip(&decide(
+            &ev("opened"),
+            Some(&now(true, "aaaaaaaaaa", &[])),
+            &s
+        )));
+        assert_eq!(
+            decide(
+                &ev("synchronize"),
+                Some(&now(true, "aaaaaaaaaa", &["preview"])),
+                &s
+            ),
+            Decision::Deploy
+        );
         let mut l = ev("labeled");
         l.label = Some("preview".into());
-        assert_eq!(decide(&l, Some(&now(true, "aaaaaaaaaa", &["preview"])), &s), Decision::Deploy);
+        assert_eq!(
+            decide(&l, Some(&now(true, "aaaaaaaaaa", &["preview"])), &s),
+            Decision::Deploy
+        );
         l.label = Some("bug".into());
-        assert!(is_skip(&decide(&l, Some(&now(true, "aaaaaaaaaa", &["preview", "bug"])), &s)));
+        assert!(is_skip(&decide(
+            &l,
+            Some(&now(true, "aaaaaaaaaa", &["preview", "bug"])),
+            &s
+        )));
         let mut u = ev("unlabeled");
         u.label = Some("preview".into());
-        assert!(matches!(decide(&u, Some(&now(true, "aaaaaaaaaa", &[])), &s), Decision::Delete { .. }));
+        assert!(matches!(
+            decide(&u, Some(&now(true, "aaaaaaaaaa", &[])), &s),
+            Decision::Delete { .. }
+        ));
         u.label = Some("bug".into());
-        assert!(is_skip(&decide(&u, Some(&now(true, "aaaaaaaaaa", &["preview"])), &s)));
+        assert!(is_skip(&decide(
+            &u,
+            Some(&now(true, "aaaaaaaaaa", &["preview"])),
+            &s
+        )));
     }
 
     #[test]
     fn explicit_commands() {
         let n = now(true, "zzz", &[]);
-        assert_eq!(decide(&ev("edited"), Some(&n), &Settings { command: Command::Deploy, ..Default::default() }), Decision::Deploy);
-        assert!(matches!(decide(&ev("opened"), Some(&n), &Settings { command: Command::Delete, ..Default::default() }), Decision::Delete { .. }));
+        assert_eq!(
+            decide(
+                &ev("edited"),
+                Some(&n),
+                &Settings {
+                    command: Command::Deploy,
+                    ..Default::default()
+                }
+            ),
+            Decision::Deploy
+        );
+        assert!(matches!(
+            decide(
+                &ev("opened"),
+                Some(&n),
+                &Settings {
+                    command: Command::Delete,
+                    ..Default::default()
+                }
+            ),
+            Decision::Delete { .. }
+        ));
         assert!("nope".parse::<Command>().is_err());
     }
 }

@@ -24,7 +24,8 @@ pub struct PrEvent {
 
 impl PrEvent {
     pub fn parse(json: &str) -> Result<PrEvent> {
-        let v: Value = serde_json::from_str(json).map_err(|e| anyhow!("the event payload is not JSON: {e}"))?;
+        let v: Value = serde_json::from_str(json)
+            .map_err(|e| anyhow!("the event payload is not JSON: {e}"))?;
         let pr = v
             .get("pull_request")
             .filter(|p| p.is_object())
@@ -49,7 +50,8 @@ impl PrEvent {
             number,
             title: s(pr, &["title"]).unwrap_or_default(),
             html_url: s(pr, &["html_url"]).unwrap_or_default(),
-            head_sha: s(pr, &["head", "sha"]).ok_or_else(|| anyhow!("the pull_request event has no head sha"))?,
+            head_sha: s(pr, &["head", "sha"])
+                .ok_or_else(|| anyhow!("the pull_request event has no head sha"))?,
             head_ref: s(pr, &["head", "ref"]).unwrap_or_default(),
             base_repo,
             head_repo: s(pr, &["head", "repo", "full_name"]),
@@ -69,7 +71,11 @@ impl PrEvent {
 
 pub fn labels(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|l| l.get("name").and_then(Value::as_str).map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l.get("name").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -87,7 +93,11 @@ impl PrState {
         PrState {
             open: v.get("state").and_then(Value::as_str) == Some("open"),
             merged: v.get("merged").and_then(Value::as_bool).unwrap_or(false),
-            head_sha: v.pointer("/head/sha").and_then(Value::as_str).unwrap_or_default().to_string(),
+            head_sha: v
+                .pointer("/head/sha")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             labels: labels(v.get("labels")),
         }
     }
@@ -98,19 +108,32 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!("{}/tests/fixtures/github/pull_request.{name}.json", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/github/pull_request.{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
     }
 
     #[test]
     fn real_payloads_parse() {
         let e = PrEvent::parse(&fixture("opened")).unwrap();
-        assert_eq!((e.action.as_str(), e.number, e.head_ref.as_str()), ("opened", 2, "changes"));
+        assert_eq!(
+            (e.action.as_str(), e.number, e.head_ref.as_str()),
+            ("opened", 2, "changes")
+        );
         assert_eq!(e.base_repo, "Codertocat/Hello-World");
         assert!(!e.is_fork());
         assert!(PrEvent::parse(&fixture("closed.merged")).unwrap().merged);
         assert!(!PrEvent::parse(&fixture("closed")).unwrap().merged);
         assert!(PrEvent::parse(&fixture("opened.fork")).unwrap().is_fork());
-        assert_eq!(PrEvent::parse(&fixture("labeled")).unwrap().label.as_deref(), Some("bug"));
+        assert_eq!(
+            PrEvent::parse(&fixture("labeled"))
+                .unwrap()
+                .label
+                .as_deref(),
+            Some("bug")
+        );
     }
 
     #[test]
@@ -118,6 +141,9 @@ mod tests {
         let mut v: Value = serde_json::from_str(&fixture("synchronize")).unwrap();
         v["pull_request"]["head"]["repo"] = Value::Null;
         assert!(PrEvent::parse(&v.to_string()).unwrap().is_fork());
-        assert!(PrEvent::parse(r#"{"ref": "refs/heads/main"}"#).unwrap_err().to_string().contains("not a pull_request event"));
+        assert!(PrEvent::parse(r#"{"ref": "refs/heads/main"}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("not a pull_request event"));
     }
 }

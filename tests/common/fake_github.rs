@@ -50,7 +50,10 @@ fn forbidden() -> ResponseTemplate {
 }
 
 fn query(req: &Request, key: &str) -> Option<usize> {
-    req.url.query_pairs().find(|(k, _)| k == key).and_then(|(_, v)| v.parse().ok())
+    req.url
+        .query_pairs()
+        .find(|(k, _)| k == key)
+        .and_then(|(_, v)| v.parse().ok())
 }
 
 fn comment_json(c: &Comment) -> Value {
@@ -60,15 +63,29 @@ fn comment_json(c: &Comment) -> Value {
 impl Respond for Route {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut s = self.state.lock().unwrap();
-        s.requests.push(format!("{} {}", req.method, req.url.path()));
+        s.requests
+            .push(format!("{} {}", req.method, req.url.path()));
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-        let last = req.url.path().rsplit('/').next().unwrap_or("").parse::<u64>().unwrap_or(0);
+        let last = req
+            .url
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .parse::<u64>()
+            .unwrap_or(0);
         match self.kind {
             "pull" => ResponseTemplate::new(200).set_body_json(s.pr.clone()),
             "list_comments" => {
                 let per = query(req, "per_page").unwrap_or(30).min(100);
                 let page = query(req, "page").unwrap_or(1).max(1);
-                let items: Vec<Value> = s.comments.iter().skip((page - 1) * per).take(per).map(comment_json).collect();
+                let items: Vec<Value> = s
+                    .comments
+                    .iter()
+                    .skip((page - 1) * per)
+                    .take(per)
+                    .map(comment_json)
+                    .collect();
                 ResponseTemplate::new(200).set_body_json(items)
             }
             "create_comment" => {
@@ -76,7 +93,11 @@ impl Respond for Route {
                     return forbidden();
                 }
                 s.next_id += 1;
-                let c = Comment { id: 9_000_000 + s.next_id, body: body["body"].as_str().unwrap_or("").into(), login: "github-actions[bot]".into() };
+                let c = Comment {
+                    id: 9_000_000 + s.next_id,
+                    body: body["body"].as_str().unwrap_or("").into(),
+                    login: "github-actions[bot]".into(),
+                };
                 s.comments.push(c.clone());
                 s.history.push((c.id, c.body.clone()));
                 ResponseTemplate::new(201).set_body_json(comment_json(&c))
@@ -92,7 +113,9 @@ impl Respond for Route {
                         s.history.push((id, b));
                         ResponseTemplate::new(200).set_body_json(json)
                     }
-                    None => ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})),
+                    None => {
+                        ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}))
+                    }
                 }
             }
             "create_deployment" => {
@@ -105,14 +128,31 @@ impl Respond for Route {
                 ResponseTemplate::new(201).set_body_json(d)
             }
             "list_deployments" => {
-                let env = req.url.query_pairs().find(|(k, _)| k == "environment").map(|(_, v)| v.to_string());
-                let items: Vec<Value> = s.deployments.iter().rev().filter(|d| env.as_deref().is_none_or(|e| d["environment"] == e)).cloned().collect();
+                let env = req
+                    .url
+                    .query_pairs()
+                    .find(|(k, _)| k == "environment")
+                    .map(|(_, v)| v.to_string());
+                let items: Vec<Value> = s
+                    .deployments
+                    .iter()
+                    .rev()
+                    .filter(|d| env.as_deref().is_none_or(|e| d["environment"] == e))
+                    .cloned()
+                    .collect();
                 ResponseTemplate::new(200).set_body_json(items)
             }
             "create_status" => {
-                let id = req.url.path().split('/').nth(5).and_then(|v| v.parse().ok()).unwrap_or(0);
+                let id = req
+                    .url
+                    .path()
+                    .split('/')
+                    .nth(5)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
                 s.statuses.push((id, body.clone()));
-                ResponseTemplate::new(201).set_body_json(json!({"id": s.statuses.len(), "state": body["state"]}))
+                ResponseTemplate::new(201)
+                    .set_body_json(json!({"id": s.statuses.len(), "state": body["state"]}))
             }
             _ => {
                 s.unexpected.push(format!("{} {}", req.method, req.url));
@@ -128,22 +168,62 @@ impl FakeGitHub {
         let server = MockServer::start().await;
         let mut pr = event["pull_request"].clone();
         pr["merged"] = json!(false);
-        let state = Arc::new(Mutex::new(State { pr, ..State::default() }));
+        let state = Arc::new(Mutex::new(State {
+            pr,
+            ..State::default()
+        }));
         let routes: [(&str, &str, &'static str); 8] = [
             ("GET", r"^/repos/[^/]+/[^/]+/pulls/\d+$", "pull"),
-            ("GET", r"^/repos/[^/]+/[^/]+/issues/\d+/comments$", "list_comments"),
-            ("POST", r"^/repos/[^/]+/[^/]+/issues/\d+/comments$", "create_comment"),
-            ("PATCH", r"^/repos/[^/]+/[^/]+/issues/comments/\d+$", "update_comment"),
-            ("POST", r"^/repos/[^/]+/[^/]+/deployments$", "create_deployment"),
-            ("GET", r"^/repos/[^/]+/[^/]+/deployments$", "list_deployments"),
-            ("POST", r"^/repos/[^/]+/[^/]+/deployments/\d+/statuses$", "create_status"),
+            (
+                "GET",
+                r"^/repos/[^/]+/[^/]+/issues/\d+/comments$",
+                "list_comments",
+            ),
+            (
+                "POST",
+                r"^/repos/[^/]+/[^/]+/issues/\d+/comments$",
+                "create_comment",
+            ),
+            (
+                "PATCH",
+                r"^/repos/[^/]+/[^/]+/issues/comments/\d+$",
+                "update_comment",
+            ),
+            (
+                "POST",
+                r"^/repos/[^/]+/[^/]+/deployments$",
+                "create_deployment",
+            ),
+            (
+                "GET",
+                r"^/repos/[^/]+/[^/]+/deployments$",
+                "list_deployments",
+            ),
+            (
+                "POST",
+                r"^/repos/[^/]+/[^/]+/deployments/\d+/statuses$",
+                "create_status",
+            ),
             ("ANY", r".*", "unknown"),
         ];
         for (i, (m, p, kind)) in routes.into_iter().enumerate() {
-            let mock = if m == "ANY" { Mock::given(path_regex(p)) } else { Mock::given(method(m)).and(path_regex(p)) };
-            mock.respond_with(Route { state: state.clone(), kind }).with_priority(if kind == "unknown" { 10 } else { (i + 1) as u8 }).mount(&server).await;
+            let mock = if m == "ANY" {
+                Mock::given(path_regex(p))
+            } else {
+                Mock::given(method(m)).and(path_regex(p))
+            };
+            mock.respond_with(Route {
+                state: state.clone(),
+                kind,
+            })
+            .with_priority(if kind == "unknown" { 10 } else { (i + 1) as u8 })
+            .mount(&server)
+            .await;
         }
-        FakeGitHub { server: Arc::new(server), state }
+        FakeGitHub {
+            server: Arc::new(server),
+            state,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -156,7 +236,11 @@ impl FakeGitHub {
         for i in 0..n {
             s.next_id += 1;
             let id = 1_000 + s.next_id;
-            s.comments.push(Comment { id, body: format!("LGTM {i}! <!-- eden:preview pr=1 environment=pr-1 --> is not ours"), login: "reviewer".into() });
+            s.comments.push(Comment {
+                id,
+                body: format!("LGTM {i}! <!-- eden:preview pr=1 environment=pr-1 --> is not ours"),
+                login: "reviewer".into(),
+            });
         }
     }
 
@@ -166,7 +250,14 @@ impl FakeGitHub {
 
     /// Comments carrying our marker for `pr`/`env`.
     pub fn ours(&self, marker: &str) -> Vec<Comment> {
-        self.state.lock().unwrap().comments.iter().filter(|c| c.body.contains(marker)).cloned().collect()
+        self.state
+            .lock()
+            .unwrap()
+            .comments
+            .iter()
+            .filter(|c| c.body.contains(marker))
+            .cloned()
+            .collect()
     }
 
     /// The statuses our comment went through (the `### …` line of each body).
@@ -176,7 +267,12 @@ impl FakeGitHub {
             .unwrap()
             .history
             .iter()
-            .filter_map(|(_, b)| b.lines().find(|l| l.starts_with("### ")).and_then(|l| l.rsplit("— ").next()).map(str::to_string))
+            .filter_map(|(_, b)| {
+                b.lines()
+                    .find(|l| l.starts_with("### "))
+                    .and_then(|l| l.rsplit("— ").next())
+                    .map(str::to_string)
+            })
             .collect()
     }
 
