@@ -120,8 +120,7 @@ fn run_action(
 
 /// The comment as a reviewer reads it, with what changes between runs blanked out.
 fn snapshot_text(w: &World, body: &str) -> String {
-    let time = regex_lite_replace(body, &w.prefix);
-    time
+    regex_lite_replace(body, &w.prefix)
 }
 
 fn regex_lite_replace(body: &str, prefix: &str) -> String {

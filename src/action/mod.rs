@@ -187,11 +187,20 @@ async fn pull_request(ctx: &Ctx) -> Result<i32> {
         allow_forks: inputs.allow_forks,
     };
     let first = inputs.targets[0].profile.clone();
+    if let Some(e) = event
+        .as_ref()
+        .filter(|e| e.is_fork() && !inputs.allow_forks)
+    {
+        // Nothing to read: fork code is never deployed with this repository's credentials.
+        if let Decision::Skip { reason } = decide(e, None, &settings) {
+            return skip(ctx, &environment, &reason);
+        }
+    }
 
     // Round 1: the PR as it is now, the profiles, and what we remember (the comment's id).
     let pr_now = async {
         match (&ctx.github, &event) {
-            (Some(gh), Some(e)) if !(e.is_fork() && !inputs.allow_forks) => {
+            (Some(gh), Some(e)) if !e.is_fork() || inputs.allow_forks => {
                 gh.pull(e.number).await.map(Some)
             }
             _ => Ok(None::<PrState>),
@@ -216,25 +225,13 @@ async fn pull_request(ctx: &Ctx) -> Result<i32> {
         None => Decision::Deploy,
     };
     if let Decision::Skip { reason } = &decision {
-        runtime::notice(&format!("eden: skipped: {reason}"));
-        runtime::write_outputs(
-            ctx.runner.output.as_deref(),
-            &[
-                ("action", "skipped".into()),
-                ("environment", environment.clone()),
-                ("url", String::new()),
-                ("hostname", String::new()),
-                ("endpoints", "[]".into()),
-            ],
-        )?;
-        runtime::append_summary(
-            ctx.runner.summary.as_deref(),
-            &summary::skipped(&environment, reason),
-        )?;
-        return Ok(0);
+        return skip(ctx, &environment, reason);
     }
     let profiles = profiles?;
-    let remembered = remembered.unwrap_or_default();
+    let remembered = remembered.unwrap_or_else(|e| {
+        tracing::warn!("{e:#}");
+        None
+    });
     let comment_id = remembered
         .as_ref()
         .and_then(|s| s.metadata.get("comment_id"))
@@ -357,6 +354,25 @@ async fn pull_request(ctx: &Ctx) -> Result<i32> {
         }
         return Ok(1);
     }
+    Ok(0)
+}
+
+fn skip(ctx: &Ctx, environment: &str, reason: &str) -> Result<i32> {
+    runtime::notice(&format!("eden: skipped: {reason}"));
+    runtime::write_outputs(
+        ctx.runner.output.as_deref(),
+        &[
+            ("action", "skipped".into()),
+            ("environment", environment.to_string()),
+            ("url", String::new()),
+            ("hostname", String::new()),
+            ("endpoints", "[]".into()),
+        ],
+    )?;
+    runtime::append_summary(
+        ctx.runner.summary.as_deref(),
+        &summary::skipped(environment, reason),
+    )?;
     Ok(0)
 }
 

@@ -148,47 +148,6 @@ pub fn key(profile: &str, name: &str) -> Item {
     k
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn item_round_trips_in_the_original_layout() {
-        let mut st = EnvState {
-            profile: "api".into(),
-            environment: "pr-1".into(),
-            endpoint: Some("api-pr-1.dev.example.com".into()),
-            last_updated: Some(1_795_375_850.5),
-            service_arn: Some("arn:svc".into()),
-            record_types: vec!["A".into()],
-            ..Default::default()
-        };
-        st.metadata.insert("pr_number".into(), "1".into());
-        let item = st.to_item();
-        assert_eq!(item["type"].as_s().unwrap(), "api");
-        assert_eq!(item["kind"].as_s().unwrap(), "environment");
-        assert!(matches!(item["last_updated"], AttributeValue::N(_)));
-        assert_eq!(EnvState::from_item(&item), st);
-        assert!(!st.is_complete());
-    }
-
-    #[test]
-    fn python_items_are_legacy() {
-        let mut item = key("api", "dev-api-pr-1");
-        item.insert(
-            "endpoint".into(),
-            AttributeValue::S("api-pr-1.dev.example.com".into()),
-        );
-        item.insert(
-            "last_updated".into(),
-            AttributeValue::N("1795375850.8742349147796630859375".into()),
-        );
-        let st = EnvState::from_item(&item);
-        assert!(st.is_legacy());
-        assert!(st.last_updated.unwrap() > 1.7e9);
-    }
-}
-
 /// Read one state item (consistent), outside any lease: for display and bookkeeping only.
 pub async fn read(
     aws: &crate::aws::Aws,
@@ -242,5 +201,46 @@ pub async fn remember(
             "recording {field} on {profile}/{environment} failed: {}",
             crate::aws::describe(&e)
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_round_trips_in_the_original_layout() {
+        let mut st = EnvState {
+            profile: "api".into(),
+            environment: "pr-1".into(),
+            endpoint: Some("api-pr-1.dev.example.com".into()),
+            last_updated: Some(1_795_375_850.5),
+            service_arn: Some("arn:svc".into()),
+            record_types: vec!["A".into()],
+            ..Default::default()
+        };
+        st.metadata.insert("pr_number".into(), "1".into());
+        let item = st.to_item();
+        assert_eq!(item["type"].as_s().unwrap(), "api");
+        assert_eq!(item["kind"].as_s().unwrap(), "environment");
+        assert!(matches!(item["last_updated"], AttributeValue::N(_)));
+        assert_eq!(EnvState::from_item(&item), st);
+        assert!(!st.is_complete());
+    }
+
+    #[test]
+    fn python_items_are_legacy() {
+        let mut item = key("api", "dev-api-pr-1");
+        item.insert(
+            "endpoint".into(),
+            AttributeValue::S("api-pr-1.dev.example.com".into()),
+        );
+        item.insert(
+            "last_updated".into(),
+            AttributeValue::N("1795375850.8742349147796630859375".into()),
+        );
+        let st = EnvState::from_item(&item);
+        assert!(st.is_legacy());
+        assert!(st.last_updated.unwrap() > 1.7e9);
     }
 }
