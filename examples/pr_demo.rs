@@ -5,7 +5,7 @@
 #[path = "../tests/common/fake_github.rs"]
 mod fake_github;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
@@ -178,13 +178,11 @@ async fn main() {
     demo.ls();
 
     for (i, tag) in ["sha-2", "sha-0"].iter().enumerate() {
-        let sha = format!(
-            "{}",
-            [
-                "1f2e3d4c5b6a79881f2e3d4c5b6a79881f2e3d4c",
-                "9a8b7c6d5e4f30219a8b7c6d5e4f30219a8b7c6d"
-            ][i]
-        );
+        let sha = [
+            "1f2e3d4c5b6a79881f2e3d4c5b6a79881f2e3d4c",
+            "9a8b7c6d5e4f30219a8b7c6d5e4f30219a8b7c6d",
+        ][i]
+            .to_string();
         bold(&format!(
             "pull_request synchronize: a push, head {} (image {tag})",
             &sha[..7]
@@ -219,5 +217,4 @@ async fn main() {
                 .unwrap_or("")
         )
     );
-    let _ = Path::new("");
 }
