@@ -669,3 +669,50 @@ fn action_yml_inputs_match_what_the_binary_reads() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reopened_recreates_and_a_merge_deletes() {
+    let w = World::new("ar").await;
+    warm(&w).await;
+    let before = w.snapshot().await;
+    let repo = Repo::new(&w);
+    let reopened = fixture("reopened");
+    let gh = FakeGitHub::start(&reopened).await;
+    let img = w.image("api", "sha-1");
+    let run = run_action(
+        &w,
+        &repo,
+        &gh,
+        &reopened,
+        &[("profile", "api"), ("image-uri", &img)],
+    );
+    assert_eq!(
+        (run.code, run.outputs["action"].as_str()),
+        (0, "created"),
+        "{}",
+        run.stderr
+    );
+    verify_environment(&w, "api", "pr-2", &img).await;
+    gh.set_pr(|pr| {
+        pr["state"] = Value::String("closed".into());
+        pr["merged"] = Value::Bool(true);
+    });
+    let merged = fixture("closed.merged");
+    let run = run_action(&w, &repo, &gh, &merged, &[("profile", "api")]);
+    assert_eq!(
+        (run.code, run.outputs["action"].as_str()),
+        (0, "deleted"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(w.snapshot().await, before);
+    // a second close (re-run of the workflow) finds nothing and says so
+    let run = run_action(&w, &repo, &gh, &merged, &[("profile", "api")]);
+    assert_eq!(
+        (run.code, run.outputs["action"].as_str()),
+        (0, "absent"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(gh.ours(&marker(2, "pr-2")).len(), 1);
+}
