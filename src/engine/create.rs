@@ -247,23 +247,7 @@ impl Plan<'_> {
         let n = &self.names;
         let t = Instant::now();
         // DNS and the environments file depend on nothing else: they run beside the chain.
-        let side = async {
-            let (records, file) = tokio::join!(self.dns(infra, hostname), self.file(hostname));
-            let records = records?;
-            self.steps.done(
-                t,
-                "dns",
-                format!(
-                    "{hostname} → {} ({})",
-                    infra.alb.dns_name,
-                    records.join(", ")
-                ),
-            );
-            if file? {
-                self.steps.done(t, "environments-file", "entry added");
-            }
-            Ok::<_, anyhow::Error>(records)
-        };
+        let side = self.side_effects(infra, hostname, t, "entry added");
         let (record_types, built) = tokio::join!(side, self.build(lease, infra, hostname));
         let record_types = record_types?;
         let Built {
@@ -331,13 +315,7 @@ impl Plan<'_> {
             self.check_owner(
                 "ECS service",
                 &n.service,
-                tags::owner(
-                    svc.tags()
-                        .iter()
-                        .filter_map(|t| Some((t.key()?, t.value()?))),
-                    &p.name,
-                    &self.req.environment,
-                ),
+                tags::owner(ecs::tags_of(svc.tags()), &p.name, &self.req.environment),
             )?;
             if svc.status() == Some("DRAINING") {
                 bail!(
@@ -423,13 +401,7 @@ impl Plan<'_> {
         let t = Instant::now();
         let (service_arn, action) = match &found_svc {
             Some(svc) => {
-                let owner = tags::owner(
-                    svc.tags()
-                        .iter()
-                        .filter_map(|t| Some((t.key()?, t.value()?))),
-                    &p.name,
-                    &self.req.environment,
-                );
+                let owner = tags::owner(ecs::tags_of(svc.tags()), &p.name, &self.req.environment);
                 let arn = self
                     .realign_service(infra, svc, &td_arn, &tg_arn, owner == Owner::Legacy)
                     .await?
@@ -488,23 +460,7 @@ impl Plan<'_> {
         let tg_arn = prev.target_group_arn.clone().unwrap_or_default();
 
         let t = Instant::now();
-        let side = async {
-            let (records, file) = tokio::join!(self.dns(infra, hostname), self.file(hostname));
-            let records = records?;
-            steps.done(
-                t,
-                "dns",
-                format!(
-                    "{hostname} → {} ({})",
-                    infra.alb.dns_name,
-                    records.join(", ")
-                ),
-            );
-            if file? {
-                steps.done(t, "environments-file", "entry restored");
-            }
-            Ok::<_, anyhow::Error>(records)
-        };
+        let side = self.side_effects(infra, hostname, t, "entry restored");
         let main = async {
             // Round 2: the new revision, and a check that the rule is still there.
             let (td_arn, rule, revisions) = tokio::join!(
@@ -645,6 +601,28 @@ impl Plan<'_> {
             .await
             .map_err(|e| anyhow!("tagging {arn} failed: {}", crate::aws::describe(&e)))?;
         Ok(())
+    }
+
+    /// DNS and the environments file depend on nothing else: they run beside the main chain.
+    async fn side_effects(
+        &self,
+        infra: &Infra,
+        hostname: &str,
+        t: Instant,
+        file_step: &str,
+    ) -> Result<Vec<String>> {
+        let (records, file) = tokio::join!(self.dns(infra, hostname), self.file(hostname));
+        let records = records?;
+        let detail = format!(
+            "{hostname} → {} ({})",
+            infra.alb.dns_name,
+            records.join(", ")
+        );
+        self.steps.done(t, "dns", detail);
+        if file? {
+            self.steps.done(t, "environments-file", file_step);
+        }
+        Ok(records)
     }
 
     async fn dns(&self, infra: &Infra, hostname: &str) -> Result<Vec<String>> {

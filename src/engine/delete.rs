@@ -183,6 +183,33 @@ async fn legacy_state(
     }
 }
 
+/// May delete touch a resource with this owner? If not, say why in `skipped`.
+fn allowed(
+    owner: Owner,
+    kind: &str,
+    what: &str,
+    legacy_ok: bool,
+    skipped: &mut Vec<String>,
+) -> bool {
+    match owner {
+        Owner::Ours => true,
+        Owner::Legacy if legacy_ok => true,
+        Owner::Legacy => {
+            skipped.push(format!("{kind} {what}: not tagged by eden"));
+            false
+        }
+        Owner::Foreign {
+            profile,
+            environment,
+        } => {
+            skipped.push(format!(
+                "{kind} {what}: belongs to profile {profile}, environment {environment}"
+            ));
+            false
+        }
+    }
+}
+
 /// Find what to delete: from the state's ARNs when it is complete, else by name.
 async fn discover(
     aws: &Aws,
@@ -193,27 +220,6 @@ async fn discover(
     guard: &Guard,
 ) -> Result<Targets> {
     let mut out = Targets::default();
-    let ownership =
-        |owner: Owner, kind: &str, what: &str, legacy_ok: bool, out: &mut Targets| -> bool {
-            match owner {
-                Owner::Ours => true,
-                Owner::Legacy if legacy_ok => true,
-                Owner::Legacy => {
-                    out.skipped
-                        .push(format!("{kind} {what}: not tagged by eden"));
-                    false
-                }
-                Owner::Foreign {
-                    profile,
-                    environment,
-                } => {
-                    out.skipped.push(format!(
-                        "{kind} {what}: belongs to profile {profile}, environment {environment}"
-                    ));
-                    false
-                }
-            }
-        };
     let families: Vec<String> = {
         let mut f = vec![names.family.clone()];
         if names.legacy_family != names.family {
@@ -259,25 +265,15 @@ async fn discover(
                     if !matches!(owner, Owner::Foreign { .. }) {
                         *slot = Some(arn.clone());
                     } else {
-                        let mut skipped = Vec::new();
-                        let mut tmp = Targets::default();
-                        ownership(owner, kind, arn, false, &mut tmp);
-                        skipped.append(&mut tmp.skipped);
-                        out.skipped.extend(skipped);
+                        allowed(owner, kind, arn, false, &mut out.skipped);
                     }
                 }
             }
         }
         if let Some(svc) = service?.filter(|s| s.status() != Some("INACTIVE")) {
-            let owner = tags::owner(
-                svc.tags()
-                    .iter()
-                    .filter_map(|t| Some((t.key()?, t.value()?))),
-                &profile.name,
-                environment,
-            );
+            let owner = tags::owner(ecs::tags_of(svc.tags()), &profile.name, environment);
             let arn = svc.service_arn().unwrap_or_default().to_string();
-            if ownership(owner, "ECS service", &arn, false, &mut out) {
+            if allowed(owner, "ECS service", &arn, false, &mut out.skipped) {
                 out.service = Some(arn);
             }
         }
@@ -318,22 +314,16 @@ async fn discover(
             .into_iter()
             .filter(|s| s.status() != Some("INACTIVE"))
         {
-            let owner = tags::owner(
-                svc.tags()
-                    .iter()
-                    .filter_map(|t| Some((t.key()?, t.value()?))),
-                &profile.name,
-                environment,
-            );
+            let owner = tags::owner(ecs::tags_of(svc.tags()), &profile.name, environment);
             let arn = svc.service_arn().unwrap_or_default().to_string();
-            if arn != guard.service && ownership(owner, "ECS service", &arn, true, &mut out) {
+            if arn != guard.service && allowed(owner, "ECS service", &arn, true, &mut out.skipped) {
                 out.service = Some(arn);
             }
         }
         if let Some((arn, t)) = tg? {
             let owner = tags::owner(elb::tags_of(&t), &profile.name, environment);
             if !guard.target_groups.contains(&arn)
-                && ownership(owner, "target group", &arn, true, &mut out)
+                && allowed(owner, "target group", &arn, true, &mut out.skipped)
             {
                 out.target_group = Some(arn);
             }
