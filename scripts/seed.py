@@ -185,6 +185,19 @@ def main():
         ],
     )["Listeners"][0]
 
+    # A second, dual-stack shared ALB (eden then adds AAAA records too).
+    common6 = elb.create_load_balancer(
+        Name=f"{p}-common6", Subnets=subnets, SecurityGroups=[sg], Scheme="internet-facing", Type="application",
+        IpAddressType="dualstack",
+    )["LoadBalancers"][0]
+    elb.create_listener(
+        LoadBalancerArn=common6["LoadBalancerArn"],
+        Protocol="HTTPS",
+        Port=443,
+        Certificates=[{"CertificateArn": cert}],
+        DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
+    )
+
     bucket = f"{p}-eden-config".lower()
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": args.region})
     s3.put_object(Bucket=bucket, Key="environments.json", Body=b'{"environments": []}', ContentType="application/json")
@@ -220,6 +233,7 @@ def main():
             "listener_arn": listener["ListenerArn"],
             "alb_arn": common["LoadBalancerArn"],
             "alb_dns": common["DNSName"],
+            "alb6_arn": common6["LoadBalancerArn"],
             "references": refs,
             "profiles": {"api": profile("api"), "admin": profile("admin")},
         },

@@ -159,3 +159,41 @@ async fn long_odd_branch_names_and_digests_work() {
     engine.delete(&api, &other).await.unwrap();
     assert_eq!(w.snapshot().await, before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dual_stack_alb_gets_a_and_aaaa_aliases_and_both_go() {
+    let w = World::new("ds").await;
+    let before = w.snapshot().await;
+    let engine = w.engine(None).await;
+    let mut raw = w.raw("api");
+    raw.insert("master_alb_arn".into(), w.s(&["alb6_arn"]));
+    let api = eden::profile::Profile::from_raw("api", &raw).unwrap();
+    let out = engine
+        .create(&api, &w.request("pr-6", &w.image("api", "sha-1")))
+        .await
+        .unwrap();
+    let hostname = out.hostname.unwrap();
+    let rr = w
+        .aws
+        .route53
+        .list_resource_record_sets()
+        .hosted_zone_id(w.s(&["zone_id"]))
+        .start_record_name(&hostname)
+        .send()
+        .await
+        .unwrap();
+    let types: Vec<&str> = rr
+        .resource_record_sets()
+        .iter()
+        .filter(|r| r.name() == format!("{hostname}."))
+        .map(|r| r.r#type().as_str())
+        .collect();
+    assert_eq!(types, ["A", "AAAA"]);
+    assert!(rr
+        .resource_record_sets()
+        .iter()
+        .filter(|r| r.name() == format!("{hostname}."))
+        .all(|r| r.alias_target().is_some()));
+    engine.delete(&api, "pr-6").await.unwrap();
+    assert_eq!(w.snapshot().await, before);
+}
