@@ -197,3 +197,114 @@ async fn a_dual_stack_alb_gets_a_and_aaaa_aliases_and_both_go() {
     engine.delete(&api, "pr-6").await.unwrap();
     assert_eq!(w.snapshot().await, before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_changed_reference_reaches_the_environment_on_the_next_deploy() {
+    use aws_sdk_ecs::types::KeyValuePair;
+    let w = World::new("rf").await;
+    let inst = eden::aws::Instrument::new();
+    let engine = w.engine(Some(inst.clone())).await;
+    let api = w.profile("api");
+    engine
+        .create(&api, &w.request("pr-4", &w.image("api", "sha-1")))
+        .await
+        .unwrap();
+
+    // the team changes the reference: a new environment variable, a new revision
+    let cluster = w.s(&["cluster"]);
+    let ref_arn = w.s(&["references", "api", "service_arn"]);
+    let svc = w
+        .aws
+        .ecs
+        .describe_services()
+        .cluster(&cluster)
+        .services(&ref_arn)
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .clone();
+    let td = w
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(svc.task_definition().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap();
+    let mut containers = td.container_definitions().to_vec();
+    containers[0].environment = Some(vec![
+        KeyValuePair::builder()
+            .name("APP_ENV")
+            .value("preview")
+            .build(),
+        KeyValuePair::builder()
+            .name("FEATURE_X")
+            .value("on")
+            .build(),
+    ]);
+    let new_td = w
+        .aws
+        .ecs
+        .register_task_definition()
+        .family(td.family().unwrap())
+        .set_task_role_arn(td.task_role_arn.clone())
+        .set_execution_role_arn(td.execution_role_arn.clone())
+        .set_network_mode(td.network_mode.clone())
+        .set_container_definitions(Some(containers))
+        .set_volumes(td.volumes.clone())
+        .set_requires_compatibilities(td.requires_compatibilities.clone())
+        .set_cpu(td.cpu.clone())
+        .set_memory(td.memory.clone())
+        .set_runtime_platform(td.runtime_platform.clone())
+        .set_ephemeral_storage(td.ephemeral_storage.clone())
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap()
+        .task_definition_arn
+        .unwrap();
+    w.aws
+        .ecs
+        .update_service()
+        .cluster(&cluster)
+        .service(&ref_arn)
+        .task_definition(&new_td)
+        .send()
+        .await
+        .unwrap();
+
+    let out = engine
+        .create(&api, &w.request("pr-4", &w.image("api", "sha-2")))
+        .await
+        .unwrap();
+    assert_eq!(out.action, Some(Action::Deployed));
+    // verify_environment compares the clone with the reference's current task definition
+    verify_environment(&w, "api", "pr-4", &w.image("api", "sha-2")).await;
+
+    // without a reference change, a deploy does not read the reference's task definition again
+    inst.reset();
+    engine
+        .create(&api, &w.request("pr-4", &w.image("api", "sha-0")))
+        .await
+        .unwrap();
+    let described = inst
+        .calls()
+        .iter()
+        .filter(|c| c.operation == "ECS.DescribeTaskDefinition")
+        .count();
+    assert_eq!(
+        described,
+        1,
+        "only the environment's own family: {:?}",
+        inst.calls()
+            .iter()
+            .map(|c| &c.operation)
+            .collect::<Vec<_>>()
+    );
+    verify_environment(&w, "api", "pr-4", &w.image("api", "sha-0")).await;
+    engine.delete(&api, "pr-4").await.unwrap();
+}

@@ -228,7 +228,12 @@ impl Plan<'_> {
                     &self.profile.name,
                     &self.req.environment,
                 ) == Owner::Ours;
-                if ours && prev.endpoint.as_deref() == Some(hostname.as_str()) {
+                let same_reference =
+                    prev.reference_task_definition.as_deref() == infra.reference.task_definition();
+                if !same_reference {
+                    tracing::info!("the reference's task definition changed; cloning it again");
+                }
+                if ours && same_reference && prev.endpoint.as_deref() == Some(hostname.as_str()) {
                     if let Some(outcome) =
                         Box::pin(self.deploy(lease, prev, &infra, &td, &hostname)).await?
                     {
@@ -275,6 +280,7 @@ impl Plan<'_> {
             task_definition_arn: Some(td_arn.clone()),
             task_family: Some(n.family.clone()),
             container_name: Some(infra.container.clone()),
+            reference_task_definition: infra.reference.task_definition().map(str::to_string),
             rule_arn: Some(rule_arn),
             listener_arn: Some(infra.alb.listener_arn.clone()),
             alb_arn: Some(infra.alb.arn.clone()),

@@ -23,6 +23,9 @@ pub struct EnvState {
     pub task_definition_arn: Option<String>,
     pub task_family: Option<String>,
     pub container_name: Option<String>,
+    /// The reference's task definition the environment was cloned from: when the reference
+    /// moves on, the next deploy clones it again.
+    pub reference_task_definition: Option<String>,
     pub rule_arn: Option<String>,
     pub listener_arn: Option<String>,
     pub alb_arn: Option<String>,
@@ -66,6 +69,7 @@ impl EnvState {
             ("task_definition_arn", &self.task_definition_arn),
             ("task_family", &self.task_family),
             ("container_name", &self.container_name),
+            ("reference_task_definition", &self.reference_task_definition),
             ("rule_arn", &self.rule_arn),
             ("listener_arn", &self.listener_arn),
             ("alb_arn", &self.alb_arn),
@@ -120,6 +124,7 @@ impl EnvState {
             task_definition_arn: s("task_definition_arn"),
             task_family: s("task_family"),
             container_name: s("container_name"),
+            reference_task_definition: s("reference_task_definition"),
             rule_arn: s("rule_arn"),
             listener_arn: s("listener_arn"),
             alb_arn: s("alb_arn"),
