@@ -716,3 +716,77 @@ async fn reopened_recreates_and_a_merge_deletes() {
     );
     assert_eq!(gh.ours(&marker(2, "pr-2")).len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn other_triggers_with_a_remote_profile() {
+    let w = World::new("ao").await;
+    warm(&w).await;
+    let before = w.snapshot().await;
+    eden::profile_store::push(&w.aws, &w.table, &w.profile("api"))
+        .await
+        .unwrap();
+    let repo = Repo::new(&w);
+    std::fs::remove_file(repo.path().join(".github/eden.ini")).unwrap();
+    let dispatch = serde_json::json!({"inputs": {"name": "staging"}, "ref": "refs/heads/main"});
+    let gh = FakeGitHub::start(&fixture("opened")).await;
+    let img = w.image("api", "sha-1");
+    let base = [
+        ("profile", "api"),
+        ("remote-profile", "true"),
+        ("name", "staging-1"),
+    ];
+
+    let mut deploy = base.to_vec();
+    deploy.extend([("command", "deploy"), ("image-uri", img.as_str())]);
+    let run = run_action(&w, &repo, &gh, &dispatch, &deploy);
+    assert_eq!(
+        (
+            run.code,
+            run.outputs["action"].as_str(),
+            run.outputs["environment"].as_str()
+        ),
+        (0, "created", "staging-1"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    verify_environment(&w, "api", "staging-1", &img).await;
+    assert!(
+        gh.requests().is_empty(),
+        "no pull request, no GitHub call: {:?}",
+        gh.requests()
+    );
+
+    let mut delete = base.to_vec();
+    delete.push(("command", "delete"));
+    let run = run_action(&w, &repo, &gh, &dispatch, &delete);
+    assert_eq!(
+        (run.code, run.outputs["action"].as_str()),
+        (0, "deleted"),
+        "{}",
+        run.stderr
+    );
+    let mut after = w.snapshot().await;
+    after.state_items.remove("_profile|api");
+    assert_eq!(after, before);
+
+    // without `name` there is nothing to call the environment
+    let run = run_action(
+        &w,
+        &repo,
+        &gh,
+        &dispatch,
+        &[
+            ("profile", "api"),
+            ("remote-profile", "true"),
+            ("command", "deploy"),
+            ("image-uri", &img),
+        ],
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("input `name` is required"),
+        "{}",
+        run.stderr
+    );
+}
