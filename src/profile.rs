@@ -146,7 +146,7 @@ pub fn write_keys(path: &Path, profile: &str, keys: &RawProfile) -> Result<Vec<S
     Ok(changed)
 }
 
-/// Remove one section from the file (used by `config pull` to replace a profile whole).
+/// A trimmed, non-empty value.
 fn get<'a>(raw: &'a RawProfile, key: &str) -> Option<&'a str> {
     raw.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
 }

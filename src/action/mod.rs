@@ -415,10 +415,9 @@ async fn deploy_all(
                 }
             },
             async {
-                if !deployments {
+                let (Some(gh), Some(e), true) = (ctx.github.as_ref(), event, deployments) else {
                     return Ok(None);
-                }
-                let (gh, e) = (ctx.github.as_ref().unwrap(), event.unwrap());
+                };
                 let id = gh
                     .create_deployment(&e.head_sha, environment, "eden preview environment")
                     .await?;
@@ -515,8 +514,7 @@ async fn deploy_all(
         Ok::<_, anyhow::Error>(())
     };
     let finish_deployment = async {
-        if let Some(id) = deployment? {
-            let gh = ctx.github.as_ref().unwrap();
+        if let (Some(id), Some(gh)) = (deployment?, ctx.github.as_ref()) {
             let (state, desc) = if first_err.is_some() {
                 ("failure", "deploy failed")
             } else {
