@@ -765,7 +765,7 @@ impl Plan<'_> {
             .container_name(&infra.container)
             .set_container_port(infra.container_port)
             .build();
-        let strategy = r.capacity_provider_strategy().to_vec();
+        let (launch_type, strategy) = placement(r);
         let out = self
             .aws()
             .ecs
@@ -776,16 +776,8 @@ impl Plan<'_> {
             .load_balancers(lb)
             .desired_count(r.desired_count.max(1))
             .client_token(token)
-            .set_launch_type(if strategy.is_empty() {
-                r.launch_type.clone()
-            } else {
-                None
-            })
-            .set_capacity_provider_strategy(if strategy.is_empty() {
-                None
-            } else {
-                Some(strategy)
-            })
+            .set_launch_type(launch_type)
+            .set_capacity_provider_strategy(strategy)
             .set_platform_version(r.platform_version.clone())
             .set_network_configuration(r.network_configuration.clone())
             .set_deployment_configuration(r.deployment_configuration.clone())
@@ -810,5 +802,43 @@ impl Plan<'_> {
         out.service
             .and_then(|s| s.service_arn)
             .context("ecs:CreateService returned no ARN")
+    }
+}
+
+/// Launch type or capacity provider strategy (mutually exclusive in CreateService): a reference
+/// on capacity providers (e.g. FARGATE_SPOT) is cloned onto the same strategy.
+fn placement(
+    r: &Service,
+) -> (
+    Option<aws_sdk_ecs::types::LaunchType>,
+    Option<Vec<aws_sdk_ecs::types::CapacityProviderStrategyItem>>,
+) {
+    let strategy = r.capacity_provider_strategy().to_vec();
+    if strategy.is_empty() {
+        (r.launch_type.clone(), None)
+    } else {
+        (None, Some(strategy))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::{CapacityProviderStrategyItem, LaunchType};
+
+    // moto neither stores nor returns a service's capacityProviderStrategy, so this is proved here.
+    #[test]
+    fn capacity_provider_references_keep_their_strategy() {
+        let spot = CapacityProviderStrategyItem::builder()
+            .capacity_provider("FARGATE_SPOT")
+            .weight(1)
+            .build()
+            .unwrap();
+        let r = Service::builder()
+            .capacity_provider_strategy(spot.clone())
+            .build();
+        assert_eq!(placement(&r), (None, Some(vec![spot])));
+        let f = Service::builder().launch_type(LaunchType::Fargate).build();
+        assert_eq!(placement(&f), (Some(LaunchType::Fargate), None));
     }
 }
