@@ -38,7 +38,7 @@ start() {
   echo $! >"$state/pid"
   url="http://127.0.0.1:$port"
   for _ in $(seq 1 100); do
-    if curl -fs "$url/moto-api/" >/dev/null 2>&1; then
+    if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$url/moto-api/" >/dev/null 2>&1; then
       echo "$url" >"$state/url"
       echo "$url"
       return
