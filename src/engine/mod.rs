@@ -52,7 +52,7 @@ pub struct Outcome {
     pub target_group_arn: Option<String>,
     pub task_definition_arn: Option<String>,
     pub rule_arn: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `created` | `deployed` | `deleted` | `absent`; `null` in `ls` rows (see `status`).
     pub action: Option<Action>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
