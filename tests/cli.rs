@@ -173,7 +173,10 @@ async fn config_setup_check_push_pull_ls_remote_rm() {
         "profiles are not environments: {rows}"
     );
     assert_eq!(rows[0]["environment"], "pr-8");
-    assert_eq!((&rows[0]["action"], &rows[0]["status"]), (&Value::Null, &Value::String("ready".into())));
+    assert_eq!(
+        (&rows[0]["action"], &rows[0]["status"]),
+        (&Value::Null, &Value::String("ready".into()))
+    );
     let (_, out, _) = eden(h, &["--remote-table-name", t, "ls"]);
     assert!(out.starts_with("Profile api:\n  pr-8 api-pr-8."), "{out}");
 

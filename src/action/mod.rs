@@ -200,9 +200,7 @@ async fn pull_request(ctx: &Ctx) -> Result<i32> {
     // Round 1: the PR as it is now, the profiles, and what we remember (the comment's id).
     let pr_now = async {
         match (&ctx.github, &event) {
-            (Some(gh), Some(e)) if !e.is_fork() || inputs.allow_forks => {
-                gh.pull(e.number).await.map(Some)
-            }
+            (Some(gh), Some(e)) => gh.pull(e.number).await.map(Some),
             _ => Ok(None::<PrState>),
         }
     };
