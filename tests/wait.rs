@@ -167,3 +167,52 @@ async fn unhealthy_targets_time_out_with_what_was_seen() {
     );
     assert!(ecs_rule.num_calls() >= 2);
 }
+
+fn status(s: &'static str) -> DescribeServicesOutput {
+    DescribeServicesOutput::builder()
+        .services(
+            Service::builder()
+                .service_name("dev-api-pr-1")
+                .status(s)
+                .build(),
+        )
+        .build()
+}
+
+#[tokio::test]
+async fn a_draining_service_is_waited_for_before_it_is_created_again() {
+    let rule = mock!(aws_sdk_ecs::Client::describe_services)
+        .sequence()
+        .output(|| status("DRAINING"))
+        .output(|| status("DRAINING"))
+        .output(|| status("INACTIVE"))
+        .build();
+    let ecs = mock_client!(aws_sdk_ecs, RuleMode::Sequential, [&rule]);
+    eden::aws::ecs::wait_drained(
+        &ecs,
+        "dev",
+        "dev-api-pr-1",
+        Duration::from_secs(5),
+        Duration::from_millis(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rule.num_calls(), 3);
+
+    let stuck = mock!(aws_sdk_ecs::Client::describe_services)
+        .sequence()
+        .output(|| status("DRAINING"))
+        .repeatedly()
+        .build();
+    let ecs = mock_client!(aws_sdk_ecs, RuleMode::Sequential, [&stuck]);
+    let err = eden::aws::ecs::wait_drained(
+        &ecs,
+        "dev",
+        "dev-api-pr-1",
+        Duration::from_millis(50),
+        Duration::from_millis(20),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("still draining"), "{err}");
+}

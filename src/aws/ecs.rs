@@ -219,3 +219,40 @@ pub fn to_tags(pairs: &[(String, String)]) -> Vec<Tag> {
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
 }
+
+/// Wait until a service deleted earlier has finished draining (a PR closed and reopened at
+/// once): ECS refuses to create a service under a name that is still DRAINING.
+pub async fn wait_drained(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    timeout: std::time::Duration,
+    interval: std::time::Duration,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let out = ecs
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send()
+            .await
+            .map_err(|e| anyhow!("ecs:DescribeServices {service} failed: {}", describe(&e)))?;
+        let status = out
+            .services()
+            .first()
+            .and_then(|s| s.status())
+            .map(str::to_string);
+        if status.as_deref() != Some("DRAINING") {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() + interval > deadline {
+            bail!(
+                "ECS service {service} is still draining from an earlier delete after {} s; retry in a minute",
+                timeout.as_secs()
+            );
+        }
+        tracing::info!("{service} is draining from an earlier delete; waiting");
+        tokio::time::sleep(interval).await;
+    }
+}

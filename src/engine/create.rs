@@ -316,7 +316,7 @@ impl Plan<'_> {
             ref_td?.ok_or_else(|| anyhow!("reference task definition {ref_td_arn} not found"))?;
         let (ref_tg, ref_attrs) = ref_tg?;
         let (found_rule, used) = rules?;
-        let found_svc = found_svc?.filter(|s| s.status() != Some("INACTIVE"));
+        let mut found_svc = found_svc?.filter(|s| s.status() != Some("INACTIVE"));
         if let Some(svc) = &found_svc {
             self.check_owner(
                 "ECS service",
@@ -324,10 +324,12 @@ impl Plan<'_> {
                 tags::owner(ecs::tags_of(svc.tags()), &p.name, &self.req.environment),
             )?;
             if svc.status() == Some("DRAINING") {
-                bail!(
-                    "ECS service {} is still draining from an earlier delete; retry in a minute",
-                    n.service
+                let (timeout, interval) = (
+                    std::time::Duration::from_secs(300),
+                    std::time::Duration::from_secs(5),
                 );
+                ecs::wait_drained(&aws.ecs, cluster, &n.service, timeout, interval).await?;
+                found_svc = None;
             }
         }
         let found_tg = found_tg?;
