@@ -143,15 +143,7 @@ fn regex_lite_replace(body: &str, prefix: &str) -> String {
 async fn a_pull_requests_whole_life_edits_one_comment() {
     let w = World::new("aw").await;
     // the table exists in the account before (as after any earlier use)
-    let engine = w.engine(None).await;
-    engine
-        .create(
-            &w.profile("api"),
-            &w.request("warm", &w.image("api", "sha-0")),
-        )
-        .await
-        .unwrap();
-    engine.delete(&w.profile("api"), "warm").await.unwrap();
+    w.warm().await;
     let before = w.snapshot().await;
     let repo = Repo::new(&w);
     let opened = fixture("opened");
@@ -264,22 +256,10 @@ async fn a_pull_requests_whole_life_edits_one_comment() {
     let _ = sha1;
 }
 
-async fn warm(w: &World) {
-    let engine = w.engine(None).await;
-    engine
-        .create(
-            &w.profile("api"),
-            &w.request("warm", &w.image("api", "sha-0")),
-        )
-        .await
-        .unwrap();
-    engine.delete(&w.profile("api"), "warm").await.unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn label_gated_repository() {
     let w = World::new("ag").await;
-    warm(&w).await;
+    w.warm().await;
     let before = w.snapshot().await;
     let repo = Repo::new(&w);
     let opened = fixture("opened");
@@ -344,7 +324,7 @@ async fn label_gated_repository() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn forks_and_stale_events_are_skipped() {
     let w = World::new("af").await;
-    warm(&w).await;
+    w.warm().await;
     let before = w.snapshot().await;
     let repo = Repo::new(&w);
     let fork = fixture("opened.fork");
@@ -443,7 +423,7 @@ async fn forks_and_stale_events_are_skipped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failing_deploy_says_so_and_exits_non_zero() {
     let w = World::new("ax").await;
-    warm(&w).await;
+    w.warm().await;
     let before = w.snapshot().await;
     let repo = Repo::new(&w);
     let opened = fixture("opened");
@@ -529,7 +509,7 @@ async fn a_token_without_permission_gets_a_clear_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn several_services_deployments_dry_run_and_gc() {
     let w = World::new("am").await;
-    warm(&w).await;
+    w.warm().await;
     let before = w.snapshot().await;
     let repo = Repo::new(&w);
     let opened = fixture("opened");
@@ -673,7 +653,7 @@ fn action_yml_inputs_match_what_the_binary_reads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reopened_recreates_and_a_merge_deletes() {
     let w = World::new("ar").await;
-    warm(&w).await;
+    w.warm().await;
     let before = w.snapshot().await;
     let repo = Repo::new(&w);
     let reopened = fixture("reopened");
@@ -720,7 +700,7 @@ async fn reopened_recreates_and_a_merge_deletes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn other_triggers_with_a_remote_profile() {
     let w = World::new("ao").await;
-    warm(&w).await;
+    w.warm().await;
     let before = w.snapshot().await;
     eden::profile_store::push(&w.aws, &w.table, &w.profile("api"))
         .await

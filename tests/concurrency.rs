@@ -13,14 +13,7 @@ async fn eight_environments_at_once_then_eight_deletes() {
     let w = Arc::new(World::new("c8").await);
     let engine = Arc::new(w.engine(None).await);
     // the table exists in the baseline (it is created once and kept)
-    engine
-        .create(
-            &w.profile("api"),
-            &w.request("warm", &w.image("api", "sha-1")),
-        )
-        .await
-        .unwrap();
-    engine.delete(&w.profile("api"), "warm").await.unwrap();
+    w.warm().await;
     let before = w.snapshot().await;
 
     let runs = (0..8).map(|i| {
@@ -89,14 +82,7 @@ async fn eight_environments_at_once_then_eight_deletes() {
 async fn four_creates_of_one_environment_make_one_set_of_resources() {
     let w = Arc::new(World::new("c4").await);
     let engine = Arc::new(w.engine(None).await);
-    engine
-        .create(
-            &w.profile("api"),
-            &w.request("warm", &w.image("api", "sha-1")),
-        )
-        .await
-        .unwrap();
-    engine.delete(&w.profile("api"), "warm").await.unwrap();
+    w.warm().await;
     let before = w.snapshot().await;
 
     let runs = (0..4).map(|_| {
@@ -174,11 +160,7 @@ async fn a_held_lease_makes_the_second_caller_wait_then_fail_clearly() {
     let w = World::new("ls").await;
     let mut engine = w.engine(None).await;
     let api = w.profile("api");
-    engine
-        .create(&api, &w.request("warm", &w.image("api", "sha-1")))
-        .await
-        .unwrap();
-    engine.delete(&api, "warm").await.unwrap();
+    w.warm().await;
     let before = w.snapshot().await;
     let now = eden::engine::lease::now_secs();
     w.aws

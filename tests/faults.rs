@@ -15,8 +15,7 @@ async fn create_converges_after_any_single_failure() {
     let api = w.profile("api");
     let img = w.image("api", "sha-1");
     // Make the table exist, so the baseline is the account eden leaves behind.
-    engine.create(&api, &w.request("warm", &img)).await.unwrap();
-    engine.delete(&api, "warm").await.unwrap();
+    w.warm().await;
     let before = w.snapshot().await;
 
     inst.reset();
@@ -68,8 +67,7 @@ async fn delete_converges_after_any_single_failure() {
     let engine = w.engine(Some(inst.clone())).await;
     let (api, admin) = (w.profile("api"), w.profile("admin"));
     let img = w.image("api", "sha-1");
-    engine.create(&api, &w.request("warm", &img)).await.unwrap();
-    engine.delete(&api, "warm").await.unwrap();
+    w.warm().await;
     // another profile's environment of the same name must survive every failed delete
     engine
         .create(&admin, &w.request("pr-5", &w.image("admin", "sha-1")))

@@ -217,11 +217,7 @@ async fn python_eden_environments_are_found_and_deleted() {
     let w = World::new("lg").await;
     let engine = w.engine(None).await;
     let api = w.profile("api");
-    engine
-        .create(&api, &w.request("warm", &w.image("api", "sha-1")))
-        .await
-        .unwrap();
-    engine.delete(&api, "warm").await.unwrap();
+    w.warm().await;
     let before = w.snapshot().await;
 
     python_eden_create(&w, "feature_x", 10, false).await;
@@ -248,11 +244,7 @@ async fn create_on_a_python_eden_environment_adopts_it() {
     let w = World::new("la").await;
     let engine = w.engine(None).await;
     let api = w.profile("api");
-    engine
-        .create(&api, &w.request("warm", &w.image("api", "sha-1")))
-        .await
-        .unwrap();
-    engine.delete(&api, "warm").await.unwrap();
+    w.warm().await;
     let before = w.snapshot().await;
     python_eden_create(&w, "pr-77", 10, false).await;
 

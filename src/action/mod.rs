@@ -248,18 +248,7 @@ async fn pull_request(ctx: &Ctx) -> Result<i32> {
     if inputs.dry_run {
         let plan = summary::plan(&environment, &decision, &inputs.targets, &endpoints);
         print!("{plan}");
-        runtime::write_outputs(
-            ctx.runner.output.as_deref(),
-            &[
-                ("action", "skipped".into()),
-                ("environment", environment.clone()),
-                ("url", String::new()),
-                ("hostname", String::new()),
-                ("endpoints", "[]".into()),
-            ],
-        )?;
-        runtime::append_summary(ctx.runner.summary.as_deref(), &plan)?;
-        return Ok(0);
+        return nothing_done(ctx, &environment, &plan);
     }
 
     let comment = event.as_ref().map(|e| Comment {
@@ -357,6 +346,11 @@ async fn pull_request(ctx: &Ctx) -> Result<i32> {
 
 fn skip(ctx: &Ctx, environment: &str, reason: &str) -> Result<i32> {
     runtime::notice(&format!("eden: skipped: {reason}"));
+    nothing_done(ctx, environment, &summary::skipped(environment, reason))
+}
+
+/// Outputs and summary of a run that changed nothing (skipped, or a dry run).
+fn nothing_done(ctx: &Ctx, environment: &str, summary_md: &str) -> Result<i32> {
     runtime::write_outputs(
         ctx.runner.output.as_deref(),
         &[
@@ -367,10 +361,7 @@ fn skip(ctx: &Ctx, environment: &str, reason: &str) -> Result<i32> {
             ("endpoints", "[]".into()),
         ],
     )?;
-    runtime::append_summary(
-        ctx.runner.summary.as_deref(),
-        &summary::skipped(environment, reason),
-    )?;
+    runtime::append_summary(ctx.runner.summary.as_deref(), summary_md)?;
     Ok(0)
 }
 

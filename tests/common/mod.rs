@@ -99,6 +99,18 @@ impl World {
         }
     }
 
+    /// Create the state table the way an account that used eden has it (create, then delete,
+    /// one environment), so a snapshot taken now is what eden leaves behind.
+    pub async fn warm(&self) {
+        let engine = self.engine(None).await;
+        let api = self.profile("api");
+        engine
+            .create(&api, &self.request("warm", &self.image("api", "sha-0")))
+            .await
+            .unwrap();
+        engine.delete(&api, "warm").await.unwrap();
+    }
+
     pub fn raw(&self, profile: &str) -> RawProfile {
         self.seed["profiles"][profile]
             .as_object()
