@@ -187,6 +187,22 @@ pub fn to_tags(pairs: &[(String, String)]) -> Vec<Tag> {
         .collect()
 }
 
+/// The reference's health check settings, on CreateTargetGroup or ModifyTargetGroup alike.
+macro_rules! health_check {
+    ($builder:expr, $r:expr) => {
+        $builder
+            .set_health_check_protocol($r.health_check_protocol.clone())
+            .set_health_check_port($r.health_check_port.clone())
+            .set_health_check_enabled($r.health_check_enabled)
+            .set_health_check_path($r.health_check_path.clone())
+            .set_health_check_interval_seconds($r.health_check_interval_seconds)
+            .set_health_check_timeout_seconds($r.health_check_timeout_seconds)
+            .set_healthy_threshold_count($r.healthy_threshold_count)
+            .set_unhealthy_threshold_count($r.unhealthy_threshold_count)
+            .set_matcher($r.matcher.clone())
+    };
+}
+
 /// Create a target group with the reference's settings; on a name clash, return the existing one.
 pub async fn create_target_group(
     aws: &Aws,
@@ -195,23 +211,15 @@ pub async fn create_target_group(
     tags: Vec<Tag>,
 ) -> Result<String> {
     let r = reference;
-    let out = aws
+    let create = aws
         .elb
         .create_target_group()
         .name(name)
         .set_protocol(r.protocol.clone())
         .set_protocol_version(r.protocol_version.clone())
         .set_port(r.port)
-        .set_vpc_id(r.vpc_id.clone())
-        .set_health_check_protocol(r.health_check_protocol.clone())
-        .set_health_check_port(r.health_check_port.clone())
-        .set_health_check_enabled(r.health_check_enabled)
-        .set_health_check_path(r.health_check_path.clone())
-        .set_health_check_interval_seconds(r.health_check_interval_seconds)
-        .set_health_check_timeout_seconds(r.health_check_timeout_seconds)
-        .set_healthy_threshold_count(r.healthy_threshold_count)
-        .set_unhealthy_threshold_count(r.unhealthy_threshold_count)
-        .set_matcher(r.matcher.clone())
+        .set_vpc_id(r.vpc_id.clone());
+    let out = health_check!(create, r)
         .set_target_type(r.target_type.clone())
         .set_ip_address_type(r.ip_address_type.clone())
         .set_tags(Some(tags))
@@ -237,18 +245,8 @@ pub async fn create_target_group(
 
 /// Bring an existing target group's health check in line with the reference's.
 pub async fn align_health_check(aws: &Aws, arn: &str, r: &TargetGroup) -> Result<()> {
-    aws.elb
-        .modify_target_group()
-        .target_group_arn(arn)
-        .set_health_check_protocol(r.health_check_protocol.clone())
-        .set_health_check_port(r.health_check_port.clone())
-        .set_health_check_enabled(r.health_check_enabled)
-        .set_health_check_path(r.health_check_path.clone())
-        .set_health_check_interval_seconds(r.health_check_interval_seconds)
-        .set_health_check_timeout_seconds(r.health_check_timeout_seconds)
-        .set_healthy_threshold_count(r.healthy_threshold_count)
-        .set_unhealthy_threshold_count(r.unhealthy_threshold_count)
-        .set_matcher(r.matcher.clone())
+    let modify = aws.elb.modify_target_group().target_group_arn(arn);
+    health_check!(modify, r)
         .send()
         .await
         .map_err(|e| anyhow!("elbv2:ModifyTargetGroup {arn} failed: {}", describe(&e)))?;

@@ -77,23 +77,18 @@ impl Aws {
             .map(|i| SharedInterceptor::new(Interceptor(i)));
         let endpoint_overridden = config.endpoint_url().is_some();
 
+        // One construction for every client: the shared config, the interceptor, and any
+        // service-specific setting (S3: path-style addressing when the endpoint is overridden).
         macro_rules! client {
-            ($krate:ident) => {{
-                let mut b = $krate::config::Builder::from(&config);
+            ($krate:ident $(, $setting:ident($value:expr))?) => {{
+                let mut b = $krate::config::Builder::from(&config)$(.$setting($value))?;
                 if let Some(i) = &interceptor {
                     b.push_interceptor(i.clone());
                 }
                 $krate::Client::from_conf(b.build())
             }};
         }
-        let s3 = {
-            let mut b =
-                aws_sdk_s3::config::Builder::from(&config).force_path_style(endpoint_overridden);
-            if let Some(i) = &interceptor {
-                b.push_interceptor(i.clone());
-            }
-            aws_sdk_s3::Client::from_conf(b.build())
-        };
+        let s3 = client!(aws_sdk_s3, force_path_style(endpoint_overridden));
         Aws {
             ecs: client!(aws_sdk_ecs),
             elb: client!(aws_sdk_elasticloadbalancingv2),
@@ -113,10 +108,6 @@ impl Aws {
             b.push_interceptor(i.clone());
         }
         aws_sdk_ecr::Client::from_conf(b.build())
-    }
-
-    pub fn region(&self) -> Option<String> {
-        self.config.region().map(|r| r.to_string())
     }
 }
 
@@ -154,11 +145,4 @@ pub fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(
             msg
         }
     }
-}
-
-/// Turn an SDK error into an anyhow error that names the operation and says what AWS said.
-pub fn fail<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
-    operation: &str,
-) -> impl FnOnce(SdkError<E, HttpResponse>) -> anyhow::Error + '_ {
-    move |e| anyhow::anyhow!("{operation} failed: {}", describe(&e))
 }

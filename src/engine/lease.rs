@@ -161,39 +161,30 @@ pub async fn acquire(
 }
 
 impl Lease {
-    /// Give the lease back without writing state: restore the item as it was.
+    /// Give the lease back without writing state: restore the item as it was (no item, if
+    /// there was none before).
     pub async fn release(&self, aws: &Aws) -> Result<()> {
-        let req = if self.previous.is_none() {
-            aws.dynamodb
-                .delete_item()
-                .table_name(&self.table)
-                .set_key(Some(key(&self.profile, &self.environment)))
-                .condition_expression("lease_owner = :me")
-                .expression_attribute_values(":me", AttributeValue::S(self.owner.clone()))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| describe(&e))
-        } else {
-            aws.dynamodb
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(&self.profile, &self.environment)))
-                .update_expression("REMOVE lease_owner, lease_expires")
-                .condition_expression("lease_owner = :me")
-                .expression_attribute_values(":me", AttributeValue::S(self.owner.clone()))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| describe(&e))
-        };
-        req.map_err(|e| {
-            anyhow!(
-                "releasing the lease on {}/{} failed: {e}",
-                self.profile,
-                self.environment
-            )
-        })
+        if self.previous.is_none() {
+            return self.remove(aws).await;
+        }
+        aws.dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&self.profile, &self.environment)))
+            .update_expression("REMOVE lease_owner, lease_expires")
+            .condition_expression("lease_owner = :me")
+            .expression_attribute_values(":me", AttributeValue::S(self.owner.clone()))
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "releasing the lease on {}/{} failed: {}",
+                    self.profile,
+                    self.environment,
+                    describe(&e)
+                )
+            })?;
+        Ok(())
     }
 
     /// Write the final state and release the lease in one conditional PutItem.
