@@ -17,7 +17,7 @@ use crate::aws::{Aws, ClientOptions};
 use crate::engine::{state, wait, Action, CreateRequest, Engine, Outcome};
 use crate::github::api::GitHub;
 use crate::github::comment::{self, Endpoint, Status, View};
-use crate::github::decide::{decide, Command, Decision, Settings};
+use crate::github::decide::{decide, needs_current_state, Command, Decision, Settings};
 use crate::github::event::{PrEvent, PrState};
 use crate::names::ResourceNames;
 use crate::profile::{self, Profile};
@@ -200,7 +200,9 @@ async fn pull_request(ctx: &Ctx) -> Result<i32> {
     // Round 1: the PR as it is now, the profiles, and what we remember (the comment's id).
     let pr_now = async {
         match (&ctx.github, &event) {
-            (Some(gh), Some(e)) => gh.pull(e.number).await.map(Some),
+            (Some(gh), Some(e)) if needs_current_state(e, &settings) => {
+                gh.pull(e.number).await.map(Some)
+            }
             _ => Ok(None::<PrState>),
         }
     };
@@ -272,10 +274,7 @@ async fn pull_request(ctx: &Ctx) -> Result<i32> {
         )
         .await
     };
-    let failed: Vec<String> = results
-        .iter()
-        .filter_map(|(p, r)| r.as_ref().err().map(|e| format!("{p}: {e:#}")))
-        .collect();
+    let failed: Vec<String> = failures(&results);
     let outcomes: Vec<&Outcome> = results
         .iter()
         .filter_map(|(_, r)| r.as_ref().ok())
@@ -372,6 +371,30 @@ fn failed_line(msg: &str) {
 
 type Results = Vec<(String, Result<Outcome>)>;
 
+fn by_profile(profiles: &[Profile], outcomes: Vec<Result<Outcome>>) -> Results {
+    profiles
+        .iter()
+        .map(|p| p.name.clone())
+        .zip(outcomes)
+        .collect()
+}
+
+/// `profile: error` for every run that failed.
+fn failures(results: &Results) -> Vec<String> {
+    results
+        .iter()
+        .filter_map(|(p, r)| r.as_ref().err().map(|e| format!("{p}: {e:#}")))
+        .collect()
+}
+
+/// Show `status` on the PR comment, when there is a PR (and comments are on).
+async fn show(comment: Option<&Comment<'_>>, status: Status) -> Result<()> {
+    match comment {
+        Some(c) => c.show(status).await,
+        None => Ok(()),
+    }
+}
+
 async fn deploy_all(
     ctx: &Ctx,
     profiles: &[Profile],
@@ -396,31 +419,23 @@ async fn deploy_all(
 
     // The comment (and the deployment record) go out while AWS works.
     let announce = async {
-        let (c, d) = tokio::join!(
-            async {
-                match comment {
-                    Some(c) => c.show(Status::Deploying).await,
-                    None => Ok(()),
-                }
-            },
-            async {
-                let (Some(gh), Some(e), true) = (ctx.github.as_ref(), event, deployments) else {
-                    return Ok(None);
-                };
-                let id = gh
-                    .create_deployment(&e.head_sha, environment, "eden preview environment")
-                    .await?;
-                gh.deployment_status(
-                    id,
-                    "in_progress",
-                    None,
-                    ctx.runner.run_url().as_deref(),
-                    "deploying",
-                )
+        let (c, d) = tokio::join!(show(comment, Status::Deploying), async {
+            let (Some(gh), Some(e), true) = (ctx.github.as_ref(), event, deployments) else {
+                return Ok(None);
+            };
+            let id = gh
+                .create_deployment(&e.head_sha, environment, "eden preview environment")
                 .await?;
-                Ok::<_, anyhow::Error>(Some(id))
-            }
-        );
+            gh.deployment_status(
+                id,
+                "in_progress",
+                None,
+                ctx.runner.run_url().as_deref(),
+                "deploying",
+            )
+            .await?;
+            Ok::<_, anyhow::Error>(Some(id))
+        });
         (c, d)
     };
     let work = async {
@@ -465,14 +480,8 @@ async fn deploy_all(
         futures::future::join_all(runs).await
     };
     let ((shown, deployment), outcomes) = tokio::join!(announce, work);
-    let results: Results = profiles
-        .iter()
-        .map(|p| p.name.clone())
-        .zip(outcomes)
-        .collect();
-    let first_err = results
-        .iter()
-        .find_map(|(p, r)| r.as_ref().err().map(|e| format!("{p}: {e:#}")));
+    let results = by_profile(profiles, outcomes);
+    let first_err = failures(&results).into_iter().next();
     let status = match &first_err {
         Some(e) => Status::Failed(e.clone()),
         None if ctx.inputs.wait => Status::Ready,
@@ -530,32 +539,19 @@ async fn delete_all(
     environment: &str,
     comment: Option<&Comment<'_>>,
 ) -> (Results, Option<anyhow::Error>) {
-    let announce = async {
-        match comment {
-            Some(c) => c.show(Status::Deleting).await,
-            None => Ok(()),
-        }
-    };
+    let announce = show(comment, Status::Deleting);
     let work =
         futures::future::join_all(profiles.iter().map(|p| ctx.engine.delete(p, environment)));
     let (shown, outcomes) = tokio::join!(announce, work);
-    let results: Results = profiles
-        .iter()
-        .map(|p| p.name.clone())
-        .zip(outcomes)
-        .collect();
-    let first_err = results
-        .iter()
-        .find_map(|(p, r)| r.as_ref().err().map(|e| format!("{p}: {e:#}")));
+    let results = by_profile(profiles, outcomes);
+    let first_err = failures(&results).into_iter().next();
     let finish = async {
         shown?;
-        if let Some(c) = comment {
-            c.show(match &first_err {
-                Some(e) => Status::Failed(e.clone()),
-                None => Status::Deleted,
-            })
-            .await?;
-        }
+        let status = match &first_err {
+            Some(e) => Status::Failed(e.clone()),
+            None => Status::Deleted,
+        };
+        show(comment, status).await?;
         if ctx.inputs.deployment && first_err.is_none() {
             if let Some(gh) = &ctx.github {
                 if let Some(id) = gh.latest_deployment(environment).await? {
@@ -673,10 +669,7 @@ async fn gc(ctx: &Ctx) -> Result<i32> {
         ctx.runner.summary.as_deref(),
         &summary::gc(&notes, ctx.inputs.dry_run),
     )?;
-    let failed: Vec<String> = results
-        .iter()
-        .filter_map(|(p, r)| r.as_ref().err().map(|e| format!("{p}: {e:#}")))
-        .collect();
+    let failed: Vec<String> = failures(&results);
     for f in &failed {
         failed_line(f);
     }

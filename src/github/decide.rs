@@ -55,6 +55,16 @@ fn delete(reason: impl Into<String>) -> Decision {
     }
 }
 
+/// Whether `decide` looks at the PR as it is now for this event (so the caller need not read it
+/// for a `closed` event or an explicit command).
+pub fn needs_current_state(event: &PrEvent, settings: &Settings) -> bool {
+    settings.command == Command::Auto
+        && matches!(
+            event.action.as_str(),
+            "opened" | "reopened" | "synchronize" | "labeled"
+        )
+}
+
 pub fn decide(event: &PrEvent, now: Option<&PrState>, settings: &Settings) -> Decision {
     if event.is_fork() && !settings.allow_forks {
         return skip(format!(
@@ -260,6 +270,30 @@ mod tests {
             Some(&now(true, "aaaaaaaaaa", &["preview"])),
             &s
         )));
+    }
+
+    #[test]
+    fn the_current_state_matters_only_where_it_is_read() {
+        let s = Settings::default();
+        let (open, closed) = (now(true, "bbbbbbbbbb", &[]), now(false, "bbbbbbbbbb", &[]));
+        for a in ["closed", "unlabeled", "edited", "assigned"] {
+            assert!(!needs_current_state(&ev(a), &s), "{a}");
+            let e = ev(a);
+            assert_eq!(
+                decide(&e, Some(&open), &s),
+                decide(&e, Some(&closed), &s),
+                "{a}"
+            );
+            assert_eq!(decide(&e, None, &s), decide(&e, Some(&open), &s), "{a}");
+        }
+        for a in ["opened", "reopened", "synchronize", "labeled"] {
+            assert!(needs_current_state(&ev(a), &s), "{a}");
+        }
+        let deploy = Settings {
+            command: Command::Deploy,
+            ..Default::default()
+        };
+        assert!(!needs_current_state(&ev("opened"), &deploy));
     }
 
     #[test]
