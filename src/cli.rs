@@ -28,15 +28,15 @@ pub struct Cli {
 
 #[derive(Debug, Args, Clone)]
 pub struct Global {
-    /// Profile (a section of the config file, or a remote profile).
+    /// Profile (a section of the config file, or a remote profile) [default: default].
     #[arg(
         short = 'p',
-        long,
+        long = "profile",
+        value_name = "PROFILE",
         global = true,
-        default_value = "default",
         env = "EDEN_PROFILE"
     )]
-    pub profile: String,
+    pub profile_flag: Option<String>,
     /// Config file (INI, one section per profile).
     #[arg(short = 'c', long, global = true, env = "EDEN_CONFIG_PATH")]
     pub config_path: Option<PathBuf>,
@@ -195,6 +195,11 @@ pub fn default_config_path() -> PathBuf {
 }
 
 impl Global {
+    /// The profile in use: `-p`/`EDEN_PROFILE`, else `default` (as the original).
+    pub fn profile(&self) -> &str {
+        self.profile_flag.as_deref().unwrap_or("default")
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.config_path.clone().unwrap_or_else(default_config_path)
     }
@@ -208,17 +213,17 @@ pub async fn load_profile(
 ) -> Result<Profile> {
     let mut raw = if g.remote_profile {
         let aws = aws.ok_or_else(|| anyhow!("remote profiles need AWS access"))?;
-        profile_store::fetch(aws, &g.remote_table_name, &g.profile).await?
+        profile_store::fetch(aws, &g.remote_table_name, g.profile()).await?
     } else {
-        profile::read_raw(&g.config_path(), &g.profile)?
+        profile::read_raw(&g.config_path(), g.profile())?
     };
     raw.extend(overrides.to_raw());
-    Profile::from_raw(&g.profile, &raw).map_err(|problems| {
+    Profile::from_raw(g.profile(), &raw).map_err(|problems| {
         anyhow!(
             "profile {} is not usable: {} (run `eden config check -p {}`)",
-            g.profile,
+            g.profile(),
             problems.join("; "),
-            g.profile
+            g.profile()
         )
     })
 }
@@ -298,10 +303,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Ls { output, all } => {
             let aws = aws_for(None).await;
             let engine = Engine::new(aws, &g.remote_table_name);
-            let explicit = !*all
-                && (std::env::args().any(|a| a == "-p" || a.starts_with("--profile"))
-                    || std::env::var_os("EDEN_PROFILE").is_some());
-            let rows = engine.list(explicit.then_some(g.profile.as_str())).await?;
+            let only = g.profile_flag.as_deref().filter(|_| !*all);
+            let rows = engine.list(only).await?;
             match output {
                 Output::Json => println!("{}", report::json_list(&rows)),
                 Output::Text => print!("{}", report::list_text(&rows)),
@@ -340,22 +343,22 @@ async fn config(g: &Global, c: &ConfigCommand) -> Result<i32> {
             if raw.is_empty() {
                 bail!("no keys given; pass e.g. --name-prefix dev-api --target-cluster dev (see `eden config setup --help`)");
             }
-            let changed = profile::write_keys(&path, &g.profile, &raw)?;
+            let changed = profile::write_keys(&path, g.profile(), &raw)?;
             if changed.is_empty() {
                 println!(
                     "Profile {} in {} already has these values",
-                    g.profile,
+                    g.profile(),
                     path.display()
                 );
             }
             for c in changed {
-                println!("Set {c} in profile {} ({})", g.profile, path.display());
+                println!("Set {c} in profile {} ({})", g.profile(), path.display());
             }
             Ok(0)
         }
         ConfigCommand::Check { only } => {
             let names = if *only {
-                vec![g.profile.clone()]
+                vec![g.profile().to_string()]
             } else {
                 profile::profile_names(&path)?
             };
@@ -411,19 +414,19 @@ async fn config(g: &Global, c: &ConfigCommand) -> Result<i32> {
         }
         ConfigCommand::Pull => {
             let aws = aws_for(None).await;
-            let raw = profile_store::fetch(&aws, &g.remote_table_name, &g.profile).await?;
-            Profile::from_raw(&g.profile, &raw).map_err(|p| {
+            let raw = profile_store::fetch(&aws, &g.remote_table_name, g.profile()).await?;
+            Profile::from_raw(g.profile(), &raw).map_err(|p| {
                 anyhow!(
                     "the remote profile {} is not valid: {}",
-                    g.profile,
+                    g.profile(),
                     p.join("; ")
                 )
             })?;
-            profile::write_keys(&path, &g.profile, &raw)
+            profile::write_keys(&path, g.profile(), &raw)
                 .with_context(|| format!("writing {}", path.display()))?;
             println!(
                 "Pulled profile {} from table {} into {}",
-                g.profile,
+                g.profile(),
                 g.remote_table_name,
                 path.display()
             );
@@ -445,15 +448,17 @@ async fn config(g: &Global, c: &ConfigCommand) -> Result<i32> {
         }
         ConfigCommand::RemoteRm => {
             let aws = aws_for(None).await;
-            if profile_store::remove(&aws, &g.remote_table_name, &g.profile).await? {
+            if profile_store::remove(&aws, &g.remote_table_name, g.profile()).await? {
                 println!(
                     "Removed profile {} from table {}",
-                    g.profile, g.remote_table_name
+                    g.profile(),
+                    g.remote_table_name
                 );
             } else {
                 println!(
                     "Profile {} was not in table {}; nothing to remove",
-                    g.profile, g.remote_table_name
+                    g.profile(),
+                    g.remote_table_name
                 );
             }
             Ok(0)
