@@ -2,28 +2,13 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
 fn eden(config: &std::path::Path, table: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_eden"))
-        .arg("-c")
-        .arg(config)
-        .args(["--remote-table-name", table])
-        .args(args)
-        .env("AWS_ENDPOINT_URL", endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", REGION)
-        .env_remove("EDEN_PROFILE")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    let config = config.to_str().unwrap();
+    let mut all = vec!["-c", config, "--remote-table-name", table];
+    all.extend_from_slice(args);
+    eden_cli(std::path::Path::new(config).parent().unwrap(), &all)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -59,6 +59,28 @@ pub async fn aws(instrument: Option<Arc<Instrument>>) -> Aws {
     .await
 }
 
+/// Run the `eden` binary against the emulator with `home` as HOME (so `~/.eden/config` is
+/// private to the test): (exit code, stdout, stderr).
+pub fn eden_cli(home: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_eden"))
+        .args(args)
+        .env("HOME", home)
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", REGION)
+        .env_remove("EDEN_PROFILE")
+        .env_remove("EDEN_CONFIG_PATH")
+        .env_remove("EDEN_TABLE")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
 /// A seeded, isolated slice of the emulator's account.
 pub struct World {
     pub prefix: String,
