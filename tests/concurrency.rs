@@ -200,3 +200,112 @@ async fn a_held_lease_makes_the_second_caller_wait_then_fail_clearly() {
     engine.delete(&api, "pr-2").await.unwrap();
     assert_eq!(w.snapshot().await, before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deploy_that_waited_builds_on_the_revision_deployed_meanwhile() {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    use aws_sdk_ecs::types::KeyValuePair;
+    let w = Arc::new(World::new("cw").await);
+    let engine = Arc::new(w.engine(None).await);
+    let api = w.profile("api");
+    engine
+        .create(&api, &w.request("pr-1", &w.image("api", "sha-1")))
+        .await
+        .unwrap();
+
+    // Another run holds the lease for 1.5 s …
+    let now = eden::engine::lease::now_secs();
+    let key = |q: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
+        q.table_name(&w.table)
+            .key("type", V::S("api".into()))
+            .key("name", V::S("pr-1".into()))
+    };
+    key(w.aws.dynamodb.update_item())
+        .update_expression("SET lease_owner = :o, lease_expires = :e")
+        .expression_attribute_values(":o", V::S("other-run".into()))
+        .expression_attribute_values(":e", V::N(format!("{}", now + 1.5)))
+        .send()
+        .await
+        .unwrap();
+    // … while our deploy starts (its first round reads the family's latest revision) …
+    let ours = {
+        let (w, engine) = (w.clone(), engine.clone());
+        tokio::spawn(async move {
+            engine
+                .create(
+                    &w.profile("api"),
+                    &w.request("pr-1", &w.image("api", "sha-2")),
+                )
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    // … and the other run deploys a revision with a new variable, and records it.
+    let family = format!("{}-api-pr-1", w.prefix);
+    let td = w
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(&family)
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap();
+    let mut containers = td.container_definitions().to_vec();
+    containers[0].environment = Some(vec![KeyValuePair::builder()
+        .name("FEATURE_X")
+        .value("on")
+        .build()]);
+    let newer = w
+        .aws
+        .ecs
+        .register_task_definition()
+        .family(&family)
+        .set_task_role_arn(td.task_role_arn.clone())
+        .set_execution_role_arn(td.execution_role_arn.clone())
+        .set_network_mode(td.network_mode.clone())
+        .set_container_definitions(Some(containers))
+        .set_requires_compatibilities(td.requires_compatibilities.clone())
+        .set_cpu(td.cpu.clone())
+        .set_memory(td.memory.clone())
+        .set_tags(Some(eden::aws::ecs::to_tags(
+            &eden::engine::tags::eden_tags("api", "pr-1"),
+        )))
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap()
+        .task_definition_arn
+        .unwrap();
+    key(w.aws.dynamodb.update_item())
+        .update_expression("SET task_definition_arn = :t")
+        .expression_attribute_values(":t", V::S(newer.clone()))
+        .send()
+        .await
+        .unwrap();
+
+    let out = ours.await.unwrap().unwrap();
+    let deployed = w
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(out.task_definition_arn.unwrap())
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap();
+    let app = &deployed.container_definitions()[0];
+    assert_eq!(app.image(), Some(w.image("api", "sha-2").as_str()));
+    assert_eq!(
+        app.environment()
+            .iter()
+            .map(|kv| kv.name().unwrap())
+            .collect::<Vec<_>>(),
+        ["FEATURE_X"],
+        "built on {newer}"
+    );
+    engine.delete(&api, "pr-1").await.unwrap();
+}

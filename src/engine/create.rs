@@ -222,6 +222,17 @@ impl Plan<'_> {
     ) -> Result<Outcome> {
         let hostname = self.names.hostname(&infra.zone_name);
         if let Some(prev) = lease.previous.as_ref().filter(|s| s.is_complete()) {
+            // Round 1 read the family's latest revision before the lease was ours; if another
+            // run deployed meanwhile, the state names a newer one: use that.
+            let own_td = match own_td {
+                Some((td, _)) if td.task_definition_arn != prev.task_definition_arn => {
+                    match &prev.task_definition_arn {
+                        Some(arn) => ecs::find_task_definition(self.aws(), arn).await?,
+                        None => None,
+                    }
+                }
+                other => other,
+            };
             if let Some((td, td_tags)) = own_td {
                 let ours = tags::owner(
                     ecs::tags_of(&td_tags),
