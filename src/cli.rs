@@ -279,6 +279,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 environment: name.clone(),
                 image_uri: image_uri.clone(),
                 metadata: meta,
+                env: Vec::new(),
             };
             let outcome = engine.create(&profile, &req).await?;
             print_outcome(&outcome, *output, g.verbose);

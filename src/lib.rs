@@ -9,6 +9,7 @@ pub mod engine;
 pub mod github;
 pub mod image;
 pub mod names;
+pub mod preview;
 pub mod profile;
 pub mod profile_store;
 pub mod report;

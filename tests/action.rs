@@ -351,7 +351,7 @@ async fn forks_and_stale_events_are_skipped() {
     );
     assert_eq!(w.snapshot().await, before);
 
-    // allowed forks deploy
+    // the removed `allow-forks` input is refused, not ignored, before anything is done
     let run = run_action(
         &w,
         &repo,
@@ -362,6 +362,25 @@ async fn forks_and_stale_events_are_skipped() {
             ("image-uri", &img),
             ("allow-forks", "true"),
         ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("input `allow-forks` was removed"),
+        "{}",
+        run.stderr
+    );
+    assert!(gh.requests().is_empty(), "{:?}", gh.requests());
+    assert_eq!(w.snapshot().await, before);
+
+    // the same PR from the repository itself deploys
+    let opened = fixture("opened");
+    gh.set_pr(|pr| *pr = opened["pull_request"].clone());
+    let run = run_action(
+        &w,
+        &repo,
+        &gh,
+        &opened,
+        &[("profile", "api"), ("image-uri", &img)],
     );
     assert_eq!(
         (run.code, run.outputs["action"].as_str()),

@@ -22,18 +22,13 @@ pub const INPUTS: &[&str] = &[
     "wait",
     "wait-timeout",
     "label",
-    "allow-forks",
+    "comment-author",
     "command",
     "ttl",
     "dry-run",
 ];
 
-/// One service of the environment: a profile and the image it deploys.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub profile: String,
-    pub image_uri: Option<String>,
-}
+pub use crate::preview::Target;
 
 #[derive(Debug, Clone)]
 pub struct Inputs {
@@ -48,7 +43,8 @@ pub struct Inputs {
     pub wait: bool,
     pub wait_timeout: Duration,
     pub label: Option<String>,
-    pub allow_forks: bool,
+    /// The login eden's comments are written by; `None`: found out (see `preview::Author`).
+    pub comment_author: Option<String>,
     pub command: Command,
     pub ttl: Duration,
     pub dry_run: bool,
@@ -111,7 +107,7 @@ impl Inputs {
                 &get("wait-timeout").unwrap_or_else(|| "10m".into()),
             )?,
             label: get("label"),
-            allow_forks: boolean("allow-forks", get("allow-forks"), false)?,
+            comment_author: get("comment-author"),
             command,
             ttl: duration("ttl", &get("ttl").unwrap_or_else(|| "7d".into()))?,
             dry_run: boolean("dry-run", get("dry-run"), false)?,
@@ -119,6 +115,9 @@ impl Inputs {
     }
 
     pub fn from_env() -> Result<Inputs> {
+        if std::env::var("INPUT_ALLOW-FORKS").is_ok_and(|v| !v.trim().is_empty()) {
+            bail!("input `allow-forks` was removed: eden never runs fork code with your credentials; remove it from the workflow (fork PRs are skipped; docs/action.md#fork-pull-requests shows the safe pattern for previews of fork PRs)");
+        }
         Inputs::read(|name| std::env::var(format!("INPUT_{}", name.to_ascii_uppercase())).ok())
     }
 }
@@ -239,7 +238,8 @@ mod tests {
                 image_uri: None
             }]
         );
-        assert!(i.comment && i.wait && !i.deployment && !i.allow_forks && !i.dry_run);
+        assert!(i.comment && i.wait && !i.deployment && !i.dry_run);
+        assert_eq!(i.comment_author, None);
         assert_eq!(i.wait_timeout, Duration::from_secs(600));
         assert_eq!(i.config_path, ".github/eden.ini");
         assert!(Inputs::read(|n| (n == "wait").then(|| "yes".into())).is_err());

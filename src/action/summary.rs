@@ -1,11 +1,9 @@
 //! The job summary (`GITHUB_STEP_SUMMARY`) and the dry-run plan. Pure.
 
-use anyhow::Result;
-
 use super::inputs::Target;
-use crate::engine::Outcome;
 use crate::github::comment::{escape, Endpoint};
 use crate::github::decide::Decision;
+use crate::preview::ProfileRun;
 
 pub fn skipped(environment: &str, reason: &str) -> String {
     format!("### eden · skipped `{environment}`\n\n{}\n", escape(reason))
@@ -40,15 +38,16 @@ pub fn plan(
     s
 }
 
-pub fn done(environment: &str, action: &str, results: &[(String, Result<Outcome>)]) -> String {
+pub fn done(environment: &str, action: &str, runs: &[ProfileRun]) -> String {
     let mut s = format!("### eden · {action} `{environment}`\n\n| Profile | URL | Service | Task definition | Target group | Rule |\n|---|---|---|---|---|---|\n");
     let cell = |v: &Option<String>| {
         v.as_deref()
             .map(|a| format!("`{}`", a.rsplit(['/', ':']).next().unwrap_or(a)))
             .unwrap_or_else(|| "—".into())
     };
-    for (p, r) in results {
-        match r {
+    for run in runs {
+        let p = &run.profile;
+        match &run.result {
             Ok(o) => s.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} |\n",
                 escape(p),
@@ -69,8 +68,9 @@ pub fn done(environment: &str, action: &str, results: &[(String, Result<Outcome>
         }
     }
     s.push_str("\n<details><summary>Step timings</summary>\n\n| Profile | Step | Done at (ms) | Took (ms) | Detail |\n|---|---|---|---|---|\n");
-    for (p, r) in results {
-        if let Ok(o) = r {
+    for run in runs {
+        let p = &run.profile;
+        if let Ok(o) = &run.result {
             for st in &o.steps {
                 s.push_str(&format!(
                     "| {} | {} | {} | {} | {} |\n",

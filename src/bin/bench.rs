@@ -97,6 +97,7 @@ async fn main() -> Result<()> {
         environment: env.into(),
         image_uri: image(tag),
         metadata: Default::default(),
+        env: Vec::new(),
     };
     engine.create(&profile, &req("warm", "sha-0")).await?;
     engine.delete(&profile, "warm").await?;

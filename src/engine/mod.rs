@@ -75,12 +75,15 @@ pub struct Engine {
 }
 
 /// One create-or-deploy request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CreateRequest {
     pub environment: String,
     pub image_uri: String,
     /// Optional caller metadata stored on the state item (repository, pr_number, head_sha, …).
     pub metadata: BTreeMap<String, String>,
+    /// Environment variables set (added or replaced) in the target container of the cloned task
+    /// definition, in order. Names are validated by the caller (`preview::env`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Engine {

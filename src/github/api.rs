@@ -7,6 +7,60 @@ use serde_json::{json, Value};
 
 use super::event::PrState;
 
+/// A deployment status state (the REST values GitHub accepts that eden uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeploymentState {
+    InProgress,
+    Success,
+    Failure,
+    Inactive,
+}
+
+impl DeploymentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentState::InProgress => "in_progress",
+            DeploymentState::Success => "success",
+            DeploymentState::Failure => "failure",
+            DeploymentState::Inactive => "inactive",
+        }
+    }
+}
+
+/// One issue comment, as much of it as eden looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueComment {
+    pub id: u64,
+    pub body: String,
+    /// `user.login` (`github-actions[bot]`, `my-app[bot]`, `octocat`).
+    pub login: String,
+    /// Written by a GitHub App (`user.type == "Bot"` or `performed_via_github_app` set), not
+    /// by a person.
+    pub by_app: bool,
+}
+
+impl IssueComment {
+    fn from_json(c: &Value) -> Option<IssueComment> {
+        let login = c
+            .pointer("/user/login")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        Some(IssueComment {
+            id: c.get("id").and_then(Value::as_u64)?,
+            body: c
+                .get("body")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            by_app: c.pointer("/user/type").and_then(Value::as_str) == Some("Bot")
+                || c.get("performed_via_github_app")
+                    .is_some_and(|a| a.is_object()),
+            login,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct GitHub {
     client: Octocrab,
@@ -45,6 +99,30 @@ fn status_of(e: &octocrab::Error) -> Option<u16> {
 pub const PAGE: usize = 100;
 
 impl GitHub {
+    /// A client for `repo` (`owner/name`) built by the caller (e.g. with GitHub App
+    /// installation auth); its base URI decides the API host (GitHub Enterprise Server).
+    pub fn with_client(client: Octocrab, repo: &str) -> GitHub {
+        GitHub {
+            client,
+            repo: repo.to_string(),
+        }
+    }
+
+    pub fn repo(&self) -> &str {
+        &self.repo
+    }
+
+    /// The login the token acts as (GET /user), or `None` when the token may not ask: the
+    /// workflow's `GITHUB_TOKEN` and app installation tokens answer 403.
+    pub async fn login(&self) -> Result<Option<String>> {
+        let res: Result<Value, _> = self.client.get("/user", None::<&()>).await;
+        match res {
+            Ok(v) => Ok(v.get("login").and_then(Value::as_str).map(str::to_string)),
+            Err(e) if status_of(&e) == Some(403) => Ok(None),
+            Err(e) => Err(explain("reading the token's user (GET /user)", e)),
+        }
+    }
+
     pub fn new(api_url: &str, token: &str, repo: &str) -> Result<GitHub> {
         let client = Octocrab::builder()
             .base_uri(api_url)
@@ -67,29 +145,20 @@ impl GitHub {
         Ok(PrState::from_json(&v))
     }
 
-    /// The id of the comment carrying `marker` (every page is read until it is found).
-    pub async fn find_comment(&self, number: u64, marker: &str) -> Result<Option<u64>> {
-        for page in 1.. {
-            let comments: Vec<Value> = self
-                .client
-                .get(
-                    format!("/repos/{}/issues/{number}/comments", self.repo),
-                    Some(&json!({ "per_page": PAGE, "page": page })),
-                )
-                .await
-                .map_err(|e| explain(&format!("listing comments of #{number}"), e))?;
-            if let Some(c) = comments.iter().find(|c| {
-                c.get("body")
-                    .and_then(Value::as_str)
-                    .is_some_and(|b| b.contains(marker))
-            }) {
-                return Ok(c.get("id").and_then(Value::as_u64));
-            }
-            if comments.len() < PAGE {
-                break;
-            }
-        }
-        Ok(None)
+    /// One page (1-based, `PAGE` per page, oldest first) of the comments on #`number`.
+    pub async fn comments_page(&self, number: u64, page: usize) -> Result<Vec<IssueComment>> {
+        let comments: Vec<Value> = self
+            .client
+            .get(
+                format!("/repos/{}/issues/{number}/comments", self.repo),
+                Some(&json!({ "per_page": PAGE, "page": page })),
+            )
+            .await
+            .map_err(|e| explain(&format!("listing comments of #{number}"), e))?;
+        Ok(comments
+            .iter()
+            .filter_map(IssueComment::from_json)
+            .collect())
     }
 
     pub async fn create_comment(&self, number: u64, body: &str) -> Result<u64> {
@@ -152,12 +221,13 @@ impl GitHub {
     pub async fn deployment_status(
         &self,
         id: u64,
-        state: &str,
+        state: DeploymentState,
         environment_url: Option<&str>,
         log_url: Option<&str>,
         description: &str,
     ) -> Result<()> {
-        let mut body = json!({ "state": state, "description": description, "auto_inactive": true });
+        let mut body =
+            json!({ "state": state.as_str(), "description": description, "auto_inactive": true });
         if let Some(u) = environment_url {
             body["environment_url"] = json!(u);
         }
@@ -175,16 +245,23 @@ impl GitHub {
         Ok(())
     }
 
-    /// The newest deployment of an environment (to mark it inactive on delete).
-    pub async fn latest_deployment(&self, environment: &str) -> Result<Option<u64>> {
-        let v: Vec<Value> = self
-            .client
-            .get(
-                format!("/repos/{}/deployments", self.repo),
-                Some(&json!({ "environment": environment, "per_page": 1 })),
-            )
-            .await
-            .map_err(|e| explain("listing deployments", e))?;
-        Ok(v.first().and_then(|d| d.get("id")).and_then(Value::as_u64))
+    /// Every deployment of an environment (all pages), newest first.
+    pub async fn deployments(&self, environment: &str) -> Result<Vec<u64>> {
+        let mut ids = Vec::new();
+        for page in 1.. {
+            let v: Vec<Value> = self
+                .client
+                .get(
+                    format!("/repos/{}/deployments", self.repo),
+                    Some(&json!({ "environment": environment, "per_page": PAGE, "page": page })),
+                )
+                .await
+                .map_err(|e| explain("listing deployments", e))?;
+            ids.extend(v.iter().filter_map(|d| d.get("id").and_then(Value::as_u64)));
+            if v.len() < PAGE {
+                break;
+            }
+        }
+        Ok(ids)
     }
 }

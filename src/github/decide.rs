@@ -33,7 +33,6 @@ pub struct Settings {
     pub command: Command,
     /// Only PRs carrying this label get a preview.
     pub label: Option<String>,
-    pub allow_forks: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,9 +65,9 @@ pub fn needs_current_state(event: &PrEvent, settings: &Settings) -> bool {
 }
 
 pub fn decide(event: &PrEvent, now: Option<&PrState>, settings: &Settings) -> Decision {
-    if event.is_fork() && !settings.allow_forks {
+    if event.is_fork() {
         return skip(format!(
-            "pull request #{} comes from a fork ({}); previews of fork code are off (set `allow-forks: true` to allow them)",
+            "pull request #{} comes from a fork ({}); eden never runs fork code with this repository's credentials (see the fork policy in docs/action.md)",
             event.number,
             event.head_repo.as_deref().unwrap_or("deleted repository")
         ));
@@ -200,31 +199,22 @@ mod tests {
     }
 
     #[test]
-    fn forks_are_skipped_unless_allowed() {
+    fn forks_are_always_skipped() {
         let mut e = ev("opened");
         e.head_repo = Some("someone/r".into());
         let n = now(true, "aaaaaaaaaa", &[]);
         assert!(is_skip(&decide(&e, Some(&n), &Settings::default())));
         e.head_repo = None;
-        assert!(is_skip(&decide(
-            &e,
-            Some(&n),
-            &Settings {
-                command: Command::Deploy,
-                ..Default::default()
-            }
-        )));
-        assert_eq!(
-            decide(
+        for command in [Command::Deploy, Command::Delete, Command::Auto] {
+            assert!(is_skip(&decide(
                 &e,
                 Some(&n),
                 &Settings {
-                    allow_forks: true,
+                    command,
                     ..Default::default()
                 }
-            ),
-            Decision::Deploy
-        );
+            )));
+        }
     }
 
     #[test]

@@ -23,6 +23,16 @@ pub struct PrEvent {
 }
 
 impl PrEvent {
+    /// A pull_request event, `None` for valid JSON of any other event (push, schedule, …).
+    pub fn parse_any(json: &str) -> Result<Option<PrEvent>> {
+        let v: Value = serde_json::from_str(json)
+            .map_err(|e| anyhow!("the event payload is not JSON: {e}"))?;
+        if !v.get("pull_request").is_some_and(Value::is_object) {
+            return Ok(None);
+        }
+        PrEvent::parse(json).map(Some)
+    }
+
     pub fn parse(json: &str) -> Result<PrEvent> {
         let v: Value = serde_json::from_str(json)
             .map_err(|e| anyhow!("the event payload is not JSON: {e}"))?;

@@ -29,6 +29,12 @@ pub struct State {
     pub next_id: u64,
     /// Answer writes like a read-only token does.
     pub read_only: bool,
+    /// The login comments are created as (default `github-actions[bot]`).
+    pub bot_login: Option<String>,
+    /// What GET /user answers: `None` → 403 as for `GITHUB_TOKEN`.
+    pub user: Option<String>,
+    /// The API's path prefix (`/api/v3` for GitHub Enterprise Server), empty for github.com.
+    pub prefix: String,
 }
 
 #[derive(Clone)]
@@ -57,7 +63,24 @@ fn query(req: &Request, key: &str) -> Option<usize> {
 }
 
 fn comment_json(c: &Comment) -> Value {
-    json!({"id": c.id, "body": c.body, "user": {"login": c.login}, "html_url": format!("https://github.com/c/{}", c.id)})
+    let bot = c.login.ends_with("[bot]");
+    json!({
+        "id": c.id, "body": c.body,
+        "user": {"login": c.login, "type": if bot { "Bot" } else { "User" }},
+        "performed_via_github_app": if bot { json!({"slug": c.login.trim_end_matches("[bot]")}) } else { Value::Null },
+        "html_url": format!("https://github.com/c/{}", c.id)
+    })
+}
+
+fn page<T: Clone>(req: &Request, items: &[T]) -> Vec<T> {
+    let per = query(req, "per_page").unwrap_or(30).min(100);
+    let page = query(req, "page").unwrap_or(1).max(1);
+    items
+        .iter()
+        .skip((page - 1) * per)
+        .take(per)
+        .cloned()
+        .collect()
 }
 
 impl Respond for Route {
@@ -77,17 +100,14 @@ impl Respond for Route {
         match self.kind {
             "pull" => ResponseTemplate::new(200).set_body_json(s.pr.clone()),
             "list_comments" => {
-                let per = query(req, "per_page").unwrap_or(30).min(100);
-                let page = query(req, "page").unwrap_or(1).max(1);
-                let items: Vec<Value> = s
-                    .comments
-                    .iter()
-                    .skip((page - 1) * per)
-                    .take(per)
-                    .map(comment_json)
-                    .collect();
-                ResponseTemplate::new(200).set_body_json(items)
+                let items: Vec<Value> = s.comments.iter().map(comment_json).collect();
+                ResponseTemplate::new(200).set_body_json(page(req, &items))
             }
+            "user" => match &s.user {
+                Some(login) => ResponseTemplate::new(200)
+                    .set_body_json(json!({"login": login, "type": "User"})),
+                None => forbidden(),
+            },
             "create_comment" => {
                 if s.read_only {
                     return forbidden();
@@ -96,7 +116,10 @@ impl Respond for Route {
                 let c = Comment {
                     id: 9_000_000 + s.next_id,
                     body: body["body"].as_str().unwrap_or("").into(),
-                    login: "github-actions[bot]".into(),
+                    login: s
+                        .bot_login
+                        .clone()
+                        .unwrap_or_else(|| "github-actions[bot]".into()),
                 };
                 s.comments.push(c.clone());
                 s.history.push((c.id, c.body.clone()));
@@ -140,14 +163,14 @@ impl Respond for Route {
                     .filter(|d| env.as_deref().is_none_or(|e| d["environment"] == e))
                     .cloned()
                     .collect();
-                ResponseTemplate::new(200).set_body_json(items)
+                ResponseTemplate::new(200).set_body_json(page(req, &items))
             }
             "create_status" => {
                 let id = req
                     .url
                     .path()
-                    .split('/')
-                    .nth(5)
+                    .rsplit('/')
+                    .nth(1)
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
                 s.statuses.push((id, body.clone()));
@@ -162,17 +185,37 @@ impl Respond for Route {
     }
 }
 
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_ascii_alphanumeric() || c == '/' {
+                vec![c]
+            } else {
+                vec!['\\', c]
+            }
+        })
+        .collect()
+}
+
 impl FakeGitHub {
     /// Serve the PR of `event` (a pull_request payload) as it is now.
     pub async fn start(event: &Value) -> FakeGitHub {
+        FakeGitHub::start_at(event, "").await
+    }
+
+    /// Serve the API under `prefix` (e.g. `/api/v3`, as GitHub Enterprise Server does): any
+    /// request outside it is unexpected.
+    pub async fn start_at(event: &Value, prefix: &str) -> FakeGitHub {
         let server = MockServer::start().await;
         let mut pr = event["pull_request"].clone();
         pr["merged"] = json!(false);
         let state = Arc::new(Mutex::new(State {
             pr,
+            prefix: prefix.to_string(),
             ..State::default()
         }));
-        let routes: [(&str, &str, &'static str); 8] = [
+        let routes: [(&str, &str, &'static str); 9] = [
+            ("GET", r"^/user$", "user"),
             ("GET", r"^/repos/[^/]+/[^/]+/pulls/\d+$", "pull"),
             (
                 "GET",
@@ -207,6 +250,11 @@ impl FakeGitHub {
             ("ANY", r".*", "unknown"),
         ];
         for (i, (m, p, kind)) in routes.into_iter().enumerate() {
+            let p = if kind == "unknown" {
+                p.to_string()
+            } else {
+                format!("^{}{}", regex_escape(prefix), &p[1..])
+            };
             let mock = if m == "ANY" {
                 Mock::given(path_regex(p))
             } else {
@@ -226,8 +274,31 @@ impl FakeGitHub {
         }
     }
 
+    /// The API's base URL (what `GITHUB_API_URL` holds).
     pub fn url(&self) -> String {
-        self.server.uri()
+        format!("{}{}", self.server.uri(), self.state.lock().unwrap().prefix)
+    }
+
+    /// A comment written by someone else (a person, or another bot).
+    pub fn add_comment(&self, login: &str, body: &str) -> u64 {
+        let mut s = self.state.lock().unwrap();
+        s.next_id += 1;
+        let id = 1_000 + s.next_id;
+        s.comments.push(Comment {
+            id,
+            body: body.to_string(),
+            login: login.to_string(),
+        });
+        id
+    }
+
+    /// A body of a comment by id.
+    pub fn body(&self, id: u64) -> Option<String> {
+        let s = self.state.lock().unwrap();
+        s.comments
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| c.body.clone())
     }
 
     /// Other people's comments, to make finding ours need paging.

@@ -363,6 +363,7 @@ impl World {
             environment: env.into(),
             image_uri: image.into(),
             metadata: BTreeMap::new(),
+            env: Vec::new(),
         }
     }
 

@@ -1,0 +1,149 @@
+//! Round 1 of a PR run and the decision: the PR as it is now ∥ the profiles ∥ the state item
+//! (the comment's id), then `decide`. Nothing is written here, so a dry run stops after it.
+
+use anyhow::{bail, Result};
+
+use super::context::{Context, Target};
+use crate::engine::state;
+use crate::github::comment::Endpoint;
+use crate::github::decide::{decide, needs_current_state, Command, Decision, Settings};
+use crate::github::event::{PrEvent, PrState};
+use crate::names::ResourceNames;
+use crate::profile::Profile;
+
+/// What to run: an event (or none, for other triggers) and how to treat it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The pull request event; `None` for any other trigger (push, schedule, a server API
+    /// call naming an environment).
+    pub event: Option<PrEvent>,
+    pub command: Command,
+    /// Only PRs carrying this label get a preview.
+    pub label: Option<String>,
+    /// The environment's name; default `pr-<number>`.
+    pub name: Option<String>,
+    /// At least one.
+    pub targets: Vec<Target>,
+}
+
+/// A decided run, before anything is written.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub environment: String,
+    pub decision: Decision,
+    pub event: Option<PrEvent>,
+    pub targets: Vec<Target>,
+    /// Loaded only when the decision is not a skip (same order as `targets`).
+    pub profiles: Vec<Profile>,
+    /// One per profile.
+    pub endpoints: Vec<Endpoint>,
+    /// The sticky comment's id remembered on the first profile's state item.
+    pub comment_id: Option<u64>,
+}
+
+impl Prepared {
+    fn skip(environment: String, req: Request, reason: String) -> Prepared {
+        Prepared {
+            environment,
+            decision: Decision::Skip { reason },
+            event: req.event,
+            targets: req.targets,
+            profiles: Vec::new(),
+            endpoints: Vec::new(),
+            comment_id: None,
+        }
+    }
+}
+
+impl Context {
+    /// Decide what the request means now. Errors: no targets, no environment name for a
+    /// non-PR explicit command, unreadable profiles, GitHub refusing the PR read.
+    pub async fn prepare(&self, req: Request) -> Result<Prepared> {
+        if req.targets.is_empty() {
+            bail!("no profile to run: name at least one");
+        }
+        if req.command == Command::Gc {
+            bail!("gc is not a pull request run: call Context::gc");
+        }
+        let environment = match (&req.name, &req.event) {
+            (Some(n), _) => n.clone(),
+            (None, Some(e)) => format!("pr-{}", e.number),
+            (None, None) if req.command == Command::Auto => String::new(),
+            (None, None) => {
+                bail!("an environment name is required when the run is not about a pull request")
+            }
+        };
+        let settings = Settings {
+            command: req.command,
+            label: req.label.clone(),
+        };
+        // Decisions that need nothing read: not a PR under `auto`, and fork PRs (fork code is
+        // never deployed with this repository's credentials).
+        match &req.event {
+            None if req.command == Command::Auto => {
+                let reason = "the event is not about a pull request (`command: auto` acts on pull_request events only)".to_string();
+                return Ok(Prepared::skip(environment, req, reason));
+            }
+            Some(e) if e.is_fork() => {
+                if let Decision::Skip { reason } = decide(e, None, &settings) {
+                    return Ok(Prepared::skip(environment, req, reason));
+                }
+            }
+            _ => {}
+        }
+
+        let first = req.targets[0].profile.clone();
+        let pr_now = async {
+            match (&self.github, &req.event) {
+                (Some(gh), Some(e)) if needs_current_state(e, &settings) => {
+                    gh.pull(e.number).await.map(Some)
+                }
+                _ => Ok(None::<PrState>),
+            }
+        };
+        let (pr_now, profiles, remembered) = tokio::join!(
+            pr_now,
+            self.load_profiles(&req.targets),
+            state::read(&self.engine.aws, &self.engine.table, &first, &environment),
+        );
+        let pr_now = pr_now?;
+        let decision = match &req.event {
+            Some(e) => decide(e, pr_now.as_ref(), &settings),
+            None if req.command == Command::Delete => Decision::Delete {
+                reason: "asked for (`command: delete`)".into(),
+            },
+            None => Decision::Deploy,
+        };
+        if let Decision::Skip { reason } = decision {
+            return Ok(Prepared::skip(environment, req, reason));
+        }
+        let profiles = profiles?;
+        let remembered = remembered.unwrap_or_else(|e| {
+            tracing::warn!("{e:#}");
+            None
+        });
+        let comment_id = remembered
+            .as_ref()
+            .and_then(|s| s.metadata.get("comment_id"))
+            .and_then(|v| v.parse::<u64>().ok());
+        let endpoints = profiles
+            .iter()
+            .map(|p| {
+                let names = ResourceNames::new(&p.name_prefix, &p.domain_name_prefix, &environment);
+                Endpoint {
+                    profile: p.name.clone(),
+                    hostname: names.hostname(p.dynamic_zone_name.as_deref().unwrap_or_default()),
+                }
+            })
+            .collect();
+        Ok(Prepared {
+            environment,
+            decision,
+            event: req.event,
+            targets: req.targets,
+            profiles,
+            endpoints,
+            comment_id,
+        })
+    }
+}

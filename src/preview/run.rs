@@ -1,0 +1,318 @@
+//! Running a decided PR run: deploy-all or delete-all over the profiles, concurrently, with the
+//! sticky comment and the GitHub deployment kept alongside; the result is a typed [`Report`].
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, Context as _, Result};
+
+use super::context::Context;
+use super::prepare::Prepared;
+use super::report::{action_of, failures, DeploymentState, GitHubSide, ProfileRun, Report};
+use super::sticky::Sticky;
+use crate::engine::{state, wait, CreateRequest, Outcome};
+use crate::github::comment::{self, Status, View};
+use crate::github::decide::Decision;
+use crate::github::event::PrEvent;
+use crate::profile::Profile;
+
+impl Context {
+    /// Do what `prepared` decided. Never fails as a whole: each profile's result, and any
+    /// GitHub error, is in the report.
+    pub async fn execute(&self, prepared: &Prepared) -> Report {
+        match &prepared.decision {
+            Decision::Skip { .. } => {
+                Report::skipped(&prepared.environment, prepared.decision.clone())
+            }
+            Decision::Deploy => self.deploy_all(prepared).await,
+            Decision::Delete { .. } => self.delete_all(prepared).await,
+        }
+    }
+
+    /// The comment of this run's PR, when comments are kept and there is a PR.
+    pub fn sticky<'a>(&'a self, prepared: &Prepared) -> Option<Sticky<'a>> {
+        let gh = self.commenting()?;
+        let e = prepared.event.as_ref()?;
+        Some(Sticky::new(
+            gh,
+            &self.author,
+            e.number,
+            &prepared.environment,
+            prepared.comment_id,
+        ))
+    }
+
+    /// The comment's text for `status`.
+    pub fn comment_body(&self, prepared: &Prepared, event: &PrEvent, status: Status) -> String {
+        comment::render(&View {
+            pr: event.number,
+            environment: prepared.environment.clone(),
+            status,
+            endpoints: prepared.endpoints.clone(),
+            branch: event.head_ref.clone(),
+            commit_sha: event.head_sha.clone(),
+            repo_url: self.origin.repo_url(),
+            run_url: self.origin.run_url.clone(),
+            at: self.clock.now(),
+        })
+    }
+
+    async fn show(&self, sticky: Option<&Sticky<'_>>, p: &Prepared, status: Status) -> Result<()> {
+        if let (Some(s), Some(e)) = (sticky, &p.event) {
+            s.show(&self.comment_body(p, e, status)).await?;
+        }
+        Ok(())
+    }
+
+    fn metadata(&self, event: Option<&PrEvent>) -> BTreeMap<String, String> {
+        let mut meta = BTreeMap::new();
+        meta.insert("repository".to_string(), self.origin.repository.clone());
+        if let Some(e) = event {
+            meta.insert("pr_number".to_string(), e.number.to_string());
+            meta.insert("head_sha".to_string(), e.head_sha.clone());
+            meta.insert("head_ref".to_string(), e.head_ref.clone());
+        }
+        meta
+    }
+
+    async fn deploy_one(
+        &self,
+        p: &Profile,
+        image: Option<&str>,
+        environment: &str,
+        meta: BTreeMap<String, String>,
+    ) -> Result<Outcome> {
+        let img = image.ok_or_else(|| {
+            anyhow!(
+                "no image for profile {}: name one for it (`image-uri`, or `{}=IMAGE` in `profile`)",
+                p.name,
+                p.name
+            )
+        })?;
+        let req = CreateRequest {
+            environment: environment.to_string(),
+            image_uri: img.to_string(),
+            metadata: meta,
+            env: Vec::new(),
+        };
+        let out = self.engine.create(p, &req).await?;
+        if let Some(w) = self.options.wait {
+            let aws = &self.engine.aws;
+            wait::until_ready(
+                &aws.ecs,
+                &aws.elb,
+                &p.target_cluster,
+                out.service_arn.as_deref().unwrap_or_default(),
+                out.target_group_arn.as_deref().unwrap_or_default(),
+                w.timeout,
+                w.interval,
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "{} is deployed but not ready",
+                    out.url.as_deref().unwrap_or("the environment")
+                )
+            })?;
+        }
+        Ok(out)
+    }
+
+    /// Create-or-deploy every profile; the comment (deploying → ready/deployed/failed) and the
+    /// deployment (in_progress → success/failure) go out while AWS works.
+    pub async fn deploy_all(&self, prepared: &Prepared) -> Report {
+        let p = prepared;
+        let event = p.event.as_ref();
+        let sticky = self.sticky(p);
+        let deployments = self.github.as_ref().filter(|_| self.options.deployment);
+        let meta = self.metadata(event);
+
+        let announce = async {
+            tokio::join!(self.show(sticky.as_ref(), p, Status::Deploying), async {
+                let (Some(gh), Some(e)) = (deployments, event) else {
+                    return Ok(None);
+                };
+                let id = gh
+                    .create_deployment(&e.head_sha, &p.environment, "eden preview environment")
+                    .await?;
+                gh.deployment_status(
+                    id,
+                    DeploymentState::InProgress,
+                    None,
+                    self.origin.run_url.as_deref(),
+                    "deploying",
+                )
+                .await?;
+                Ok::<_, anyhow::Error>(Some(id))
+            })
+        };
+        let work = futures::future::join_all(p.profiles.iter().zip(&p.targets).map(|(pr, t)| {
+            self.deploy_one(pr, t.image_uri.as_deref(), &p.environment, meta.clone())
+        }));
+        let ((shown, deployment), outcomes) = tokio::join!(announce, work);
+        let runs = by_profile(&p.profiles, outcomes);
+        let first_err = failures(&runs).into_iter().next();
+        let status = match &first_err {
+            Some(e) => Status::Failed(e.clone()),
+            None if self.options.wait.is_some() => Status::Ready,
+            None => Status::Deployed,
+        };
+        let url = runs
+            .iter()
+            .find_map(|r| r.result.as_ref().ok().and_then(|o| o.url.clone()));
+        let finish_comment = async {
+            shown?;
+            let Some(s) = &sticky else { return Ok(None) };
+            self.show(Some(s), p, status.clone()).await?;
+            let id = s.id().await;
+            if let (Some(id), false) = (id, p.comment_id == id) {
+                state::remember(
+                    &self.engine.aws,
+                    &self.engine.table,
+                    &p.targets[0].profile,
+                    &p.environment,
+                    "comment_id",
+                    &id.to_string(),
+                )
+                .await?;
+            }
+            Ok::<_, anyhow::Error>(id)
+        };
+        let finish_deployment = async {
+            let (Some(id), Some(gh)) = (deployment?, deployments) else {
+                return Ok(None);
+            };
+            let (state, desc) = match first_err {
+                Some(_) => (DeploymentState::Failure, "deploy failed"),
+                None => (DeploymentState::Success, "preview ready"),
+            };
+            gh.deployment_status(
+                id,
+                state,
+                url.as_deref(),
+                self.origin.run_url.as_deref(),
+                desc,
+            )
+            .await?;
+            Ok::<_, anyhow::Error>(Some((id, state)))
+        };
+        let (c, d) = tokio::join!(finish_comment, finish_deployment);
+        let mut github = GitHubSide::default();
+        match c {
+            Ok(id) => github.comment_id = id,
+            Err(e) => github.error = Some(e),
+        }
+        match d {
+            Ok(dep) => github.deployment = dep,
+            Err(e) => github.error = github.error.or(Some(e)),
+        }
+        Report {
+            environment: p.environment.clone(),
+            decision: p.decision.clone(),
+            action: action_of(&runs, false),
+            runs,
+            github,
+        }
+    }
+
+    /// Delete every profile's environment. The comment is only edited when the PR has one
+    /// (a PR that never had a preview gets no comment); every deployment of the environment is
+    /// marked inactive.
+    pub async fn delete_all(&self, prepared: &Prepared) -> Report {
+        let p = prepared;
+        let sticky = self.sticky(p);
+        // Announce only a comment we know of: looking one up costs calls on every close.
+        let announce = async {
+            match (&sticky, p.comment_id, &p.event) {
+                (Some(s), Some(_), Some(e)) => s
+                    .edit(&self.comment_body(p, e, Status::Deleting))
+                    .await
+                    .map(|_| ()),
+                _ => Ok(()),
+            }
+        };
+        let work = futures::future::join_all(
+            p.profiles
+                .iter()
+                .map(|pr| self.engine.delete(pr, &p.environment)),
+        );
+        let (shown, outcomes) = tokio::join!(announce, work);
+        let runs = by_profile(&p.profiles, outcomes);
+        let action = action_of(&runs, true);
+        let first_err = failures(&runs).into_iter().next();
+        let mut github = GitHubSide::default();
+        let comment = async {
+            shown?;
+            let (Some(s), Some(e)) = (&sticky, &p.event) else {
+                return Ok(None);
+            };
+            let status = match &first_err {
+                Some(err) => Status::Failed(err.clone()),
+                None => Status::Deleted,
+            };
+            // Nothing was there and no comment is known: nothing to tell.
+            if p.comment_id.is_none() && action == super::PrAction::Absent {
+                return Ok(None);
+            }
+            s.edit(&self.comment_body(p, e, status)).await
+        };
+        let inactive = async {
+            match self.github.as_ref() {
+                Some(gh) if self.options.deployment && first_err.is_none() => {
+                    self.inactivate(gh, &p.environment).await
+                }
+                _ => Ok(Vec::new()),
+            }
+        };
+        let (c, d) = tokio::join!(comment, inactive);
+        match c {
+            Ok(id) => github.comment_id = id,
+            Err(e) => github.error = Some(e),
+        }
+        match d {
+            Ok(ids) => github.inactivated = ids,
+            Err(e) => github.error = github.error.or(Some(e)),
+        }
+        Report {
+            environment: p.environment.clone(),
+            decision: p.decision.clone(),
+            action,
+            runs,
+            github,
+        }
+    }
+
+    /// Mark every deployment of `environment` inactive (all pages).
+    pub async fn inactivate(
+        &self,
+        gh: &crate::github::api::GitHub,
+        environment: &str,
+    ) -> Result<Vec<u64>> {
+        use futures::{StreamExt, TryStreamExt};
+        let ids = gh.deployments(environment).await?;
+        // A few at a time: GitHub limits content creation (~80 writes a minute).
+        futures::stream::iter(ids.iter().map(|id| {
+            gh.deployment_status(
+                *id,
+                DeploymentState::Inactive,
+                None,
+                self.origin.run_url.as_deref(),
+                "preview deleted",
+            )
+        }))
+        .buffer_unordered(4)
+        .try_collect::<Vec<()>>()
+        .await?;
+        Ok(ids)
+    }
+}
+
+fn by_profile(profiles: &[Profile], outcomes: Vec<Result<Outcome>>) -> Vec<ProfileRun> {
+    profiles
+        .iter()
+        .zip(outcomes)
+        .map(|(p, result)| ProfileRun {
+            profile: p.name.clone(),
+            result,
+        })
+        .collect()
+}
