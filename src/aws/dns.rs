@@ -101,42 +101,72 @@ pub async fn find_records(
         .collect())
 }
 
-/// Delete exactly the given record sets (as listed). Already-gone records are fine.
+/// Delete exactly the given record sets (as listed). Already-gone records are fine: when the
+/// batch is refused (`InvalidChangeBatch`: a record changed or vanished since it was listed, e.g.
+/// by a concurrent run), the same names and types are listed again and what is still there is
+/// deleted as it is now. Decided by observation, not by the error's message.
 pub async fn delete_records(
     aws: &Aws,
     zone_id: &str,
-    records: Vec<ResourceRecordSet>,
+    mut records: Vec<ResourceRecordSet>,
 ) -> Result<()> {
-    if records.is_empty() {
-        return Ok(());
-    }
-    let mut batch = ChangeBatch::builder().comment("Deleted by eden");
-    for r in records {
-        batch = batch.changes(
-            Change::builder()
-                .action(ChangeAction::Delete)
-                .resource_record_set(r)
-                .build()?,
-        );
-    }
-    match aws
-        .route53
-        .change_resource_record_sets()
-        .hosted_zone_id(zone_id)
-        .change_batch(batch.build()?)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e)
-            if error_code(&e) == Some("InvalidChangeBatch")
-                && describe(&e).contains("not found") =>
-        {
-            Ok(())
+    let wanted: Vec<(String, RrType)> = records
+        .iter()
+        .map(|r| (r.name.to_ascii_lowercase(), r.r#type.clone()))
+        .collect();
+    for _ in 0..3 {
+        if records.is_empty() {
+            return Ok(());
         }
-        Err(e) => bail!(
-            "route53:ChangeResourceRecordSets DELETE failed: {}",
-            describe(&e)
-        ),
+        let mut batch = ChangeBatch::builder().comment("Deleted by eden");
+        for r in records.iter().cloned() {
+            batch = batch.changes(
+                Change::builder()
+                    .action(ChangeAction::Delete)
+                    .resource_record_set(r)
+                    .build()?,
+            );
+        }
+        match aws
+            .route53
+            .change_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .change_batch(batch.build()?)
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if error_code(&e) == Some("InvalidChangeBatch") => {
+                let mut names: Vec<&str> = wanted.iter().map(|(n, _)| n.as_str()).collect();
+                names.dedup();
+                let mut now = Vec::new();
+                for n in names {
+                    now.extend(find_records(aws, zone_id, n).await?);
+                }
+                records = now
+                    .into_iter()
+                    .filter(|r| wanted.contains(&(r.name.to_ascii_lowercase(), r.r#type.clone())))
+                    .collect();
+            }
+            Err(e) => bail!(
+                "route53:ChangeResourceRecordSets DELETE failed: {}",
+                describe(&e)
+            ),
+        }
     }
+    bail!("route53: the records kept changing while eden deleted them; run delete again")
 }
+
+/// Route 53 allows 5 requests per second per account, and refuses a change to a zone still
+/// applying the previous one: both answer HTTP 400 with a throttling code (`Throttling`,
+/// `PriorRequestNotComplete`) that the SDK's standard retry classifier recognises. Retried
+/// with jittered exponential backoff, more times than the default 3 attempts.
+pub fn retry_config() -> aws_smithy_types::retry::RetryConfig {
+    aws_smithy_types::retry::RetryConfig::standard()
+        .with_max_attempts(ROUTE53_ATTEMPTS)
+        .with_initial_backoff(std::time::Duration::from_millis(200))
+        .with_max_backoff(std::time::Duration::from_secs(10))
+}
+
+/// Attempts per Route 53 call (first try included).
+pub const ROUTE53_ATTEMPTS: u32 = 10;

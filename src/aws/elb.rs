@@ -10,7 +10,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use rand::Rng;
 
-use super::{describe, error_code, Aws};
+use super::{describe, error_code, kind, Aws, AwsErrorKind};
 
 /// The shared ALB and its HTTPS:443 listener.
 #[derive(Debug, Clone)]
@@ -147,10 +147,34 @@ pub async fn find_target_group(aws: &Aws, name: &str) -> Result<Option<(String, 
     Ok(Some((arn, tags)))
 }
 
+/// Tags of each resource that still exists; a resource that is gone is absent from the map.
+///
+/// Real ELBv2 fails the whole DescribeTags call (`TargetGroupNotFound`, `RuleNotFound`,
+/// `LoadBalancerNotFound`, `ListenerNotFound`) when any one ARN no longer exists, where the
+/// emulator answers with empty tags. Then each ARN is described alone, and only the missing
+/// ones are left out: a resource that still exists is never mistaken for a gone one.
 pub async fn tags(aws: &Aws, arns: &[String]) -> Result<HashMap<String, Vec<Tag>>> {
     if arns.is_empty() {
         return Ok(HashMap::new());
     }
+    match describe_tags(aws, arns).await? {
+        Some(found) => Ok(found),
+        None if arns.len() == 1 => Ok(HashMap::new()),
+        None => {
+            let each = arns
+                .iter()
+                .map(|a| describe_tags(aws, std::slice::from_ref(a)));
+            let mut out = HashMap::new();
+            for found in futures::future::try_join_all(each).await? {
+                out.extend(found.unwrap_or_default());
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// One DescribeTags call; `None` when ELBv2 says one of the resources does not exist.
+async fn describe_tags(aws: &Aws, arns: &[String]) -> Result<Option<HashMap<String, Vec<Tag>>>> {
     let out = aws
         .elb
         .describe_tags()
@@ -158,20 +182,14 @@ pub async fn tags(aws: &Aws, arns: &[String]) -> Result<HashMap<String, Vec<Tag>
         .send()
         .await;
     match out {
-        Ok(o) => Ok(o
-            .tag_descriptions
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|d| Some((d.resource_arn?, d.tags.unwrap_or_default())))
-            .collect()),
-        Err(e)
-            if matches!(
-                error_code(&e),
-                Some("TargetGroupNotFound") | Some("RuleNotFound")
-            ) =>
-        {
-            Ok(HashMap::new())
-        }
+        Ok(o) => Ok(Some(
+            o.tag_descriptions
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|d| Some((d.resource_arn?, d.tags.unwrap_or_default())))
+                .collect(),
+        )),
+        Err(e) if kind(&e) == AwsErrorKind::NotFound => Ok(None),
         Err(e) => bail!("elbv2:DescribeTags failed: {}", describe(&e)),
     }
 }

@@ -7,7 +7,10 @@ pub mod dns;
 pub mod ecr;
 pub mod ecs;
 pub mod elb;
+pub mod error;
+pub mod inject;
 pub mod instrument;
+pub mod s3;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +21,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+pub use error::{kind, AwsErrorKind};
+pub use inject::Injector;
 pub use instrument::Instrument;
 use instrument::{DelayedHttpClient, Interceptor};
 
@@ -31,6 +36,8 @@ pub struct ClientOptions {
     pub endpoint_url: Option<String>,
     /// Fixed credentials (tests against the emulator); otherwise the default chain.
     pub static_credentials: Option<(String, String)>,
+    /// Real-AWS answers the emulator lacks (tests): see [`inject`].
+    pub inject: Option<Arc<Injector>>,
 }
 
 /// One client per service; ECR clients are made per image region.
@@ -42,7 +49,7 @@ pub struct Aws {
     pub route53: aws_sdk_route53::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
-    interceptor: Option<SharedInterceptor>,
+    interceptors: Vec<SharedInterceptor>,
 }
 
 impl Aws {
@@ -60,21 +67,33 @@ impl Aws {
             ));
         }
         let mut config = loader.load().await;
-        if let Some(delay) = opts.delay {
+        let base_http = |config: &SdkConfig| {
             use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-            let inner = config.http_client().unwrap_or_else(|| {
+            config.http_client().unwrap_or_else(|| {
                 aws_smithy_http_client::Builder::new()
                     .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
                     .build_https()
-            });
+            })
+        };
+        if let Some(delay) = opts.delay {
+            let inner = base_http(&config);
             config = config
                 .into_builder()
                 .http_client(DelayedHttpClient { inner, delay })
                 .build();
         }
-        let interceptor = opts
-            .instrument
-            .map(|i| SharedInterceptor::new(Interceptor(i)));
+        let mut interceptors = Vec::new();
+        if let Some(i) = opts.instrument {
+            interceptors.push(SharedInterceptor::new(Interceptor(i)));
+        }
+        if let Some(inj) = opts.inject {
+            let inner = base_http(&config);
+            config = config
+                .into_builder()
+                .http_client(inject::InjectingHttpClient { inner })
+                .build();
+            interceptors.push(SharedInterceptor::new(inject::InjectInterceptor(inj)));
+        }
         let endpoint_overridden = config.endpoint_url().is_some();
 
         // One construction for every client: the shared config, the interceptor, and any
@@ -82,7 +101,7 @@ impl Aws {
         macro_rules! client {
             ($krate:ident $(, $setting:ident($value:expr))?) => {{
                 let mut b = $krate::config::Builder::from(&config)$(.$setting($value))?;
-                if let Some(i) = &interceptor {
+                for i in &interceptors {
                     b.push_interceptor(i.clone());
                 }
                 $krate::Client::from_conf(b.build())
@@ -92,11 +111,11 @@ impl Aws {
         Aws {
             ecs: client!(aws_sdk_ecs),
             elb: client!(aws_sdk_elasticloadbalancingv2),
-            route53: client!(aws_sdk_route53),
+            route53: client!(aws_sdk_route53, retry_config(dns::retry_config())),
             dynamodb: client!(aws_sdk_dynamodb),
             s3,
             config,
-            interceptor,
+            interceptors,
         }
     }
 
@@ -104,7 +123,7 @@ impl Aws {
     pub fn ecr(&self, region: &str) -> aws_sdk_ecr::Client {
         let mut b = aws_sdk_ecr::config::Builder::from(&self.config)
             .region(Region::new(region.to_string()));
-        if let Some(i) = &self.interceptor {
+        for i in &self.interceptors {
             b.push_interceptor(i.clone());
         }
         aws_sdk_ecr::Client::from_conf(b.build())

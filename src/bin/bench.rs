@@ -89,6 +89,7 @@ async fn main() -> Result<()> {
         region: Some(REGION.into()),
         endpoint_url: Some(url),
         static_credentials: Some(("testing".into(), "testing".into())),
+        ..Default::default()
     })
     .await;
     let engine = Engine::new(aws, format!("{prefix}-eden"));

@@ -8,11 +8,10 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
-use aws_sdk_s3::primitives::ByteStream;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
-use crate::aws::{describe, error_code, http_status, Aws};
+use crate::aws::{s3, Aws};
 use crate::profile::EndpointsFile;
 
 /// Set `update_key = fqdn` on every entry named `name`, or append a new entry. Returns whether
@@ -117,7 +116,12 @@ fn sorted(v: &Value) -> Value {
 }
 
 /// Read-modify-write with optimistic concurrency. `edit` returns whether it changed anything;
-/// unchanged documents are not written. Returns whether a write happened.
+/// unchanged documents are not written. Returns whether the edit was written.
+///
+/// A read denied with 403 may mean "absent" (S3 without `s3:ListBucket`): the edit is then
+/// applied to an empty document and written with `If-None-Match: *`. If that succeeds the file
+/// was absent; if it fails on the condition the file exists and the read was really denied;
+/// if the write is denied too, the error names the permissions to grant.
 pub async fn update<F>(
     aws: &Aws,
     file: &EndpointsFile,
@@ -127,65 +131,48 @@ pub async fn update<F>(
 where
     F: Fn(&mut Value) -> Result<bool>,
 {
-    let what = format!("s3://{}/{}", file.bucket, file.key);
+    let (bucket, key) = (&file.bucket, &file.key);
+    let what = format!("s3://{bucket}/{key}");
+    let mut known_to_exist = false;
     for attempt in 0..12 {
-        let (mut doc, etag) = match aws
-            .s3
-            .get_object()
-            .bucket(&file.bucket)
-            .key(&file.key)
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let etag = out.e_tag.clone();
-                let bytes = out
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| anyhow!("reading {what} failed: {e}"))?
-                    .into_bytes();
-                let doc: Value = serde_json::from_slice(&bytes)
+        let (mut doc, expect, unsure) = match s3::read(aws, bucket, key).await? {
+            s3::Read::Found { body, etag } => {
+                let doc: Value = serde_json::from_slice(&body)
                     .map_err(|e| anyhow!("{what} is not valid JSON ({e}); fix or remove it"))?;
-                (doc, etag)
+                let expect = etag.map(s3::Expect::Version).unwrap_or(s3::Expect::Absent);
+                (doc, expect, false)
             }
-            Err(e) if error_code(&e) == Some("NoSuchKey") || http_status(&e) == Some(404) => {
-                if !create_if_missing {
-                    return Ok(false);
-                }
-                (json!({ "environments": [] }), None)
-            }
-            Err(e) => bail!("reading {what} failed: {}", describe(&e)),
+            s3::Read::Missing if !create_if_missing => return Ok(false),
+            s3::Read::Missing => (json!({ "environments": [] }), s3::Expect::Absent, false),
+            s3::Read::Denied if known_to_exist => bail!(
+                "reading {what} was denied (403) and the object exists: grant s3:GetObject on arn:aws:s3:::{bucket}/{key}"
+            ),
+            // 403 on a key that may be missing: settle it with a conditional create below.
+            s3::Read::Denied => (json!({ "environments": [] }), s3::Expect::Absent, true),
         };
-        if !edit(&mut doc)? {
+        let changed = edit(&mut doc)?;
+        if !changed && !unsure {
             return Ok(false);
         }
-        let mut put = aws
-            .s3
-            .put_object()
-            .bucket(&file.bucket)
-            .key(&file.key)
-            .content_type("application/json")
-            .body(ByteStream::from(render(&doc).into_bytes()));
-        put = match &etag {
-            Some(tag) => put.if_match(tag),
-            None => put.if_none_match("*"),
-        };
-        match put.send().await {
-            Ok(_) => return Ok(true),
-            Err(e) => {
-                let status = http_status(&e);
-                let conflict = matches!(status, Some(412) | Some(409) | Some(404))
-                    || matches!(
-                        error_code(&e),
-                        Some("PreconditionFailed") | Some("ConditionalRequestConflict")
-                    );
-                if !conflict {
-                    bail!("writing {what} failed: {}", describe(&e));
+        let body = render(&doc).into_bytes();
+        match s3::write(aws, bucket, key, body, expect).await? {
+            s3::Write::Written => {
+                if unsure {
+                    tracing::info!("{what} was absent (S3 answered 403 without s3:ListBucket); created it");
                 }
+                return Ok(changed);
+            }
+            s3::Write::Stale if unsure => known_to_exist = true,
+            s3::Write::Stale => {
                 let pause = rand::thread_rng().gen_range(10..60) * (attempt + 1);
                 tokio::time::sleep(Duration::from_millis(pause)).await;
             }
+            s3::Write::Denied if unsure => bail!(
+                "S3 denied reading and writing {what}. Without s3:ListBucket on the bucket S3 answers 403 for a missing object: grant s3:ListBucket on arn:aws:s3:::{bucket} and s3:GetObject, s3:PutObject on arn:aws:s3:::{bucket}/{key} (see docs/aws-prerequisites.cfn.yml)"
+            ),
+            s3::Write::Denied => bail!(
+                "writing {what} was denied (403): grant s3:PutObject on arn:aws:s3:::{bucket}/{key}"
+            ),
         }
     }
     bail!("writing {what} failed: other writers kept changing it (12 attempts); retry")

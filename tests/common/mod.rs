@@ -55,6 +55,19 @@ pub async fn aws(instrument: Option<Arc<Instrument>>) -> Aws {
         endpoint_url: Some(endpoint()),
         static_credentials: Some(("testing".into(), "testing".into())),
         delay: None,
+        ..Default::default()
+    })
+    .await
+}
+
+/// Clients whose answers can be replaced by real-AWS ones (see `eden::aws::inject`).
+pub async fn aws_injected(injector: Arc<eden::aws::Injector>) -> Aws {
+    Aws::load(ClientOptions {
+        region: Some(REGION.into()),
+        endpoint_url: Some(endpoint()),
+        static_credentials: Some(("testing".into(), "testing".into())),
+        inject: Some(injector),
+        ..Default::default()
     })
     .await
 }
@@ -162,6 +175,16 @@ impl World {
 
     pub async fn engine(&self, instrument: Option<Arc<Instrument>>) -> Engine {
         let mut e = Engine::new(aws(instrument).await, &self.table);
+        e.lease = LeaseSettings {
+            wait: std::time::Duration::from_secs(60),
+            ..LeaseSettings::default()
+        };
+        e
+    }
+
+    /// An engine whose AWS answers can be replaced by real-AWS ones (tests/aws_real*.rs).
+    pub async fn engine_injected(&self, injector: Arc<eden::aws::Injector>) -> Engine {
+        let mut e = Engine::new(aws_injected(injector).await, &self.table);
         e.lease = LeaseSettings {
             wait: std::time::Duration::from_secs(60),
             ..LeaseSettings::default()
