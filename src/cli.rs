@@ -380,6 +380,12 @@ async fn config(g: &Global, c: &ConfigCommand) -> Result<i32> {
                     Err(e) => problems.push(format!("{e:#}")),
                 }
             }
+            // Collisions are judged against every valid profile in the file.
+            let valid: Vec<Profile> = profile::profile_names(&path)?
+                .iter()
+                .filter_map(|n| Profile::from_raw(n, &profile::read_raw(&path, n).ok()?).ok())
+                .collect();
+            problems.extend(crate::collisions::collisions(&valid, &names));
             if problems.is_empty() {
                 println!(
                     "No errors found in {} ({})",

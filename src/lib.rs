@@ -5,6 +5,7 @@
 pub mod action;
 pub mod aws;
 pub mod cli;
+pub mod collisions;
 pub mod engine;
 pub mod github;
 pub mod image;

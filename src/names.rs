@@ -13,6 +13,8 @@ pub const TARGET_GROUP_MAX: usize = 32;
 pub const DNS_LABEL_MAX: usize = 63;
 /// ECS service names and task definition families.
 pub const ECS_NAME_MAX: usize = 255;
+/// One value of an ALB host-header condition (the whole hostname).
+pub const HOST_HEADER_MAX: usize = 128;
 
 /// Every AWS name eden derives for one (profile, environment).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +140,18 @@ fn collapse_hyphens(s: &str) -> String {
     out
 }
 
+/// Why a hostname cannot be an environment's address: an ALB host-header condition value holds
+/// at most 128 characters (a long zone name passes the DNS limits and fails at CreateRule).
+pub fn check_hostname(hostname: &str) -> Result<(), String> {
+    if hostname.len() > HOST_HEADER_MAX {
+        return Err(format!(
+            "hostname {hostname} has {} characters; an ALB host-header rule allows at most {HOST_HEADER_MAX}: use a shorter zone (dynamic_zone_id) or a shorter domain_name_prefix",
+            hostname.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Why an environment name was refused. Anything printable and non-empty is accepted: the
 /// sanitisers make it legal for every resource.
 pub fn validate_environment(name: &str) -> Result<(), String> {
@@ -252,6 +266,18 @@ mod tests {
         let admin = ResourceNames::new("dev-admin", "admin", "pr-1");
         assert_ne!(api.target_group, admin.target_group);
         assert_ne!(api.dns_label, admin.dns_label);
+    }
+
+    #[test]
+    fn hostnames_fit_a_host_header_condition() {
+        let zone = format!("{}.{}.example.com", "z".repeat(60), "y".repeat(50));
+        let n = ResourceNames::new("dev-api", "api", "pr-1");
+        let host = n.hostname(&zone);
+        assert!(host.len() > HOST_HEADER_MAX);
+        let err = check_hostname(&host).unwrap_err();
+        assert!(err.contains("at most 128"), "{err}");
+        assert!(check_hostname(&n.hostname("dev.example.com")).is_ok());
+        assert!(check_hostname(&"a".repeat(128)).is_ok());
     }
 
     #[test]

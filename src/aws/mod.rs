@@ -3,6 +3,7 @@
 //! Every client honours `AWS_ENDPOINT_URL` (read by aws-config); S3 switches to path-style
 //! addressing when an endpoint is overridden (the emulator has no virtual-host buckets).
 
+pub mod alb;
 pub mod dns;
 pub mod ecr;
 pub mod ecs;

@@ -16,23 +16,14 @@ use aws_sdk_ecs::types::{
 };
 
 use super::lease::{self, Lease, LeaseError};
+use super::precheck::{self, Infra, Observed, OwnTd, Subject};
 use super::state::EnvState;
 use super::tags::{self, Owner};
 use super::{endpoints_file, Action, CreateRequest, Engine, Outcome, Steps};
-use crate::aws::{dns, ecr, ecs, elb, error_code, Aws};
+use crate::aws::{dns, ecs, elb, error_code, Aws};
 use crate::image::ImageRef;
 use crate::names::{self, ResourceNames};
 use crate::profile::Profile;
-
-/// What round 1 learns about the shared infrastructure (valid whatever the environment's state).
-struct Infra {
-    reference: Service,
-    reference_tg: String,
-    container: String,
-    container_port: Option<i32>,
-    alb: elb::Alb,
-    zone_name: String,
-}
 
 struct Built {
     service_arn: String,
@@ -70,8 +61,10 @@ pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Res
     };
     let aws = &engine.aws;
 
-    // Round 1: the lease (which also reads the state) and every read that validates the request.
+    // Round 1: the lease (which also reads the state) and the precheck's first round; the lease
+    // is restored if any check fails.
     let t = Instant::now();
+    let subject = plan.subject();
     let (lease, checked) = tokio::join!(
         lease::acquire(
             aws,
@@ -80,7 +73,7 @@ pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Res
             &req.environment,
             &engine.lease
         ),
-        plan.validate(),
+        precheck::infra(aws, &subject),
     );
     let (infra, own_td) = match checked {
         Ok(v) => v,
@@ -137,105 +130,32 @@ impl Plan<'_> {
         tags::eden_tags(&self.profile.name, &self.req.environment)
     }
 
-    /// Round 1 reads. Nothing is written before all of them pass.
-    async fn validate(
-        &self,
-    ) -> Result<(
-        Infra,
-        Option<(TaskDefinition, Vec<aws_sdk_ecs::types::Tag>)>,
-    )> {
-        let aws = self.aws();
-        let p = self.profile;
-        let zone = async {
-            match &p.dynamic_zone_name {
-                Some(z) => Ok(z.clone()),
-                None => dns::zone_name(aws, &p.dynamic_zone_id).await,
-            }
-        };
-        let reference = async {
-            ecs::find_service(aws, &p.target_cluster, &p.reference_service_arn).await?.ok_or_else(|| {
-                anyhow!(
-                    "reference service {} not found in cluster {}; check reference_service_arn and target_cluster",
-                    p.reference_service_arn,
-                    p.target_cluster
-                )
-            })
-        };
-        let (image, reference, alb, zone_name, own_td) = tokio::join!(
-            ecr::check_image(aws, &self.image),
-            reference,
-            elb::alb(aws, &p.master_alb_arn),
-            zone,
-            ecs::find_task_definition(aws, &self.names.family),
-        );
-        image?;
-        let reference = reference?;
-        if reference.status() != Some("ACTIVE") {
-            bail!(
-                "reference service {} is {}, not ACTIVE",
-                p.reference_service_arn,
-                reference.status().unwrap_or("?")
-            );
+    fn subject(&self) -> Subject<'_> {
+        Subject {
+            profile: self.profile,
+            environment: &self.req.environment,
+            image: &self.image,
+            names: &self.names,
         }
-        let lb = reference
-            .load_balancers()
-            .iter()
-            .find(|l| l.target_group_arn.is_some())
-            .ok_or_else(|| {
-                anyhow!(
-                    "reference service {} has no target group; eden clones one",
-                    p.reference_service_arn
-                )
-            })?;
-        let container = p
-            .target_container_name
-            .clone()
-            .or_else(|| lb.container_name.clone())
-            .ok_or_else(|| {
-                anyhow!(
-                    "set target_container_name: the reference's load balancer names no container"
-                )
-            })?;
-        let ref_family = reference
-            .task_definition()
-            .and_then(ecs::family_of)
-            .unwrap_or_default();
-        if ref_family == self.names.family {
-            bail!("environment {} would reuse the reference's task family {ref_family}; choose another name or name_prefix", self.req.environment);
-        }
-        let infra = Infra {
-            reference_tg: lb.target_group_arn.clone().unwrap_or_default(),
-            container_port: lb.container_port,
-            container,
-            alb: alb?,
-            zone_name: zone_name?,
-            reference,
-        };
-        Ok((infra, own_td?))
     }
 
-    async fn apply(
-        &self,
-        lease: &Lease,
-        infra: Infra,
-        own_td: Option<(TaskDefinition, Vec<aws_sdk_ecs::types::Tag>)>,
-    ) -> Result<Outcome> {
+    async fn apply(&self, lease: &Lease, infra: Infra, own_td: OwnTd) -> Result<Outcome> {
         let hostname = self.names.hostname(&infra.zone_name);
         if let Some(prev) = lease.previous.as_ref().filter(|s| s.is_complete()) {
             // Round 1 read the family's latest revision before the lease was ours; if another
             // run deployed meanwhile, the state names a newer one: use that.
-            let own_td = match own_td {
+            let current = match &own_td {
                 Some((td, _)) if td.task_definition_arn != prev.task_definition_arn => {
                     match &prev.task_definition_arn {
                         Some(arn) => ecs::find_task_definition(self.aws(), arn).await?,
                         None => None,
                     }
                 }
-                other => other,
+                other => other.clone(),
             };
-            if let Some((td, td_tags)) = own_td {
+            if let Some((td, td_tags)) = &current {
                 let ours = tags::owner(
-                    ecs::tags_of(&td_tags),
+                    ecs::tags_of(td_tags),
                     &self.profile.name,
                     &self.req.environment,
                 ) == Owner::Ours;
@@ -246,25 +166,41 @@ impl Plan<'_> {
                 }
                 if ours && same_reference && prev.endpoint.as_deref() == Some(hostname.as_str()) {
                     if let Some(outcome) =
-                        Box::pin(self.deploy(lease, prev, &infra, &td, &hostname)).await?
+                        Box::pin(self.deploy(lease, prev, &infra, td, &hostname)).await?
                     {
                         return Ok(outcome);
                     }
                 }
             }
         }
-        Box::pin(self.create(lease, &infra, &hostname)).await
+        Box::pin(self.create(lease, &infra, &own_td, &hostname)).await
     }
 
     /// The full, observing path: every step looks before it acts, so it also finishes any run
     /// that died half-way and adopts what the Python eden made.
-    async fn create(&self, lease: &Lease, infra: &Infra, hostname: &str) -> Result<Outcome> {
+    async fn create(
+        &self,
+        lease: &Lease,
+        infra: &Infra,
+        own_td: &OwnTd,
+        hostname: &str,
+    ) -> Result<Outcome> {
         let p = self.profile;
         let n = &self.names;
+        // Round 2: the last reads and checks. Nothing is written before they all pass.
+        let observed = Box::pin(precheck::observe(
+            self.aws(),
+            &self.subject(),
+            infra,
+            own_td,
+            hostname,
+        ))
+        .await?;
         let t = Instant::now();
         // DNS and the environments file depend on nothing else: they run beside the chain.
         let side = self.side_effects(infra, hostname, t, "entry added");
-        let (record_types, built) = tokio::join!(side, self.build(lease, infra, hostname));
+        let (record_types, built) =
+            tokio::join!(side, self.build(lease, infra, observed, hostname));
         let record_types = record_types?;
         let Built {
             service_arn,
@@ -303,55 +239,33 @@ impl Plan<'_> {
 
     /// The dependency chain of a new environment: observe, then task definition ∥ (target group →
     /// attributes ∥ rule), then the service.
-    async fn build(&self, lease: &Lease, infra: &Infra, hostname: &str) -> Result<Built> {
+    async fn build(
+        &self,
+        lease: &Lease,
+        infra: &Infra,
+        observed: Observed,
+        hostname: &str,
+    ) -> Result<Built> {
         let aws = self.aws();
         let p = self.profile;
         let n = &self.names;
         let steps = &self.steps;
-        let cluster = &p.target_cluster;
-
-        let ref_td_arn = infra
-            .reference
-            .task_definition()
-            .unwrap_or_default()
-            .to_string();
-        let (ref_td, ref_tg, found_tg, rules, found_svc, revisions) = tokio::join!(
-            ecs::find_task_definition(aws, &ref_td_arn),
-            elb::target_group_by_arn(aws, &infra.reference_tg),
-            elb::find_target_group(aws, &n.target_group),
-            elb::scan_rules(aws, &infra.alb.listener_arn, hostname),
-            ecs::find_service(aws, cluster, &n.service),
-            ecs::list_revisions(aws, &n.family, TaskDefinitionStatus::Active),
-        );
-        let (ref_td, _) =
-            ref_td?.ok_or_else(|| anyhow!("reference task definition {ref_td_arn} not found"))?;
-        let (ref_tg, ref_attrs) = ref_tg?;
-        let (found_rule, used) = rules?;
-        let mut found_svc = found_svc?.filter(|s| s.status() != Some("INACTIVE"));
-        if let Some(svc) = &found_svc {
-            self.check_owner(
-                "ECS service",
-                &n.service,
-                tags::owner(ecs::tags_of(svc.tags()), &p.name, &self.req.environment),
-            )?;
-            if svc.status() == Some("DRAINING") {
-                let (timeout, interval) = (
-                    std::time::Duration::from_secs(300),
-                    std::time::Duration::from_secs(5),
-                );
-                ecs::wait_drained(&aws.ecs, cluster, &n.service, timeout, interval).await?;
-                found_svc = None;
-            }
-        }
-        let found_tg = found_tg?;
+        let Observed {
+            ref_td,
+            ref_tg,
+            ref_attrs,
+            found_tg,
+            found_rule,
+            used,
+            found_svc,
+            revisions,
+        } = observed;
         if let Some((arn, tg_tags)) = &found_tg {
             let owner = tags::owner(elb::tags_of(tg_tags), &p.name, &self.req.environment);
-            self.check_owner("target group", &n.target_group, owner.clone())?;
             if owner == Owner::Legacy {
                 self.adopt(arn).await?;
             }
         }
-        let revisions = revisions?;
 
         // Rounds 3-5: task definition ∥ (target group → attributes ∥ rule), then the service.
         let td_chain = async {
@@ -598,15 +512,6 @@ impl Plan<'_> {
             .unwrap_or_default();
         m.extend(self.req.metadata.clone());
         m
-    }
-
-    fn check_owner(&self, kind: &str, name: &str, owner: Owner) -> Result<()> {
-        match owner {
-            Owner::Foreign { profile, environment } => bail!(
-                "{kind} {name} belongs to eden profile {profile:?}, environment {environment:?}; profiles that share environments need distinct name_prefix values"
-            ),
-            _ => Ok(()),
-        }
     }
 
     /// Tag a target group or rule made by the Python eden, so later deletes recognise it.

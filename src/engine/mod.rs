@@ -6,6 +6,7 @@ pub mod delete;
 pub mod endpoints_file;
 pub mod lease;
 pub mod list;
+pub mod precheck;
 pub mod state;
 pub mod steps;
 pub mod tags;

@@ -671,3 +671,115 @@ pub async fn verify_environment(w: &World, profile: &str, env: &str, image: &str
         hostname,
     }
 }
+
+/// Attach `n` extra target groups to the world's shared ALB (each forwarded to by a rule on a
+/// second listener, HTTP:8080), in parallel: moto does not enforce the 100-per-ALB limit, so
+/// tests fill the ALB to check eden's own precheck.
+pub async fn fill_alb_with_target_groups(w: &World, n: usize) {
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action, ActionTypeEnum, FixedResponseActionConfig, ProtocolEnum, RuleCondition,
+    };
+    let elb = &w.aws.elb;
+    let vpc = elb
+        .describe_target_groups()
+        .target_group_arns(w.s(&["references", "api", "target_group_arn"]))
+        .send()
+        .await
+        .unwrap()
+        .target_groups()[0]
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    let listener = elb
+        .create_listener()
+        .load_balancer_arn(w.s(&["alb_arn"]))
+        .protocol(ProtocolEnum::Http)
+        .port(8080)
+        .default_actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::FixedResponse)
+                .fixed_response_config(
+                    FixedResponseActionConfig::builder()
+                        .status_code("404")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .listeners()[0]
+        .listener_arn()
+        .unwrap()
+        .to_string();
+    let one = |i: usize| {
+        let (vpc, listener) = (vpc.clone(), listener.clone());
+        async move {
+            let tg = elb
+                .create_target_group()
+                .name(format!("{}-fill{i}", w.prefix))
+                .protocol(ProtocolEnum::Http)
+                .port(80)
+                .vpc_id(vpc)
+                .send()
+                .await
+                .unwrap()
+                .target_groups()[0]
+                .target_group_arn()
+                .unwrap()
+                .to_string();
+            elb.create_rule()
+                .listener_arn(listener)
+                .priority(i as i32 + 1)
+                .conditions(
+                    RuleCondition::builder()
+                        .field("path-pattern")
+                        .values(format!("/fill{i}"))
+                        .build(),
+                )
+                .actions(
+                    Action::builder()
+                        .r#type(ActionTypeEnum::Forward)
+                        .target_group_arn(tg)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    futures::future::join_all((0..n).map(one)).await;
+}
+
+/// Add `n` host-header rules to the world's HTTPS listener (all forwarding to the api
+/// reference's target group), in parallel: moto does not enforce the rules quota.
+pub async fn fill_listener_with_rules(w: &World, n: usize) {
+    use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, RuleCondition};
+    let elb = &w.aws.elb;
+    let tg = w.s(&["references", "api", "target_group_arn"]);
+    let listener = w.s(&["listener_arn"]);
+    let one = |i: usize| {
+        let (tg, listener) = (tg.clone(), listener.clone());
+        async move {
+            elb.create_rule()
+                .listener_arn(listener)
+                .priority(40_001 + i as i32)
+                .conditions(
+                    RuleCondition::builder()
+                        .field("host-header")
+                        .values(format!("stale{i}.example.com"))
+                        .build(),
+                )
+                .actions(
+                    Action::builder()
+                        .r#type(ActionTypeEnum::Forward)
+                        .target_group_arn(tg)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    futures::future::join_all((0..n).map(one)).await;
+}

@@ -1,0 +1,72 @@
+//! Reads about the shared ALB that the precheck and `eden doctor` need: the target groups it
+//! holds (against the 100-per-ALB limit) and the certificates of a listener.
+
+use anyhow::{bail, Result};
+
+use super::{describe, error_code, Aws};
+
+/// ARNs of every target group attached to the load balancer (through a listener or rule).
+pub async fn target_groups_on(aws: &Aws, alb_arn: &str) -> Result<Vec<String>> {
+    let mut marker = None;
+    let mut arns = Vec::new();
+    loop {
+        let out = aws
+            .elb
+            .describe_target_groups()
+            .load_balancer_arn(alb_arn)
+            .page_size(400)
+            .set_marker(marker)
+            .send()
+            .await;
+        let out = match out {
+            Ok(o) => o,
+            // moto answers "none" with TargetGroupNotFound; AWS with an empty list.
+            Err(e) if error_code(&e) == Some("TargetGroupNotFound") => return Ok(arns),
+            Err(e) => bail!(
+                "elbv2:DescribeTargetGroups on load balancer {alb_arn} failed: {}",
+                describe(&e)
+            ),
+        };
+        arns.extend(
+            out.target_groups
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|t| t.target_group_arn),
+        );
+        marker = out.next_marker;
+        if marker.is_none() {
+            return Ok(arns);
+        }
+    }
+}
+
+/// A listener's certificates: (ARN, is the default certificate).
+pub async fn listener_certificates(aws: &Aws, listener_arn: &str) -> Result<Vec<(String, bool)>> {
+    let mut marker = None;
+    let mut certs = Vec::new();
+    loop {
+        let out = aws
+            .elb
+            .describe_listener_certificates()
+            .listener_arn(listener_arn)
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "elbv2:DescribeListenerCertificates on {listener_arn} failed: {}",
+                    describe(&e)
+                )
+            })?;
+        certs.extend(
+            out.certificates
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|c| Some((c.certificate_arn?, c.is_default.unwrap_or(false)))),
+        );
+        marker = out.next_marker;
+        if marker.is_none() {
+            return Ok(certs);
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! The precheck: every read and check that can refuse a create, run before its first write.
+//!
+//! Round 1 (beside the lease, which is restored if anything here fails): the image, the
+//! reference service, the ALB and its HTTPS listener, the hosted zone, the family's latest
+//! revision. Checks: the reference is ACTIVE behind a target group, the zone is the one the
+//! profile names, the hostname fits a host-header condition.
+//!
+//! Round 2 (the full path only; a deploy to a known environment needs none of it): the
+//! reference's task definition and target group, whatever already carries this environment's
+//! names (service, target group, the rule for its hostname), the target groups on the ALB.
+//! Checks: nothing belongs to another profile or environment, the container exists, the ALB has
+//! room for one more target group and one more rule.
+
+use std::collections::BTreeSet;
+
+use anyhow::{anyhow, bail, Result};
+use aws_sdk_ecs::types::{Service, TaskDefinition, TaskDefinitionStatus};
+use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetGroup, TargetGroupAttribute};
+
+use super::tags::{self, Owner};
+use crate::aws::{alb, dns, ecr, ecs, elb, Aws};
+use crate::image::ImageRef;
+use crate::names::{self, ResourceNames};
+use crate::profile::Profile;
+
+/// Target groups one Application Load Balancer can hold (a hard limit).
+pub const TARGET_GROUPS_PER_ALB: usize = 100;
+/// Rules per Application Load Balancer, not counting default rules (the default quota).
+pub const RULES_PER_ALB: usize = 100;
+
+/// What round 1 learns about the shared infrastructure (valid whatever the environment's state).
+pub struct Infra {
+    pub reference: Service,
+    pub reference_tg: String,
+    pub container: String,
+    pub container_port: Option<i32>,
+    pub alb: elb::Alb,
+    pub zone_name: String,
+}
+
+/// The family's latest revision and its tags, if the family exists.
+pub type OwnTd = Option<(TaskDefinition, Vec<aws_sdk_ecs::types::Tag>)>;
+
+/// What round 2 learns: everything the full path builds from or on.
+pub struct Observed {
+    pub ref_td: TaskDefinition,
+    pub ref_tg: TargetGroup,
+    pub ref_attrs: Vec<TargetGroupAttribute>,
+    /// A target group with this environment's name (ours or the Python eden's).
+    pub found_tg: Option<(String, Vec<Tag>)>,
+    /// The rule for the hostname, known to forward to `found_tg`.
+    pub found_rule: Option<elb::HostRule>,
+    /// Priorities in use on the listener.
+    pub used: BTreeSet<i32>,
+    /// The service with this environment's name (not INACTIVE, not draining).
+    pub found_svc: Option<Service>,
+    /// ACTIVE revisions of the family, newest first.
+    pub revisions: Vec<String>,
+}
+
+/// The one create being checked.
+pub struct Subject<'a> {
+    pub profile: &'a Profile,
+    pub environment: &'a str,
+    pub image: &'a ImageRef,
+    pub names: &'a ResourceNames,
+}
+
+/// Round 1.
+pub async fn infra(aws: &Aws, s: &Subject<'_>) -> Result<(Infra, OwnTd)> {
+    let p = s.profile;
+    let reference = async {
+        ecs::find_service(aws, &p.target_cluster, &p.reference_service_arn)
+            .await?
+            .ok_or_else(|| {
+                anyhow!(
+                    "reference service {} not found in cluster {}; check reference_service_arn and target_cluster",
+                    p.reference_service_arn,
+                    p.target_cluster
+                )
+            })
+    };
+    let (image, reference, alb, zone_name, own_td) = tokio::join!(
+        ecr::check_image(aws, s.image),
+        reference,
+        elb::alb(aws, &p.master_alb_arn),
+        dns::zone_name(aws, &p.dynamic_zone_id),
+        ecs::find_task_definition(aws, &s.names.family),
+    );
+    image?;
+    let reference = reference?;
+    if reference.status() != Some("ACTIVE") {
+        bail!(
+            "reference service {} is {}, not ACTIVE",
+            p.reference_service_arn,
+            reference.status().unwrap_or("?")
+        );
+    }
+    let lb = reference
+        .load_balancers()
+        .iter()
+        .find(|l| l.target_group_arn.is_some())
+        .ok_or_else(|| {
+            anyhow!(
+                "reference service {} has no target group; eden clones one",
+                p.reference_service_arn
+            )
+        })?;
+    let container = p
+        .target_container_name
+        .clone()
+        .or_else(|| lb.container_name.clone())
+        .ok_or_else(|| {
+            anyhow!("set target_container_name: the reference's load balancer names no container")
+        })?;
+    let ref_family = reference
+        .task_definition()
+        .and_then(ecs::family_of)
+        .unwrap_or_default();
+    if ref_family == s.names.family {
+        bail!("environment {} would reuse the reference's task family {ref_family}; choose another name or name_prefix", s.environment);
+    }
+    let zone_name = check_zone_name(
+        &p.dynamic_zone_id,
+        p.dynamic_zone_name.as_deref(),
+        zone_name?,
+    )?;
+    names::check_hostname(&s.names.hostname(&zone_name)).map_err(|e| anyhow!(e))?;
+    let infra = Infra {
+        reference_tg: lb.target_group_arn.clone().unwrap_or_default(),
+        container_port: lb.container_port,
+        container,
+        alb: alb?,
+        zone_name,
+        reference,
+    };
+    Ok((infra, own_td?))
+}
+
+/// Round 2, for the full path: observe, then refuse before anything is written.
+pub async fn observe(
+    aws: &Aws,
+    s: &Subject<'_>,
+    infra: &Infra,
+    own_td: &OwnTd,
+    hostname: &str,
+) -> Result<Observed> {
+    let (p, n, env) = (s.profile, s.names, s.environment);
+    let ref_td_arn = infra.reference.task_definition().unwrap_or_default();
+    let (ref_td, ref_tg, found_tg, rules, found_svc, revisions, on_alb) = tokio::join!(
+        ecs::find_task_definition(aws, ref_td_arn),
+        elb::target_group_by_arn(aws, &infra.reference_tg),
+        elb::find_target_group(aws, &n.target_group),
+        elb::scan_rules(aws, &infra.alb.listener_arn, hostname),
+        ecs::find_service(aws, &p.target_cluster, &n.service),
+        ecs::list_revisions(aws, &n.family, TaskDefinitionStatus::Active),
+        alb::target_groups_on(aws, &infra.alb.arn),
+    );
+    let (ref_td, _) =
+        ref_td?.ok_or_else(|| anyhow!("reference task definition {ref_td_arn} not found"))?;
+    check_container(&ref_td, &infra.container)?;
+    let (ref_tg, ref_attrs) = ref_tg?;
+    let (found_rule, used) = rules?;
+    let found_tg = found_tg?;
+    let mut found_svc = found_svc?.filter(|s| s.status() != Some("INACTIVE"));
+
+    if let Some(svc) = &found_svc {
+        let owner = tags::owner(ecs::tags_of(svc.tags()), &p.name, env);
+        check_owner("ECS service", &n.service, owner)?;
+    }
+    if let Some((_, tg_tags)) = &found_tg {
+        let owner = tags::owner(elb::tags_of(tg_tags), &p.name, env);
+        check_owner("target group", &n.target_group, owner)?;
+    }
+    if let Some((_, td_tags)) = own_td {
+        let owner = tags::owner(ecs::tags_of(td_tags), &p.name, env);
+        check_owner("task definition family", &n.family, owner)?;
+    }
+    let found_tg_arn = found_tg.as_ref().map(|(arn, _)| arn.as_str());
+    check_rule(hostname, found_rule.as_ref(), found_tg_arn)?;
+    check_capacity(
+        &infra.alb,
+        &on_alb?,
+        found_tg_arn,
+        used.len(),
+        found_rule.is_some(),
+    )?;
+
+    if found_svc
+        .as_ref()
+        .is_some_and(|s| s.status() == Some("DRAINING"))
+    {
+        let (timeout, interval) = (
+            std::time::Duration::from_secs(300),
+            std::time::Duration::from_secs(5),
+        );
+        ecs::wait_drained(&aws.ecs, &p.target_cluster, &n.service, timeout, interval).await?;
+        found_svc = None;
+    }
+    Ok(Observed {
+        ref_td,
+        ref_tg,
+        ref_attrs,
+        found_tg,
+        found_rule,
+        used,
+        found_svc,
+        revisions: revisions?,
+    })
+}
+
+/// The zone's name, checked against `dynamic_zone_name` when the profile sets it.
+fn check_zone_name(zone_id: &str, configured: Option<&str>, actual: String) -> Result<String> {
+    match configured {
+        Some(c) if !c.trim_end_matches('.').eq_ignore_ascii_case(&actual) => bail!(
+            "dynamic_zone_name {c} is not the name of hosted zone {zone_id} ({actual}); fix dynamic_zone_name or remove it"
+        ),
+        _ => Ok(actual),
+    }
+}
+
+/// Resources with this environment's names that eden tagged for someone else are never touched.
+pub fn check_owner(kind: &str, name: &str, owner: Owner) -> Result<()> {
+    match owner {
+        Owner::Foreign { profile, environment } => bail!(
+            "{kind} {name} belongs to eden profile {profile:?}, environment {environment:?}; profiles that share a cluster or account need distinct name_prefix values (rename name_prefix in one of them; `eden config check` lists such profiles)"
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// A rule for the hostname must forward to this environment's target group.
+fn check_rule(hostname: &str, rule: Option<&elb::HostRule>, tg: Option<&str>) -> Result<()> {
+    match rule {
+        Some(r) if !tg.is_some_and(|tg| r.forwards_to.iter().any(|a| a == tg)) => bail!(
+            "listener rule {} for {hostname} forwards to another target group ({}); delete it and retry",
+            r.arn,
+            r.forwards_to.join(", ")
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn check_container(td: &TaskDefinition, container: &str) -> Result<()> {
+    let names: Vec<&str> = td
+        .container_definitions()
+        .iter()
+        .filter_map(|c| c.name.as_deref())
+        .collect();
+    if !names.contains(&container) {
+        bail!(
+            "container {container:?} is not in task definition {} (containers: {}); set target_container_name in the profile",
+            td.task_definition_arn.as_deref().unwrap_or("?"),
+            names.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// What to do when the shared ALB is full.
+pub const WAY_OUT: &str = "delete stale previews (`eden ls`, then `eden delete -p PROFILE --name NAME`, or the action's gc)";
+
+/// Room on the ALB for what this create adds: a target group (unless ours is already attached)
+/// and a rule (unless ours exists).
+fn check_capacity(
+    alb: &elb::Alb,
+    on_alb: &[String],
+    found_tg: Option<&str>,
+    rules: usize,
+    rule_exists: bool,
+) -> Result<()> {
+    let tg_attached = found_tg.is_some_and(|tg| on_alb.iter().any(|a| a == tg));
+    if !tg_attached && on_alb.len() >= TARGET_GROUPS_PER_ALB {
+        bail!(
+            "load balancer {} already holds {} target groups, the most an Application Load Balancer can hold ({TARGET_GROUPS_PER_ALB}, a hard limit); {WAY_OUT}, or point master_alb_arn at another ALB",
+            alb.arn,
+            on_alb.len()
+        );
+    }
+    if !rule_exists && rules >= RULES_PER_ALB {
+        bail!(
+            "listener {} already has {rules} rules, the default quota ({RULES_PER_ALB} rules per Application Load Balancer, not counting the default rule); {WAY_OUT}, raise the quota \"Rules per Application Load Balancer\" in Service Quotas, or point master_alb_arn at another ALB",
+            alb.listener_arn
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alb() -> elb::Alb {
+        elb::Alb {
+            arn: "alb".into(),
+            dns_name: String::new(),
+            canonical_zone_id: String::new(),
+            dualstack: false,
+            listener_arn: "listener".into(),
+        }
+    }
+
+    #[test]
+    fn a_full_alb_refuses_only_what_would_be_new() {
+        let full: Vec<String> = (0..100).map(|i| format!("tg-{i}")).collect();
+        let err = check_capacity(&alb(), &full, None, 10, false).unwrap_err();
+        assert!(format!("{err}").contains("hard limit"), "{err}");
+        // Our target group is already attached (a resumed run): nothing new.
+        assert!(check_capacity(&alb(), &full, Some("tg-7"), 10, false).is_ok());
+        let err = check_capacity(&alb(), &full[..5], None, 100, false).unwrap_err();
+        assert!(format!("{err}").contains("Service Quotas"), "{err}");
+        assert!(check_capacity(&alb(), &full[..5], None, 100, true).is_ok());
+        assert!(check_capacity(&alb(), &full[..99], None, 99, false).is_ok());
+    }
+
+    #[test]
+    fn a_rule_must_forward_to_our_target_group() {
+        let rule = elb::HostRule {
+            arn: "r".into(),
+            forwards_to: vec!["mine".into()],
+        };
+        assert!(check_rule("h", Some(&rule), Some("mine")).is_ok());
+        assert!(check_rule("h", Some(&rule), Some("other")).is_err());
+        assert!(check_rule("h", Some(&rule), None).is_err());
+        assert!(check_rule("h", None, None).is_ok());
+    }
+
+    #[test]
+    fn the_configured_zone_name_must_match() {
+        assert_eq!(
+            check_zone_name("Z1", Some("dev.example.com."), "dev.example.com".into()).unwrap(),
+            "dev.example.com"
+        );
+        let err = check_zone_name("Z1", Some("prod.example.com"), "dev.example.com".into());
+        assert!(format!("{}", err.unwrap_err()).contains("fix dynamic_zone_name"));
+    }
+}
