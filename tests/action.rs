@@ -789,3 +789,163 @@ async fn other_triggers_with_a_remote_profile() {
         run.stderr
     );
 }
+
+/// The task definition a service runs, read back independently: the target container's
+/// environment as NAME → value.
+async fn container_env(w: &World, service_arn: &str) -> BTreeMap<String, String> {
+    let cluster = w.profile("api").target_cluster;
+    let svc = w
+        .aws
+        .ecs
+        .describe_services()
+        .cluster(&cluster)
+        .services(service_arn)
+        .send()
+        .await
+        .unwrap();
+    let td = svc.services()[0].task_definition().unwrap().to_string();
+    let out = w
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(&td)
+        .send()
+        .await
+        .unwrap();
+    let def = out.task_definition().unwrap();
+    let app = def
+        .container_definitions()
+        .iter()
+        .find(|c| c.name() == Some("app"))
+        .unwrap();
+    app.environment()
+        .iter()
+        .map(|kv| {
+            (
+                kv.name().unwrap_or_default().to_string(),
+                kv.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn env_and_comment_template() {
+    let w = World::new("ae").await;
+    w.warm().await;
+    let before = w.snapshot().await;
+    let repo = Repo::new(&w);
+    std::fs::write(
+        repo.path().join(".github/preview.md"),
+        "## {status} — [{environment}]({url})\n{urls}\nBuilt from {commit} ({branch}). {logs}\n{error}",
+    )
+    .unwrap();
+    std::fs::write(repo.path().join(".github/bad.md"), "Hi {reviewer}! {url}").unwrap();
+    let opened = fixture("opened");
+    let gh = FakeGitHub::start(&opened).await;
+    let sha1 = opened["pull_request"]["head"]["sha"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let img = w.image("api", "sha-1");
+    let env = "PREVIEW_URL={url}\nPR_NUMBER={number}\nCOMMIT={sha}\nBRANCH={branch}";
+
+    // invalid inputs: a clear error before anything is done
+    for (input, value, says) in [
+        (
+            "comment-template",
+            ".github/bad.md",
+            "unknown placeholder {reviewer}",
+        ),
+        ("env", "1BAD={url}", "\"1BAD\" is not a variable name"),
+        ("env", "A={who}", "unknown placeholder {who}"),
+    ] {
+        let run = run_action(
+            &w,
+            &repo,
+            &gh,
+            &opened,
+            &[("profile", "api"), ("image-uri", &img), (input, value)],
+        );
+        assert_eq!(run.code, 1, "{input}: {}", run.stdout);
+        assert!(
+            run.stderr.contains(&format!("input `{input}`")) && run.stderr.contains(says),
+            "{}",
+            run.stderr
+        );
+        assert!(gh.requests().is_empty(), "{:?}", gh.requests());
+        assert_eq!(w.snapshot().await, before);
+    }
+
+    let inputs = [
+        ("profile", "api"),
+        ("image-uri", img.as_str()),
+        ("env", env),
+        ("comment-template", ".github/preview.md"),
+    ];
+    let run = run_action(&w, &repo, &gh, &opened, &inputs);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let host = run.outputs["hostname"].clone();
+    let url = format!("https://{host}");
+    let expected = [
+        ("PREVIEW_URL", url.as_str()),
+        ("PR_NUMBER", "2"),
+        ("COMMIT", sha1.as_str()),
+        ("BRANCH", "changes"),
+    ];
+    let c = verify_environment_with_env(&w, "api", "pr-2", &img, &expected).await;
+    let vars = container_env(&w, &c.service_arn).await;
+    assert_eq!(vars["PREVIEW_URL"], format!("https://{}", c.hostname));
+    assert_eq!(vars["PR_NUMBER"], "2");
+    assert_eq!(vars["COMMIT"], sha1);
+    assert_eq!(vars["BRANCH"], "changes");
+    assert_eq!(
+        vars["APP_ENV"], "preview",
+        "the reference's own variables stay"
+    );
+    let body = gh.ours(&marker(2, "pr-2"))[0].body.clone();
+    assert!(
+        body.starts_with(&marker(2, "pr-2"))
+            && body.contains(&format!("## 🚀 deployed — [pr-2](https://{})", c.hostname))
+            && body.contains(&format!("| api | https://{} |", c.hostname))
+            && body.contains(&format!("[`{}`]", &sha1[..7]))
+            && body.contains("[logs](https://github.com/Codertocat/Hello-World/actions/runs/4242)"),
+        "{body}"
+    );
+
+    // a push: the commit changes, the rest is kept; a redeploy without `env` keeps them all
+    let sha2 = "2222222222222222222222222222222222222222";
+    gh.set_pr(|pr| pr["head"]["sha"] = Value::String(sha2.into()));
+    let img2 = w.image("api", "sha-2");
+    let mut pushed = inputs.to_vec();
+    pushed[1] = ("image-uri", img2.as_str());
+    let run = run_action(
+        &w,
+        &repo,
+        &gh,
+        &with_head(fixture("synchronize"), sha2),
+        &pushed,
+    );
+    assert_eq!(
+        (run.code, run.outputs["action"].as_str()),
+        (0, "deployed"),
+        "{}",
+        run.stderr
+    );
+    let mut expected2 = expected;
+    expected2[2] = ("COMMIT", sha2);
+    verify_environment_with_env(&w, "api", "pr-2", &img2, &expected2).await;
+    let vars = container_env(&w, &c.service_arn).await;
+    assert_eq!(vars["COMMIT"], sha2);
+    let run = run_action(
+        &w,
+        &repo,
+        &gh,
+        &with_head(fixture("synchronize"), sha2),
+        &[("profile", "api"), ("image-uri", &img)],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let kept = container_env(&w, &c.service_arn).await;
+    assert_eq!(kept, vars);
+    verify_environment_with_env(&w, "api", "pr-2", &img, &expected2).await;
+}

@@ -207,21 +207,22 @@ async fn a_close_without_a_preview_says_nothing_and_deletes_mark_every_deploymen
     assert_eq!(report.action, PrAction::Deleted, "{report:?}");
     assert!(report.ok(), "{report:?}");
     assert_eq!(report.github.inactivated.len(), 121);
-    let st = gh.state.lock().unwrap();
-    let inactive: std::collections::BTreeSet<u64> = st
-        .statuses
-        .iter()
-        .filter(|(_, b)| b["state"] == "inactive")
-        .map(|(id, _)| *id)
-        .collect();
-    let expected: std::collections::BTreeSet<u64> =
-        (500..620).chain(std::iter::once(dep)).collect();
-    assert_eq!(inactive, expected);
-    let comments = &st.comments;
-    assert_eq!(comments.len(), 1);
-    assert!(comments[0].body.contains("🗑️ deleted"));
-    assert!(st.unexpected.is_empty(), "{:?}", st.unexpected);
-    drop(st);
+    {
+        let st = gh.state.lock().unwrap();
+        let inactive: std::collections::BTreeSet<u64> = st
+            .statuses
+            .iter()
+            .filter(|(_, b)| b["state"] == "inactive")
+            .map(|(id, _)| *id)
+            .collect();
+        let expected: std::collections::BTreeSet<u64> =
+            (500..620).chain(std::iter::once(dep)).collect();
+        assert_eq!(inactive, expected);
+        let comments = &st.comments;
+        assert_eq!(comments.len(), 1);
+        assert!(comments[0].body.contains("🗑️ deleted"));
+        assert!(st.unexpected.is_empty(), "{:?}", st.unexpected);
+    }
     assert_eq!(w.snapshot().await, before);
 }
 

@@ -18,6 +18,8 @@ pub const INPUTS: &[&str] = &[
     "name",
     "github-token",
     "comment",
+    "comment-template",
+    "env",
     "deployment",
     "wait",
     "wait-timeout",
@@ -39,6 +41,10 @@ pub struct Inputs {
     pub name: Option<String>,
     pub github_token: String,
     pub comment: bool,
+    /// Path (relative to the workspace) of a Markdown comment template.
+    pub comment_template: Option<String>,
+    /// Lines of `NAME=value` for the target container (validated).
+    pub env: crate::preview::EnvTemplate,
     pub deployment: bool,
     pub wait: bool,
     pub wait_timeout: Duration,
@@ -100,6 +106,9 @@ impl Inputs {
             name: get("name"),
             github_token: get("github-token").unwrap_or_default(),
             comment: boolean("comment", get("comment"), true)?,
+            comment_template: get("comment-template"),
+            env: crate::preview::EnvTemplate::parse(&get("env").unwrap_or_default())
+                .map_err(|e| anyhow!("input `env`: {e}"))?,
             deployment: boolean("deployment", get("deployment"), false)?,
             wait: boolean("wait", get("wait"), true)?,
             wait_timeout: duration(

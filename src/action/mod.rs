@@ -19,8 +19,8 @@ use crate::github::api::GitHub;
 use crate::github::decide::{Command, Decision};
 use crate::github::event::PrEvent;
 use crate::preview::{
-    Author, Context, Options, Origin, Prepared, ProfileSource, Report, Request, SystemClock,
-    WaitSettings,
+    Author, CommentTemplate, Context, Options, Origin, Prepared, ProfileSource, Report, Request,
+    SystemClock, WaitSettings,
 };
 use inputs::{Inputs, Runner};
 
@@ -82,9 +82,24 @@ fn context(inputs: &Inputs, runner: &Runner, engine: Engine) -> Result<Context> 
                 timeout: inputs.wait_timeout,
                 interval: Duration::from_secs(interval),
             }),
+            comment_template: template(inputs, runner)?,
+            env: inputs.env.clone(),
         },
         clock: Arc::new(SystemClock),
     })
+}
+
+/// The `comment-template` file, read and validated before anything runs.
+fn template(inputs: &Inputs, runner: &Runner) -> Result<Option<CommentTemplate>> {
+    let Some(path) = &inputs.comment_template else {
+        return Ok(None);
+    };
+    let full = runner.workspace.join(path);
+    let text = std::fs::read_to_string(&full)
+        .with_context(|| format!("input `comment-template`: reading {}", full.display()))?;
+    CommentTemplate::parse(&text)
+        .map(Some)
+        .with_context(|| format!("input `comment-template` ({path})"))
 }
 
 /// The pull request event, or `None` for any other trigger.

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use aws_sdk_ecs::types::{
-    LoadBalancer, PropagateTags, Service, TaskDefinition, TaskDefinitionStatus,
+    KeyValuePair, LoadBalancer, PropagateTags, Service, TaskDefinition, TaskDefinitionStatus,
 };
 
 use super::lease::{self, Lease, LeaseError};
@@ -270,9 +270,10 @@ impl Plan<'_> {
         // Rounds 3-5: task definition ∥ (target group → attributes ∥ rule), then the service.
         let td_chain = async {
             let t = Instant::now();
+            let td = with_env(&ref_td, &infra.container, &self.req.env);
             let arn = ecs::register_clone(
                 aws,
-                &ref_td,
+                &td,
                 &n.family,
                 &infra.container,
                 &self.image.uri,
@@ -392,6 +393,7 @@ impl Plan<'_> {
         let rule_arn = prev.rule_arn.clone().unwrap_or_default();
         let tg_arn = prev.target_group_arn.clone().unwrap_or_default();
 
+        let own_td = &with_env(own_td, &container, &self.req.env);
         let t = Instant::now();
         let side = self.side_effects(infra, hostname, t, "entry restored");
         let main = async {
@@ -725,6 +727,29 @@ impl Plan<'_> {
 
 /// Launch type or capacity provider strategy (mutually exclusive in CreateService): a reference
 /// on capacity providers (e.g. FARGATE_SPOT) is cloned onto the same strategy.
+/// `source` with the request's environment variables set (added, or replaced in place) in
+/// `container`; the other containers and variables are untouched.
+fn with_env(source: &TaskDefinition, container: &str, env: &[(String, String)]) -> TaskDefinition {
+    let mut td = source.clone();
+    if env.is_empty() {
+        return td;
+    }
+    for c in td.container_definitions.iter_mut().flatten() {
+        if c.name.as_deref() != Some(container) {
+            continue;
+        }
+        let vars = c.environment.get_or_insert_with(Vec::new);
+        for (name, value) in env {
+            let kv = KeyValuePair::builder().name(name).value(value).build();
+            match vars.iter_mut().find(|v| v.name.as_deref() == Some(name)) {
+                Some(v) => *v = kv,
+                None => vars.push(kv),
+            }
+        }
+    }
+    td
+}
+
 fn placement(
     r: &Service,
 ) -> (

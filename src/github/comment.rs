@@ -15,7 +15,7 @@ pub enum Status {
 }
 
 impl Status {
-    fn label(&self) -> &'static str {
+    pub fn label(&self) -> &'static str {
         match self {
             Status::Deploying => "⏳ deploying",
             Status::Ready => "✅ ready",
@@ -75,6 +75,50 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// The table of each service's URL (struck through once deleted).
+pub fn endpoints_table(v: &View) -> String {
+    let mut out = String::new();
+    let live = matches!(
+        v.status,
+        Status::Ready | Status::Deployed | Status::Deploying | Status::Failed(_)
+    );
+    if !v.endpoints.is_empty() {
+        out.push_str("| Service | URL |\n|---|---|\n");
+        for e in &v.endpoints {
+            let url = if matches!(v.status, Status::Deleted) {
+                format!("~~https://{}~~", e.hostname)
+            } else if live {
+                format!("https://{}", e.hostname)
+            } else {
+                format!("`{}`", e.hostname)
+            };
+            out.push_str(&format!("| {} | {} |\n", escape(&e.profile), url));
+        }
+    }
+    out
+}
+
+/// The error of a failed run as a fenced block; empty otherwise.
+pub fn error_block(v: &View) -> String {
+    match &v.status {
+        Status::Failed(err) => format!("**Error**\n\n```\n{}\n```\n", err.replace("```", "'''")),
+        _ => String::new(),
+    }
+}
+
+/// `` [`abc1234`](…/commit/sha) ``
+pub fn commit_link(v: &View) -> String {
+    let short = &v.commit_sha[..v.commit_sha.len().min(7)];
+    format!("[`{short}`]({}/commit/{})", v.repo_url, v.commit_sha)
+}
+
+pub fn time_text(v: &View) -> String {
+    v.at.format(&time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute] UTC"
+    ))
+    .unwrap_or_default()
+}
+
 pub fn render(v: &View) -> String {
     let mut out = String::new();
     out.push_str(&marker(v.pr, &v.environment));
@@ -84,40 +128,21 @@ pub fn render(v: &View) -> String {
         v.environment.replace('`', "'"),
         v.status.label()
     ));
-    let live = matches!(
-        v.status,
-        Status::Ready | Status::Deployed | Status::Deploying
-    );
-    if !v.endpoints.is_empty() {
-        out.push_str("| Service | URL |\n|---|---|\n");
-        for e in &v.endpoints {
-            let url = if matches!(v.status, Status::Deleted) {
-                format!("~~https://{}~~", e.hostname)
-            } else if live || matches!(v.status, Status::Failed(_)) {
-                format!("https://{}", e.hostname)
-            } else {
-                format!("`{}`", e.hostname)
-            };
-            out.push_str(&format!("| {} | {} |\n", escape(&e.profile), url));
-        }
+    let table = endpoints_table(v);
+    if !table.is_empty() {
+        out.push_str(&table);
         out.push('\n');
     }
-    if let Status::Failed(err) = &v.status {
-        out.push_str("**Error**\n\n```\n");
-        out.push_str(&err.replace("```", "'''"));
-        out.push_str("\n```\n\n");
+    let err = error_block(v);
+    if !err.is_empty() {
+        out.push_str(&err);
+        out.push('\n');
     }
-    let short = &v.commit_sha[..v.commit_sha.len().min(7)];
-    let when =
-        v.at.format(&time::macros::format_description!(
-            "[year]-[month]-[day] [hour]:[minute] UTC"
-        ))
-        .unwrap_or_default();
     out.push_str(&format!(
-        "Commit [`{short}`]({}/commit/{}) on branch {} · {when}",
-        v.repo_url,
-        v.commit_sha,
-        escape(&v.branch)
+        "Commit {} on branch {} · {}",
+        commit_link(v),
+        escape(&v.branch),
+        time_text(v)
     ));
     if let Some(run) = &v.run_url {
         out.push_str(&format!(" · [logs]({run})"));

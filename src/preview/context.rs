@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::{anyhow, Context as _, Result};
 
 use super::clock::{Clock, SystemClock};
+use super::env::EnvTemplate;
 use super::sticky::Author;
+use super::template::CommentTemplate;
 use crate::engine::Engine;
 use crate::github::api::GitHub;
 use crate::profile::{self, Profile};
@@ -70,6 +72,10 @@ pub struct Options {
     pub deployment: bool,
     /// Wait until each environment is ready (`None`: deployed is done).
     pub wait: Option<WaitSettings>,
+    /// The team's own comment text (`None`: eden's).
+    pub comment_template: Option<CommentTemplate>,
+    /// Variables set in each profile's target container (expanded per profile in `prepare`).
+    pub env: EnvTemplate,
 }
 
 /// Everything a PR run works with.

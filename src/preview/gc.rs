@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::context::Context;
 use super::sticky::Sticky;
 use crate::engine::Outcome;
-use crate::github::comment::{self, Endpoint, Status, View};
+use crate::github::comment::{Endpoint, Status, View};
 
 /// Why an environment is collected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,7 +142,7 @@ impl Context {
                 at: self.clock.now(),
             };
             let sticky = Sticky::new(gh, &self.author, pr, &row.environment, Some(id));
-            sticky.edit(&comment::render(&view)).await?;
+            sticky.edit(&self.render(&view)).await?;
         }
         if let (Some(gh), true) = (&self.github, self.options.deployment) {
             self.inactivate(gh, &row.environment).await?;

@@ -51,18 +51,23 @@
 
 pub mod clock;
 pub mod context;
+pub mod env;
 pub mod gc;
+pub mod placeholder;
 pub mod prepare;
 pub mod report;
 pub mod run;
 pub mod sticky;
+pub mod template;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{Context, Options, Origin, ProfileSource, Target, WaitSettings};
+pub use env::{EnvTemplate, EnvValues};
 pub use gc::{GcItem, GcReason, GcReport};
 pub use prepare::{Prepared, Request};
 pub use report::{DeploymentState, GitHubSide, PrAction, ProfileRun, Report};
 pub use sticky::{Author, Sticky};
+pub use template::CommentTemplate;
 
 pub use crate::github::comment::Status;
 pub use crate::github::decide::{Command, Decision};

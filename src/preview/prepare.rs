@@ -1,9 +1,10 @@
 //! Round 1 of a PR run and the decision: the PR as it is now ∥ the profiles ∥ the state item
 //! (the comment's id), then `decide`. Nothing is written here, so a dry run stops after it.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 
 use super::context::{Context, Target};
+use super::env::EnvValues;
 use crate::engine::state;
 use crate::github::comment::Endpoint;
 use crate::github::decide::{decide, needs_current_state, Command, Decision, Settings};
@@ -39,6 +40,8 @@ pub struct Prepared {
     pub endpoints: Vec<Endpoint>,
     /// The sticky comment's id remembered on the first profile's state item.
     pub comment_id: Option<u64>,
+    /// Per profile: the variables for its target container (`Options::env`, expanded).
+    pub env: Vec<Vec<(String, String)>>,
 }
 
 impl Prepared {
@@ -51,6 +54,7 @@ impl Prepared {
             profiles: Vec::new(),
             endpoints: Vec::new(),
             comment_id: None,
+            env: Vec::new(),
         }
     }
 }
@@ -126,7 +130,7 @@ impl Context {
             .as_ref()
             .and_then(|s| s.metadata.get("comment_id"))
             .and_then(|v| v.parse::<u64>().ok());
-        let endpoints = profiles
+        let endpoints: Vec<Endpoint> = profiles
             .iter()
             .map(|p| {
                 let names = ResourceNames::new(&p.name_prefix, &p.domain_name_prefix, &environment);
@@ -136,6 +140,24 @@ impl Context {
                 }
             })
             .collect();
+        // Expanded now, so a placeholder without a value fails before anything is written.
+        let env = match decision {
+            Decision::Deploy => endpoints
+                .iter()
+                .map(|ep| {
+                    self.options
+                        .env
+                        .expand(&EnvValues {
+                            url: Some(format!("https://{}", ep.hostname)),
+                            number: req.event.as_ref().map(|e| e.number),
+                            sha: req.event.as_ref().map(|e| e.head_sha.clone()),
+                            branch: req.event.as_ref().map(|e| e.head_ref.clone()),
+                        })
+                        .with_context(|| format!("env for profile {}", ep.profile))
+                })
+                .collect::<Result<Vec<_>>>()?,
+            _ => Vec::new(),
+        };
         Ok(Prepared {
             environment,
             decision,
@@ -144,6 +166,7 @@ impl Context {
             profiles,
             endpoints,
             comment_id,
+            env,
         })
     }
 }

@@ -43,7 +43,7 @@ impl Context {
 
     /// The comment's text for `status`.
     pub fn comment_body(&self, prepared: &Prepared, event: &PrEvent, status: Status) -> String {
-        comment::render(&View {
+        let view = View {
             pr: event.number,
             environment: prepared.environment.clone(),
             status,
@@ -53,7 +53,16 @@ impl Context {
             repo_url: self.origin.repo_url(),
             run_url: self.origin.run_url.clone(),
             at: self.clock.now(),
-        })
+        };
+        self.render(&view)
+    }
+
+    /// A comment's text: the team's template, or eden's.
+    pub fn render(&self, view: &View) -> String {
+        match &self.options.comment_template {
+            Some(t) => t.render(view),
+            None => comment::render(view),
+        }
     }
 
     async fn show(&self, sticky: Option<&Sticky<'_>>, p: &Prepared, status: Status) -> Result<()> {
@@ -80,6 +89,7 @@ impl Context {
         image: Option<&str>,
         environment: &str,
         meta: BTreeMap<String, String>,
+        env: Vec<(String, String)>,
     ) -> Result<Outcome> {
         let img = image.ok_or_else(|| {
             anyhow!(
@@ -92,7 +102,7 @@ impl Context {
             environment: environment.to_string(),
             image_uri: img.to_string(),
             metadata: meta,
-            env: Vec::new(),
+            env,
         };
         let out = self.engine.create(p, &req).await?;
         if let Some(w) = self.options.wait {
@@ -145,9 +155,18 @@ impl Context {
                 Ok::<_, anyhow::Error>(Some(id))
             })
         };
-        let work = futures::future::join_all(p.profiles.iter().zip(&p.targets).map(|(pr, t)| {
-            self.deploy_one(pr, t.image_uri.as_deref(), &p.environment, meta.clone())
-        }));
+        let work = futures::future::join_all(p.profiles.iter().zip(&p.targets).enumerate().map(
+            |(i, (pr, t))| {
+                let env = p.env.get(i).cloned().unwrap_or_default();
+                self.deploy_one(
+                    pr,
+                    t.image_uri.as_deref(),
+                    &p.environment,
+                    meta.clone(),
+                    env,
+                )
+            },
+        ));
         let ((shown, deployment), outcomes) = tokio::join!(announce, work);
         let runs = by_profile(&p.profiles, outcomes);
         let first_err = failures(&runs).into_iter().next();

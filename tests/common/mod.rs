@@ -416,6 +416,18 @@ pub struct Checked {
 }
 
 pub async fn verify_environment(w: &World, profile: &str, env: &str, image: &str) -> Checked {
+    verify_environment_with_env(w, profile, env, image, &[]).await
+}
+
+/// `verify_environment`, where the target container's environment is the reference's with
+/// `extra` set (added, or replaced in place).
+pub async fn verify_environment_with_env(
+    w: &World,
+    profile: &str,
+    env: &str,
+    image: &str,
+    extra: &[(&str, &str)],
+) -> Checked {
     let aws = &w.aws;
     let p = w.profile(profile);
     let names = eden::names::ResourceNames::new(&p.name_prefix, &p.domain_name_prefix, env);
@@ -525,7 +537,33 @@ pub async fn verify_environment(w: &World, profile: &str, env: &str, image: &str
     {
         if c.name() == Some(target) {
             assert_eq!(c.image(), Some(image));
-            assert_eq!(c.environment(), rc.environment());
+            let mut want: Vec<(String, String)> = rc
+                .environment()
+                .iter()
+                .map(|kv| {
+                    (
+                        kv.name().unwrap_or("").into(),
+                        kv.value().unwrap_or("").into(),
+                    )
+                })
+                .collect();
+            for (k, v) in extra {
+                match want.iter_mut().find(|(n, _)| n == k) {
+                    Some(kv) => kv.1 = v.to_string(),
+                    None => want.push((k.to_string(), v.to_string())),
+                }
+            }
+            let got: Vec<(String, String)> = c
+                .environment()
+                .iter()
+                .map(|kv| {
+                    (
+                        kv.name().unwrap_or("").into(),
+                        kv.value().unwrap_or("").into(),
+                    )
+                })
+                .collect();
+            assert_eq!(got, want);
             assert_eq!(c.port_mappings(), rc.port_mappings());
         } else {
             assert_eq!(c, rc, "sidecar changed");
