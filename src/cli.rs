@@ -160,6 +160,13 @@ pub enum Command {
     /// Manage profiles: the local file and the remote table.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Check the live account for what the profile needs (read-only); exit 1 if a create would fail.
+    Doctor {
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+        #[command(flatten)]
+        overrides: ProfileFlags,
+    },
     /// Run as the GitHub Action: inputs from INPUT_*, the event from GITHUB_EVENT_PATH.
     Action,
 }
@@ -313,6 +320,15 @@ pub async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Config(c) => config(g, c).await,
+        Command::Doctor { output, overrides } => {
+            let (profile, aws) = profile_and_aws(g, overrides).await?;
+            let r = crate::doctor::run(&aws, &profile, &g.remote_table_name).await;
+            match output {
+                Output::Json => println!("{}", crate::doctor::render::json(&r)),
+                Output::Text => print!("{}", crate::doctor::render::text(&r)),
+            }
+            Ok(if r.ok { 0 } else { 1 })
+        }
         Command::Action => crate::action::run().await,
     }
 }

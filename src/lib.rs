@@ -6,6 +6,7 @@ pub mod action;
 pub mod aws;
 pub mod cli;
 pub mod collisions;
+pub mod doctor;
 pub mod engine;
 pub mod github;
 pub mod image;

@@ -3,15 +3,19 @@
 //! Every client honours `AWS_ENDPOINT_URL` (read by aws-config); S3 switches to path-style
 //! addressing when an endpoint is overridden (the emulator has no virtual-host buckets).
 
+pub mod acm;
 pub mod alb;
 pub mod dns;
 pub mod ecr;
 pub mod ecs;
 pub mod elb;
 pub mod error;
+pub mod iam;
 pub mod inject;
 pub mod instrument;
+pub mod probe;
 pub mod s3;
+pub mod sts;
 
 use std::sync::Arc;
 use std::time::Duration;
