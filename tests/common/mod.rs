@@ -711,8 +711,10 @@ pub async fn verify_environment_with_env(
 }
 
 /// Attach `n` extra target groups to the world's shared ALB (each forwarded to by a rule on a
-/// second listener, HTTP:8080), in parallel: moto does not enforce the 100-per-ALB limit, so
-/// tests fill the ALB to check eden's own precheck.
+/// second listener, HTTP:8080): moto does not enforce the 100-per-ALB limit, so tests fill the
+/// ALB to check eden's own precheck. One call at a time: moto's ELBv2 iterates its target
+/// groups while validating actions and fails ("mutated during iteration") when another request
+/// adds one at that moment.
 pub async fn fill_alb_with_target_groups(w: &World, n: usize) {
     use aws_sdk_elasticloadbalancingv2::types::{
         Action, ActionTypeEnum, FixedResponseActionConfig, ProtocolEnum, RuleCondition,
@@ -786,11 +788,13 @@ pub async fn fill_alb_with_target_groups(w: &World, n: usize) {
                 .unwrap();
         }
     };
-    futures::future::join_all((0..n).map(one)).await;
+    for i in 0..n {
+        one(i).await;
+    }
 }
 
 /// Add `n` host-header rules to the world's HTTPS listener (all forwarding to the api
-/// reference's target group), in parallel: moto does not enforce the rules quota.
+/// reference's target group), one at a time (see above): moto does not enforce the quota.
 pub async fn fill_listener_with_rules(w: &World, n: usize) {
     use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, RuleCondition};
     let elb = &w.aws.elb;
@@ -819,5 +823,7 @@ pub async fn fill_listener_with_rules(w: &World, n: usize) {
                 .unwrap();
         }
     };
-    futures::future::join_all((0..n).map(one)).await;
+    for i in 0..n {
+        one(i).await;
+    }
 }
