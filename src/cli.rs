@@ -169,6 +169,8 @@ pub enum Command {
     },
     /// Run as the GitHub Action: inputs from INPUT_*, the event from GITHUB_EVENT_PATH.
     Action,
+    /// Run the webhook receiver and HTTP API (see docs/server.md).
+    Serve(crate::server::config::ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -330,6 +332,14 @@ pub async fn run(cli: Cli) -> Result<i32> {
             Ok(if r.ok { 0 } else { 1 })
         }
         Command::Action => crate::action::run().await,
+        Command::Serve(args) => {
+            let flags = crate::server::config::GlobalProfileFlags {
+                config_path: g.config_path.clone(),
+                remote_profile: g.remote_profile,
+                table: (g.remote_table_name != "eden").then(|| g.remote_table_name.clone()),
+            };
+            crate::server::start::run(args, &flags, g.verbose).await
+        }
     }
 }
 

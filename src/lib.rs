@@ -15,3 +15,4 @@ pub mod preview;
 pub mod profile;
 pub mod profile_store;
 pub mod report;
+pub mod server;

@@ -6,6 +6,16 @@ use eden::cli::{run, Cli};
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    // `eden serve` sets up its own logging (text or JSON, from its configuration).
+    if matches!(cli.command, eden::cli::Command::Serve(_)) {
+        std::process::exit(match run(cli).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {}", one_line(&e));
+                1
+            }
+        });
+    }
     let filter = if cli.global.verbose {
         "eden=info,warn"
     } else {

@@ -44,3 +44,27 @@ pub async fn check_image(aws: &Aws, image: &ImageRef) -> Result<()> {
         },
     }
 }
+
+/// Whether the image exists (`false` for a missing tag, digest or repository); other errors
+/// (access, throttling) are errors. For waiting on an image that is still being built.
+pub async fn image_exists(aws: &Aws, image: &ImageRef) -> Result<bool> {
+    let id = ImageIdentifier::builder()
+        .set_image_tag(image.tag.clone())
+        .set_image_digest(image.digest.clone())
+        .build();
+    let out = aws
+        .ecr(&image.region)
+        .describe_images()
+        .registry_id(&image.registry_id)
+        .repository_name(&image.repository)
+        .image_ids(id)
+        .send()
+        .await;
+    match out {
+        Ok(o) => Ok(!o.image_details().is_empty()),
+        Err(e) => match error_code(&e) {
+            Some("ImageNotFoundException") | Some("RepositoryNotFoundException") => Ok(false),
+            _ => bail!("checking image {image} in ECR failed: {}", describe(&e)),
+        },
+    }
+}

@@ -1,0 +1,687 @@
+//! `eden serve` configuration: a TOML file, where every key can also come from a flag or an
+//! environment variable (flag/env wins over the file). Validation reports every problem at
+//! once; secrets are a redacting newtype and never logged.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::image::ImageRef;
+
+/// A secret (token, webhook secret, API key): `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(redacted)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+/// The flags of `eden serve` (each with an environment variable); they override the file.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServeArgs {
+    /// The server's TOML configuration (see docs/server.md).
+    #[arg(long, env = "EDEN_SERVE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Validate the configuration and exit (0 when valid).
+    #[arg(long)]
+    pub check_config: bool,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "EDEN_LISTEN")]
+    pub listen: Option<String>,
+    /// Work queue: `memory` (one replica) or `sqs://<FIFO queue URL>`.
+    #[arg(long, env = "EDEN_QUEUE")]
+    pub queue: Option<String>,
+    /// Pull requests worked on at once [default: 4].
+    #[arg(long, env = "EDEN_MAX_IN_FLIGHT")]
+    pub max_in_flight: Option<usize>,
+    /// How often to reconcile previews with pull requests (`10m`; `0` turns it off).
+    #[arg(long, env = "EDEN_RECONCILE_INTERVAL")]
+    pub reconcile_interval: Option<String>,
+    /// `text` or `json`.
+    #[arg(long, env = "EDEN_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// How long shutdown waits for work in flight [default: 30s].
+    #[arg(long, env = "EDEN_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: Option<String>,
+    /// How long a deploy waits for its image to appear in ECR [default: 20m].
+    #[arg(long, env = "EDEN_IMAGE_WAIT")]
+    pub image_wait: Option<String>,
+    /// How long a deploy waits for the environment to be ready (`wait = true`) [default: 10m].
+    #[arg(long, env = "EDEN_WAIT_TIMEOUT")]
+    pub wait_timeout: Option<String>,
+    /// GitHub's REST API (GitHub Enterprise Server: its API URL).
+    #[arg(long, env = "GITHUB_API_URL")]
+    pub github_api_url: Option<String>,
+    /// GitHub's web URL, for links in comments [default: https://github.com].
+    #[arg(long, env = "GITHUB_SERVER_URL")]
+    pub github_server_url: Option<String>,
+    /// A token (instead of a GitHub App).
+    #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<Secret>,
+    /// GitHub App id (with --github-private-key-path).
+    #[arg(long, env = "GITHUB_APP_ID")]
+    pub github_app_id: Option<u64>,
+    /// The GitHub App's private key (PEM).
+    #[arg(long, env = "GITHUB_APP_PRIVATE_KEY_PATH")]
+    pub github_private_key_path: Option<PathBuf>,
+    /// Webhook secret (repeatable, or comma-separated in the variable, for rotation).
+    #[arg(
+        long = "webhook-secret",
+        env = "EDEN_WEBHOOK_SECRETS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub webhook_secrets: Vec<Secret>,
+    /// The `[[repository]]` tables as a JSON array (replaces the file's).
+    #[arg(long, env = "EDEN_REPOSITORIES")]
+    pub repositories: Option<String>,
+    /// The `[[api_key]]` tables as a JSON array (replaces the file's).
+    #[arg(long, env = "EDEN_API_KEYS", hide_env_values = true)]
+    pub api_keys: Option<Secret>,
+}
+
+/// The file as written (every key optional here; `resolve` checks what is required).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub eden_config: Option<PathBuf>,
+    pub remote_profiles: Option<bool>,
+    pub table: Option<String>,
+    pub queue: Option<String>,
+    pub max_in_flight: Option<usize>,
+    pub reconcile_interval: Option<String>,
+    pub log_format: Option<String>,
+    pub shutdown_timeout: Option<String>,
+    pub image_wait: Option<String>,
+    pub wait_timeout: Option<String>,
+    #[serde(default)]
+    pub github: GitHubFile,
+    #[serde(default)]
+    pub repository: Vec<RepoFile>,
+    #[serde(default)]
+    pub api_key: Vec<ApiKeyFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitHubFile {
+    pub api_url: Option<String>,
+    pub server_url: Option<String>,
+    pub token: Option<Secret>,
+    pub app_id: Option<u64>,
+    pub private_key_path: Option<PathBuf>,
+    #[serde(default)]
+    pub webhook_secrets: Vec<Secret>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoFile {
+    pub name: String,
+    pub environment: Option<String>,
+    pub wait: Option<bool>,
+    pub label: Option<String>,
+    pub allow_forks: Option<bool>,
+    pub ttl: Option<String>,
+    pub comment: Option<bool>,
+    pub deployment: Option<bool>,
+    #[serde(default)]
+    pub images: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyFile {
+    pub key: Secret,
+    pub profiles: Vec<String>,
+}
+
+/// Where profiles come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProfilesFrom {
+    File(PathBuf),
+    /// `_profile` items in the state table (`eden config push`).
+    Remote,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueKind {
+    Memory,
+    /// An SQS FIFO queue URL.
+    Sqs(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub enum GitHubAuth {
+    Token(Secret),
+    App {
+        app_id: u64,
+        private_key_path: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct GitHubConfig {
+    pub api_url: String,
+    pub server_url: String,
+    /// `None`: no comments, no deployments, PRs decided from the event alone.
+    pub auth: Option<GitHubAuth>,
+    pub webhook_secrets: Vec<Secret>,
+}
+
+/// One `[[repository]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepoConfig {
+    /// `owner/name` or `owner/*`.
+    pub name: String,
+    /// Template: `{number}`, `{branch}`, `{sha}`.
+    pub environment: String,
+    pub wait: bool,
+    pub label: Option<String>,
+    /// Idle previews older than this are deleted by the reconcile loop.
+    pub ttl: Option<Duration>,
+    pub comment: bool,
+    pub deployment: bool,
+    /// profile → image template (same placeholders).
+    pub images: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub key: Secret,
+    pub profiles: Vec<String>,
+}
+
+/// The resolved, validated configuration.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub profiles: ProfilesFrom,
+    pub table: String,
+    pub queue: QueueKind,
+    pub max_in_flight: usize,
+    /// `None`: no reconcile loop.
+    pub reconcile_interval: Option<Duration>,
+    pub log_format: LogFormat,
+    pub shutdown_timeout: Duration,
+    pub image_wait: Duration,
+    pub wait_timeout: Duration,
+    pub github: GitHubConfig,
+    pub repositories: Vec<RepoConfig>,
+    pub api_keys: Vec<ApiKey>,
+}
+
+pub const PLACEHOLDERS: [&str; 3] = ["{number}", "{branch}", "{sha}"];
+
+/// `500ms`, `45s`, `30m`, `12h`, `7d`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 30s, 10m, 12h, 7d)"))?;
+    let secs = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{s:?} has an unknown unit (use ms, s, m, h or d)")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// Fill a template's placeholders.
+pub fn render(template: &str, number: u64, branch: &str, sha: &str) -> String {
+    template
+        .replace("{number}", &number.to_string())
+        .replace("{branch}", branch)
+        .replace("{sha}", sha)
+}
+
+fn unknown_placeholders(template: &str) -> Vec<String> {
+    let mut rest = template;
+    let mut bad = Vec::new();
+    while let Some(i) = rest.find('{') {
+        let tail = &rest[i..];
+        let end = tail.find('}').map(|j| j + 1).unwrap_or(tail.len());
+        let p = &tail[..end];
+        if !PLACEHOLDERS.contains(&p) {
+            bad.push(p.to_string());
+        }
+        rest = &tail[end..];
+    }
+    bad
+}
+
+impl RepoConfig {
+    /// Whether this entry covers `repo` (`owner/name`; GitHub names are case-insensitive).
+    pub fn matches(&self, repo: &str) -> bool {
+        match self.name.strip_suffix("/*") {
+            Some(owner) => repo
+                .split_once('/')
+                .is_some_and(|(o, _)| o.eq_ignore_ascii_case(owner)),
+            None => self.name.eq_ignore_ascii_case(repo),
+        }
+    }
+}
+
+impl ServeConfig {
+    /// The entry for `repo`: an exact name before an `owner/*`.
+    pub fn repository(&self, repo: &str) -> Option<&RepoConfig> {
+        let exact = self
+            .repositories
+            .iter()
+            .find(|r| !r.name.ends_with("/*") && r.matches(repo));
+        exact.or_else(|| self.repositories.iter().find(|r| r.matches(repo)))
+    }
+
+    /// Every profile any repository or API key names.
+    pub fn profile_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .repositories
+            .iter()
+            .flat_map(|r| r.images.keys().cloned())
+            .chain(self.api_keys.iter().flat_map(|k| k.profiles.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+/// What the global CLI flags say about profiles (`--config-path`, `--remote-profile`,
+/// `--remote-table-name`).
+#[derive(Debug, Clone, Default)]
+pub struct GlobalProfileFlags {
+    pub config_path: Option<PathBuf>,
+    pub remote_profile: bool,
+    /// `None` when left at its default.
+    pub table: Option<String>,
+}
+
+/// Read the file (if any) and apply the flags. `Err`: every problem found.
+pub fn load(args: &ServeArgs, global: &GlobalProfileFlags) -> Result<ServeConfig, Vec<String>> {
+    let file = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| vec![format!("cannot read {}: {e}", path.display())])?;
+            toml::from_str::<FileConfig>(&text).map_err(|e| {
+                // The message and the line only: the default rendering quotes the line, which
+                // may hold a secret.
+                let line = e
+                    .span()
+                    .map(|s| format!(" line {}:", text[..s.start].lines().count().max(1)))
+                    .unwrap_or_default();
+                vec![format!("{}:{line} {}", path.display(), e.message())]
+            })?
+        }
+        None => FileConfig::default(),
+    };
+    resolve(file, args, global)
+}
+
+fn dur(
+    problems: &mut Vec<String>,
+    key: &str,
+    flag: &Option<String>,
+    file: &Option<String>,
+    default: &str,
+) -> Duration {
+    let v = flag.as_ref().or(file.as_ref()).map(String::as_str);
+    parse_duration(v.unwrap_or(default)).unwrap_or_else(|e| {
+        problems.push(format!("{key}: {e}"));
+        Duration::ZERO
+    })
+}
+
+/// Apply flags over the file, fill defaults, and check everything.
+pub fn resolve(
+    file: FileConfig,
+    args: &ServeArgs,
+    global: &GlobalProfileFlags,
+) -> Result<ServeConfig, Vec<String>> {
+    let mut problems = Vec::new();
+    let p = &mut problems;
+
+    let listen_s = args
+        .listen
+        .clone()
+        .or(file.listen)
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let listen = listen_s.parse().unwrap_or_else(|_| {
+        p.push(format!(
+            "listen: {listen_s:?} is not an address like 127.0.0.1:8080"
+        ));
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    });
+
+    let remote = global.remote_profile || file.remote_profiles.unwrap_or(false);
+    let profiles = match (global.config_path.clone().or(file.eden_config), remote) {
+        (_, true) => ProfilesFrom::Remote,
+        (Some(path), false) => ProfilesFrom::File(path),
+        (None, false) => {
+            p.push("eden_config: name the profiles file (eden_config = \"/etc/eden/config\", --config-path or EDEN_CONFIG_PATH), or set remote_profiles = true".into());
+            ProfilesFrom::Remote
+        }
+    };
+    let table = match (&global.table, file.table) {
+        (Some(g), Some(f)) if *g != f => {
+            p.push(format!("table: the file says {f:?} and --remote-table-name/EDEN_TABLE says {g:?}; give it once"));
+            f
+        }
+        (Some(g), _) => g.clone(),
+        (None, Some(f)) => f,
+        (None, None) => "eden".into(),
+    };
+
+    let queue_s = args
+        .queue
+        .clone()
+        .or(file.queue)
+        .unwrap_or_else(|| "memory".into());
+    let queue = if queue_s == "memory" {
+        QueueKind::Memory
+    } else if let Some(url) = queue_s.strip_prefix("sqs://") {
+        if !url.ends_with(".fifo") {
+            p.push(format!("queue: {queue_s:?} must name a FIFO queue (its URL ends in .fifo), so jobs stay ordered per pull request"));
+        }
+        let url = if url.starts_with("http://") || url.starts_with("https://") {
+            url.to_string()
+        } else {
+            format!("https://{url}")
+        };
+        QueueKind::Sqs(url)
+    } else {
+        p.push(format!(
+            "queue: {queue_s:?} is neither \"memory\" nor \"sqs://<FIFO queue URL>\""
+        ));
+        QueueKind::Memory
+    };
+    let max_in_flight = args.max_in_flight.or(file.max_in_flight).unwrap_or(4);
+    if max_in_flight == 0 {
+        p.push("max_in_flight: must be at least 1".into());
+    }
+    let reconcile = dur(
+        p,
+        "reconcile_interval",
+        &args.reconcile_interval,
+        &file.reconcile_interval,
+        "10m",
+    );
+    let log_format = match args
+        .log_format
+        .clone()
+        .or(file.log_format)
+        .as_deref()
+        .unwrap_or("text")
+    {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other => {
+            p.push(format!("log_format: {other:?} is neither text nor json"));
+            LogFormat::Text
+        }
+    };
+    let shutdown_timeout = dur(
+        p,
+        "shutdown_timeout",
+        &args.shutdown_timeout,
+        &file.shutdown_timeout,
+        "30s",
+    );
+    let image_wait = dur(p, "image_wait", &args.image_wait, &file.image_wait, "20m");
+    let wait_timeout = dur(
+        p,
+        "wait_timeout",
+        &args.wait_timeout,
+        &file.wait_timeout,
+        "10m",
+    );
+
+    let github = github(p, file.github, args);
+    let repos = match &args.repositories {
+        Some(json) => serde_json::from_str::<Vec<RepoFile>>(json).unwrap_or_else(|e| {
+            p.push(format!("EDEN_REPOSITORIES/--repositories: not a JSON array of repository tables: {e}"));
+            Vec::new()
+        }),
+        None => file.repository,
+    };
+    let repositories: Vec<RepoConfig> = repos.into_iter().map(|r| repository(p, r)).collect();
+    let keys = match &args.api_keys {
+        Some(json) => {
+            serde_json::from_str::<Vec<ApiKeyFile>>(json.expose()).unwrap_or_else(|_| {
+                // serde's message may quote the input: keep the key out of it.
+                p.push("EDEN_API_KEYS/--api-keys: not a JSON array of {\"key\": …, \"profiles\": […]}".into());
+                Vec::new()
+            })
+        }
+        None => file.api_key,
+    };
+    let api_keys: Vec<ApiKey> = keys
+        .into_iter()
+        .enumerate()
+        .map(|(i, k)| {
+            if k.key.expose().len() < 16 {
+                p.push(format!(
+                    "api_key #{}: the key is shorter than 16 characters; use a long random value",
+                    i + 1
+                ));
+            }
+            if k.profiles.is_empty() {
+                p.push(format!(
+                    "api_key #{}: profiles is empty; name the profiles this key may use",
+                    i + 1
+                ));
+            }
+            ApiKey {
+                key: k.key,
+                profiles: k.profiles,
+            }
+        })
+        .collect();
+    if !repositories.is_empty() && github.webhook_secrets.is_empty() {
+        p.push("github.webhook_secrets: repositories are configured but no webhook secret is (webhooks would all be refused)".into());
+    }
+    let config = ServeConfig {
+        listen,
+        profiles,
+        table,
+        queue,
+        max_in_flight,
+        reconcile_interval: (reconcile > Duration::ZERO).then_some(reconcile),
+        log_format,
+        shutdown_timeout,
+        image_wait,
+        wait_timeout,
+        github,
+        repositories,
+        api_keys,
+    };
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
+    }
+}
+
+fn github(p: &mut Vec<String>, f: GitHubFile, args: &ServeArgs) -> GitHubConfig {
+    let api_url = args
+        .github_api_url
+        .clone()
+        .or(f.api_url)
+        .unwrap_or_else(|| "https://api.github.com".into());
+    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+        p.push(format!("github.api_url: {api_url:?} is not an http(s) URL"));
+    }
+    let server_url = args
+        .github_server_url
+        .clone()
+        .or(f.server_url)
+        .unwrap_or_else(|| "https://github.com".into());
+    let token = args.github_token.clone().or(f.token);
+    let app_id = args.github_app_id.or(f.app_id);
+    let key = args.github_private_key_path.clone().or(f.private_key_path);
+    let auth = match (token, app_id, key) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            p.push("github: give either token or app_id + private_key_path, not both".into());
+            None
+        }
+        (Some(t), None, None) if t.expose().is_empty() => {
+            p.push("github.token is empty".into());
+            None
+        }
+        (Some(t), None, None) => Some(GitHubAuth::Token(t)),
+        (None, Some(app_id), Some(path)) => {
+            if app_id == 0 {
+                p.push("github.app_id: 0 is not an app id".into());
+            }
+            match std::fs::read(&path) {
+                Ok(pem) => {
+                    if octocrab::EncodingKey::from_rsa_pem(&pem).is_err() {
+                        p.push(format!("github.private_key_path: {} is not the app's RSA private key in PEM form (download it from the app's settings)", path.display()));
+                    }
+                }
+                Err(e) => p.push(format!(
+                    "github.private_key_path: cannot read {}: {e}",
+                    path.display()
+                )),
+            }
+            Some(GitHubAuth::App {
+                app_id,
+                private_key_path: path,
+            })
+        }
+        (None, Some(_), None) => {
+            p.push("github.app_id is set without github.private_key_path".into());
+            None
+        }
+        (None, None, Some(_)) => {
+            p.push("github.private_key_path is set without github.app_id".into());
+            None
+        }
+        (None, None, None) => None,
+    };
+    let webhook_secrets = if args.webhook_secrets.is_empty() {
+        f.webhook_secrets
+    } else {
+        args.webhook_secrets.clone()
+    };
+    if webhook_secrets.iter().any(|s| s.expose().is_empty()) {
+        p.push("github.webhook_secrets: a secret is empty".into());
+    }
+    GitHubConfig {
+        api_url,
+        server_url,
+        auth,
+        webhook_secrets,
+    }
+}
+
+fn repository(p: &mut Vec<String>, r: RepoFile) -> RepoConfig {
+    let n = &r.name;
+    let ok_name = match n.split_once('/') {
+        Some((o, name)) => {
+            !o.is_empty() && !name.is_empty() && !name.contains('/') && !o.contains('*')
+        }
+        None => false,
+    } && (!n.contains('*') || n.ends_with("/*"));
+    if !ok_name {
+        p.push(format!(
+            "repository {n:?}: the name must be \"owner/name\" or \"owner/*\""
+        ));
+    }
+    let environment = r.environment.unwrap_or_else(|| "pr-{number}".into());
+    for bad in unknown_placeholders(&environment) {
+        p.push(format!("repository {n}: environment {environment:?} uses {bad}; the placeholders are {{number}}, {{branch}}, {{sha}}"));
+    }
+    if environment.trim().is_empty() {
+        p.push(format!("repository {n}: environment is empty"));
+    }
+    if r.allow_forks == Some(true) {
+        p.push(format!("repository {n}: allow_forks = true is not supported: fork code is never deployed automatically with this account's credentials; a maintainer deploys a reviewed fork PR with the comment `/eden deploy` (see docs/server.md)"));
+    }
+    let ttl = r.ttl.as_deref().and_then(|t| {
+        parse_duration(t)
+            .map_err(|e| p.push(format!("repository {n}: ttl: {e}")))
+            .ok()
+    });
+    if r.images.is_empty() {
+        p.push(format!("repository {n}: [repository.images] is empty; add one `profile = \"IMAGE URI with {{sha}}\"` per profile"));
+    }
+    let sample = "0123456789abcdef0123456789abcdef01234567";
+    for (profile, template) in &r.images {
+        for bad in unknown_placeholders(template) {
+            p.push(format!("repository {n}: images.{profile} uses {bad}; the placeholders are {{number}}, {{branch}}, {{sha}}"));
+        }
+        if let Err(e) = ImageRef::parse(&render(template, 1, "branch", sample)) {
+            p.push(format!("repository {n}: images.{profile}: {e}"));
+        }
+    }
+    RepoConfig {
+        name: r.name,
+        environment,
+        wait: r.wait.unwrap_or(false),
+        label: r.label.filter(|l| !l.is_empty()),
+        ttl,
+        comment: r.comment.unwrap_or(true),
+        deployment: r.deployment.unwrap_or(false),
+        images: r.images,
+    }
+}
+
+/// Problems with the profiles the configuration names (file profiles only: remote ones are
+/// checked when the server reads them).
+pub fn check_profiles(config: &ServeConfig) -> Vec<String> {
+    let ProfilesFrom::File(path) = &config.profiles else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    for name in config.profile_names() {
+        match crate::profile::read_raw(path, &name) {
+            Ok(raw) => {
+                if let Err(p) = crate::profile::Profile::from_raw(&name, &raw) {
+                    problems.extend(p);
+                }
+            }
+            Err(e) => problems.push(format!("profile {name}: {e:#}")),
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,78 @@
+//! Prometheus metrics: recorded with the `metrics` facade, rendered by `GET /metrics` from a
+//! `PrometheusHandle` (no listener of the exporter's own). Every name is here.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// The process-wide recorder (installed once; later calls return the same handle).
+pub fn handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0,
+                ])
+                .expect("static buckets")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (a test harness): keep rendering ours.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// `eden_webhook_deliveries_total{event, outcome}`.
+pub fn delivery(event: &str, outcome: &'static str) {
+    counter!("eden_webhook_deliveries_total", "event" => event.to_string(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// `eden_api_requests_total{operation, status}`.
+pub fn api_request(operation: &'static str, status: u16) {
+    counter!("eden_api_requests_total", "operation" => operation, "status" => status.to_string())
+        .increment(1);
+}
+
+pub fn queue_depth(depth: usize) {
+    gauge!("eden_queue_depth").set(depth as f64);
+}
+
+pub fn in_flight(delta: f64) {
+    gauge!("eden_jobs_in_flight").increment(delta);
+}
+
+/// `eden_jobs_total{kind, outcome}` (outcome `failed` counts errors).
+pub fn job_finished(kind: &'static str, outcome: &str) {
+    counter!("eden_jobs_total", "kind" => kind, "outcome" => outcome.to_string()).increment(1);
+    if outcome == "failed" {
+        counter!("eden_errors_total", "source" => "job").increment(1);
+    }
+}
+
+pub fn job_retried(kind: &'static str) {
+    counter!("eden_job_retries_total", "kind" => kind).increment(1);
+}
+
+pub fn job_superseded(kind: &'static str) {
+    counter!("eden_jobs_superseded_total", "kind" => kind).increment(1);
+}
+
+/// `eden_operation_duration_seconds{operation}` (a histogram).
+pub fn job_duration(kind: &'static str, d: Duration) {
+    histogram!("eden_operation_duration_seconds", "operation" => kind).record(d.as_secs_f64());
+}
+
+pub fn operation_duration(operation: &'static str, d: Duration) {
+    histogram!("eden_operation_duration_seconds", "operation" => operation)
+        .record(d.as_secs_f64());
+}
+
+/// `eden_errors_total{source}`.
+pub fn error(source: &'static str) {
+    counter!("eden_errors_total", "source" => source).increment(1);
+}

@@ -1,0 +1,191 @@
+//! `eden serve` from the command line: configuration, logging, clients, queue, loops, listener.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use futures::future::BoxFuture;
+
+use super::config::{self, GlobalProfileFlags, LogFormat, ProfilesFrom, QueueKind, ServeArgs, ServeConfig};
+use super::github::Clients;
+use super::queue::{QueueSettings, Scheduler};
+use super::runner::PreviewRunner;
+use super::{api, AppState, Memory, Readiness};
+use crate::aws::{Aws, ClientOptions};
+use crate::engine::{state, Engine};
+
+pub async fn run(args: &ServeArgs, global: &GlobalProfileFlags, verbose: bool) -> Result<i32> {
+    let config = match config::load(args, global) {
+        Ok(c) => c,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            eprintln!(
+                "Found {} problem(s) in the server configuration{}",
+                problems.len(),
+                args.config
+                    .as_ref()
+                    .map(|p| format!(" ({})", p.display()))
+                    .unwrap_or_default()
+            );
+            return Ok(1);
+        }
+    };
+    if args.check_config {
+        return Ok(check(&config));
+    }
+    init_logging(config.log_format, verbose);
+    serve(config).await
+}
+
+/// `--check-config`: the file was valid; also check the profiles it names (file profiles).
+fn check(config: &ServeConfig) -> i32 {
+    let problems = config::check_profiles(config);
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        eprintln!("Found {} problem(s) in the profiles", problems.len());
+        return 1;
+    }
+    let repos: Vec<&str> = config.repositories.iter().map(|r| r.name.as_str()).collect();
+    println!(
+        "Configuration is valid: listen {}, {} repositories ({}), {} API key(s), queue {}, profiles {}",
+        config.listen,
+        repos.len(),
+        repos.join(", "),
+        config.api_keys.len(),
+        match &config.queue {
+            QueueKind::Memory => "in-process".to_string(),
+            QueueKind::Sqs(url) => format!("SQS {url}"),
+        },
+        match &config.profiles {
+            ProfilesFrom::File(p) => p.display().to_string(),
+            ProfilesFrom::Remote => format!("remote (table {})", config.table),
+        }
+    );
+    0
+}
+
+fn init_logging(format: LogFormat, verbose: bool) {
+    let default = if verbose { "eden=debug,info" } else { "eden=info,warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EDEN_LOG")
+        .unwrap_or_else(|_| default.into());
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => b.json().flatten_event(true).try_init(),
+        LogFormat::Text => b.with_ansi(false).try_init(),
+    };
+}
+
+/// The AWS clients: the region from the environment, else from the first file profile.
+async fn aws(config: &ServeConfig) -> Aws {
+    let from_env = std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .is_ok();
+    let region = match (&config.profiles, from_env) {
+        (ProfilesFrom::File(path), false) => config.profile_names().iter().find_map(|n| {
+            let raw = crate::profile::read_raw(path, n).ok()?;
+            crate::profile::Profile::from_raw(n, &raw)
+                .ok()?
+                .region()
+                .map(str::to_string)
+        }),
+        _ => None,
+    };
+    Aws::load(ClientOptions {
+        region,
+        ..Default::default()
+    })
+    .await
+}
+
+struct Ready {
+    aws: Aws,
+    table: String,
+    github: Arc<Clients>,
+}
+
+impl Readiness for Ready {
+    fn check(&self) -> BoxFuture<'_, Vec<(&'static str, Result<(), String>)>> {
+        Box::pin(async move {
+            let limit = Duration::from_secs(5);
+            let aws = async {
+                match tokio::time::timeout(
+                    limit,
+                    state::read(&self.aws, &self.table, "_readyz", "_readyz"),
+                )
+                .await
+                {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(format!("{e:#}")),
+                    Err(_) => Err("AWS did not answer within 5 s".into()),
+                }
+            };
+            let gh = async {
+                match tokio::time::timeout(limit, self.github.probe()).await {
+                    Ok(r) => r.map_err(|e| format!("{e:#}")),
+                    Err(_) => Err("GitHub did not answer within 5 s".into()),
+                }
+            };
+            let (a, g) = tokio::join!(aws, gh);
+            vec![("aws", a), ("github", g)]
+        })
+    }
+}
+
+async fn serve(config: ServeConfig) -> Result<i32> {
+    let config = Arc::new(config);
+    let aws = aws(&config).await;
+    let engine = Engine::new(aws.clone(), &config.table);
+    let github = Arc::new(Clients::new(&config.github)?);
+    let runner = Arc::new(PreviewRunner::new(
+        config.clone(),
+        engine.clone(),
+        github.clone(),
+    ));
+    let scheduler = Scheduler::new(
+        runner,
+        QueueSettings {
+            max_in_flight: config.max_in_flight,
+            ..QueueSettings::default()
+        },
+        None,
+    );
+    let queue: Arc<dyn super::Submit> = match &config.queue {
+        QueueKind::Memory => Arc::new(Memory(scheduler.clone())),
+        QueueKind::Sqs(url) => {
+            anyhow::bail!("queue {url}: the SQS queue is not available in this build; use queue = \"memory\"")
+        }
+    };
+    let mut state = AppState::new(config.clone(), queue);
+    state.api = Some(api::Backend {
+        engine: engine.clone(),
+        profiles: config.profiles.clone(),
+    });
+    state.ready = Some(Arc::new(Ready {
+        aws,
+        table: config.table.clone(),
+        github,
+    }));
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    tracing::info!(
+        listen = %config.listen,
+        repositories = config.repositories.len(),
+        "eden serve is listening"
+    );
+    super::serve_until(
+        listener,
+        Arc::new(state),
+        Some(scheduler),
+        config.shutdown_timeout,
+        super::signal(),
+    )
+    .await?;
+    Ok(0)
+}
