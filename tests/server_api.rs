@@ -65,7 +65,9 @@ profiles = ["api", "admin"]
 }
 
 fn q(s: &str) -> String {
-    s.replace('/', "%2F").replace(':', "%3A").replace('@', "%40")
+    s.replace('/', "%2F")
+        .replace(':', "%3A")
+        .replace('@', "%40")
 }
 
 impl Api {
@@ -75,7 +77,10 @@ impl Api {
         let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
             .await
             .unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
     async fn get(&self, path: &str, key: Option<&str>) -> (StatusCode, Value) {
         let mut r = Request::get(path);
@@ -102,7 +107,10 @@ async fn create_list_and_delete_like_the_original() {
     let image = w.image("api", "sha-1");
     let (status, body) = a
         .get(
-            &format!("/api/v1/create?name=feature-x&image_uri={}&profile=api", q(&image)),
+            &format!(
+                "/api/v1/create?name=feature-x&image_uri={}&profile=api",
+                q(&image)
+            ),
             Some(KEY_API),
         )
         .await;
@@ -135,7 +143,13 @@ async fn create_list_and_delete_like_the_original() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| format!("{}/{}", e["profile"].as_str().unwrap(), e["name"].as_str().unwrap()))
+            .map(|e| {
+                format!(
+                    "{}/{}",
+                    e["profile"].as_str().unwrap(),
+                    e["name"].as_str().unwrap()
+                )
+            })
             .collect()
     };
     assert_eq!(names(&body), ["api/feature-x"]);
@@ -169,7 +183,10 @@ async fn bad_keys_are_403_and_change_nothing() {
     let w = &a.w;
     let before = w.snapshot().await;
     let image = w.image("admin", "sha-1");
-    let create = format!("/api/v1/create?name=nope&image_uri={}&profile=admin", q(&image));
+    let create = format!(
+        "/api/v1/create?name=nope&image_uri={}&profile=admin",
+        q(&image)
+    );
     for (key, why) in [
         (None, "no key"),
         (Some("wrong-key-0123456789abcdef"), "wrong key"),
@@ -196,11 +213,26 @@ async fn bad_parameters_are_400_with_what_to_fix() {
     let before = w.snapshot().await;
     let image = q(&w.image("api", "sha-1"));
     let cases = [
-        ("/api/v1/create?profile=api".to_string(), "Necessary query string parameters not specified: name image_uri"),
-        (format!("/api/v1/create?name=x&profile=api&image_uri="), "Necessary query string parameters not specified: image_uri"),
-        ("/api/v1/delete?profile=api".to_string(), "Necessary query string parameters not specified: name"),
-        ("/api/v1/create?name=x&profile=api&image_uri=nginx%3Alatest".to_string(), "is not an Amazon ECR image"),
-        (format!("/api/v1/create?name=a%0Ab&profile=api&image_uri={image}"), "environment"),
+        (
+            "/api/v1/create?profile=api".to_string(),
+            "Necessary query string parameters not specified: name image_uri",
+        ),
+        (
+            "/api/v1/create?name=x&profile=api&image_uri=".to_string(),
+            "Necessary query string parameters not specified: image_uri",
+        ),
+        (
+            "/api/v1/delete?profile=api".to_string(),
+            "Necessary query string parameters not specified: name",
+        ),
+        (
+            "/api/v1/create?name=x&profile=api&image_uri=nginx%3Alatest".to_string(),
+            "is not an Amazon ECR image",
+        ),
+        (
+            format!("/api/v1/create?name=a%0Ab&profile=api&image_uri={image}"),
+            "environment",
+        ),
     ];
     for (path, expected) in &cases {
         let (status, body) = a.get(path, Some(KEY_BOTH)).await;
@@ -231,6 +263,12 @@ async fn bad_parameters_are_400_with_what_to_fix() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("not found in ECR"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("not found in ECR"),
+        "{body}"
+    );
     assert_eq!(w.snapshot().await, before);
 }

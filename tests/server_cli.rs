@@ -79,7 +79,10 @@ fn flags_and_environment_variables_are_checked_too() {
         ],
     );
     assert_eq!(code, 1);
-    assert!(err.contains("github.api_url: \"ghe.example.com/api/v3\""), "{err}");
+    assert!(
+        err.contains("github.api_url: \"ghe.example.com/api/v3\""),
+        "{err}"
+    );
     assert!(err.contains("listen: \"everywhere\""), "{err}");
     assert!(err.contains("Found 2 problem(s)"), "{err}");
     assert!(!err.contains("VERYSECRET"), "{err}");
@@ -113,10 +116,8 @@ fn a_typo_in_a_key_is_named() {
 #[test]
 fn a_syntax_error_never_echoes_the_line_it_is_on() {
     let dir = tempfile::tempdir().unwrap();
-    let text = config(dir.path(), "api").replace(
-        "token = \"ghp_VERYSECRET\"",
-        "token = ghp_VERYSECRET",
-    );
+    let text =
+        config(dir.path(), "api").replace("token = \"ghp_VERYSECRET\"", "token = ghp_VERYSECRET");
     let (code, _, err) = check(dir.path(), &text, &[]);
     assert_eq!(code, 1);
     assert!(err.contains("serve.toml: line 5:"), "{err}");

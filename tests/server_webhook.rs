@@ -103,7 +103,10 @@ async fn send(app: &axum::Router, d: &Delivery) -> (StatusCode, Value) {
     let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
         .await
         .unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -227,7 +230,10 @@ async fn bodies_over_githubs_25_mb_are_413() {
 #[tokio::test]
 async fn redeliveries_are_recognised_and_not_run_twice() {
     let (app, rec) = app();
-    let d = Delivery::new("pull_request", fixture("github/pull_request.synchronize.json"));
+    let d = Delivery::new(
+        "pull_request",
+        fixture("github/pull_request.synchronize.json"),
+    );
     assert_eq!(send(&app, &d).await.0, StatusCode::ACCEPTED);
     let (status, body) = send(&app, &d).await;
     assert_eq!(status, StatusCode::OK);

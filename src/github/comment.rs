@@ -5,6 +5,8 @@ use time::OffsetDateTime;
 /// Where the preview stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
+    /// The image for the head commit is not in ECR yet (the server waits for CI to push it).
+    WaitingForImage(String),
     Deploying,
     Ready,
     /// Deployed, but not waited for (`wait: false`).
@@ -17,6 +19,7 @@ pub enum Status {
 impl Status {
     pub fn label(&self) -> &'static str {
         match self {
+            Status::WaitingForImage(_) => "⏳ waiting for the image",
             Status::Deploying => "⏳ deploying",
             Status::Ready => "✅ ready",
             Status::Deployed => "🚀 deployed",
@@ -132,6 +135,12 @@ pub fn render(v: &View) -> String {
     if !table.is_empty() {
         out.push_str(&table);
         out.push('\n');
+    }
+    if let Status::WaitingForImage(image) = &v.status {
+        out.push_str(&format!(
+            "Waiting for `{}` to appear in ECR; the preview deploys as soon as it does.\n\n",
+            image.replace('`', "'")
+        ));
     }
     let err = error_block(v);
     if !err.is_empty() {

@@ -309,9 +309,11 @@ impl Context {
         use futures::{StreamExt, TryStreamExt};
         let ids = gh.deployments(environment).await?;
         // A few at a time: GitHub limits content creation (~80 writes a minute).
-        futures::stream::iter(ids.iter().map(|id| {
+        // Ids by value: a closure over `&u64` makes this future not `Send` for every lifetime
+        // (rust-lang/rust#64552), and the server runs it on spawned tasks.
+        futures::stream::iter(ids.clone().into_iter().map(|id| {
             gh.deployment_status(
-                *id,
+                id,
                 DeploymentState::Inactive,
                 None,
                 self.origin.run_url.as_deref(),

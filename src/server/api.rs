@@ -160,11 +160,11 @@ fn engine_error(op: &'static str, e: anyhow::Error) -> Response {
 
 async fn create(app: Arc<AppState>, headers: HeaderMap, params: Params) -> Response {
     const OP: &str = "create";
-    let (backend, profile) =
-        match admit(&app, OP, &headers, &params, &["name", "image_uri"]).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+    let (backend, profile) = match admit(&app, OP, &headers, &params, &["name", "image_uri"]).await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
     let (name, image) = (&params["name"], &params["image_uri"]);
     let image_ref = match ImageRef::parse(image) {
         Ok(i) => i,
@@ -185,6 +185,7 @@ async fn create(app: Arc<AppState>, headers: HeaderMap, params: Params) -> Respo
         environment: name.clone(),
         image_uri: image.clone(),
         metadata: [("source".to_string(), "api".to_string())].into(),
+        env: Vec::new(),
     };
     let began = Instant::now();
     let result = backend.engine.create(&profile, &req).await;
@@ -295,7 +296,11 @@ pub async fn environments(
             "this server has no AWS access configured",
         );
     };
-    let rows = match backend.engine.list(q.get("profile").map(String::as_str)).await {
+    let rows = match backend
+        .engine
+        .list(q.get("profile").map(String::as_str))
+        .await
+    {
         Ok(r) => r,
         Err(e) => return engine_error(OP, e),
     };

@@ -475,7 +475,9 @@ pub fn resolve(
     let github = github(p, file.github, args);
     let repos = match &args.repositories {
         Some(json) => serde_json::from_str::<Vec<RepoFile>>(json).unwrap_or_else(|e| {
-            p.push(format!("EDEN_REPOSITORIES/--repositories: not a JSON array of repository tables: {e}"));
+            p.push(format!(
+                "EDEN_REPOSITORIES/--repositories: not a JSON array of repository tables: {e}"
+            ));
             Vec::new()
         }),
         None => file.repository,
@@ -485,7 +487,10 @@ pub fn resolve(
         Some(json) => {
             serde_json::from_str::<Vec<ApiKeyFile>>(json.expose()).unwrap_or_else(|_| {
                 // serde's message may quote the input: keep the key out of it.
-                p.push("EDEN_API_KEYS/--api-keys: not a JSON array of {\"key\": …, \"profiles\": […]}".into());
+                p.push(
+                    "EDEN_API_KEYS/--api-keys: not a JSON array of {\"key\": …, \"profiles\": […]}"
+                        .into(),
+                );
                 Vec::new()
             })
         }

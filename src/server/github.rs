@@ -83,7 +83,11 @@ impl Clients {
 
     /// A client acting on `repo`: the token's, or the app installation's (the delivery names
     /// the installation; otherwise it is asked for once and remembered).
-    pub async fn for_repo(&self, repo: &str, installation: Option<u64>) -> Result<Option<Octocrab>> {
+    pub async fn for_repo(
+        &self,
+        repo: &str,
+        installation: Option<u64>,
+    ) -> Result<Option<Octocrab>> {
         let app = match &self.kind {
             Kind::None => return Ok(None),
             Kind::Token(c) => return Ok(Some(c.clone())),
@@ -102,7 +106,9 @@ impl Clients {
                 let v: Value = app
                     .get(format!("/repos/{repo}/installation"), None::<&()>)
                     .await
-                    .map_err(|e| anyhow!("the GitHub App is not installed on {repo}, or cannot see it: {e}"))?;
+                    .map_err(|e| {
+                        anyhow!("the GitHub App is not installed on {repo}, or cannot see it: {e}")
+                    })?;
                 v.get("id")
                     .and_then(Value::as_u64)
                     .ok_or_else(|| anyhow!("GitHub named no installation for {repo}"))?

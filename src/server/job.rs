@@ -86,6 +86,7 @@ pub enum ChatCommand {
 /// What to do about the pull request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // a few jobs per PR, short-lived
 pub enum Work {
     /// A `pull_request` event: decided (deploy / delete / skip) when it runs.
     Event(EventData),

@@ -68,8 +68,7 @@ pub fn job_duration(kind: &'static str, d: Duration) {
 }
 
 pub fn operation_duration(operation: &'static str, d: Duration) {
-    histogram!("eden_operation_duration_seconds", "operation" => operation)
-        .record(d.as_secs_f64());
+    histogram!("eden_operation_duration_seconds", "operation" => operation).record(d.as_secs_f64());
 }
 
 /// `eden_errors_total{source}`.

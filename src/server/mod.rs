@@ -11,9 +11,10 @@
 
 pub mod api;
 pub mod config;
+pub mod github;
+pub mod images;
 pub mod job;
 pub mod metrics;
-pub mod github;
 pub mod queue;
 pub mod runner;
 pub mod signature;
@@ -92,8 +93,14 @@ impl AppState {
 
 pub fn router(app: Arc<AppState>) -> Router {
     let api = Router::new()
-        .route("/api/v1/create", get(api::create_get).post(api::create_post))
-        .route("/api/v1/delete", get(api::delete_get).post(api::delete_post))
+        .route(
+            "/api/v1/create",
+            get(api::create_get).post(api::create_post),
+        )
+        .route(
+            "/api/v1/delete",
+            get(api::delete_get).post(api::delete_post),
+        )
         .route("/api/v1/environments", get(api::environments))
         .layer(DefaultBodyLimit::max(MAX_API_BODY));
     Router::new()

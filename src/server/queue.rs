@@ -199,7 +199,12 @@ impl Scheduler {
     /// The PR's worker: take the pending job, run it (with retries), repeat until none is left.
     async fn work(self: Arc<Self>, key: PrKey) {
         loop {
-            let permit = self.permits.clone().acquire_owned().await.expect("never closed");
+            let permit = self
+                .permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("never closed");
             let (job, signals) = {
                 let mut inner = self.inner.lock().expect("queue lock");
                 let slot = inner.slots.get_mut(&key).expect("slot of a running worker");
@@ -276,7 +281,10 @@ impl Scheduler {
     pub async fn shutdown(&self, grace: Duration) -> bool {
         self.inner.lock().expect("queue lock").closed = true;
         self.tracker.close();
-        if tokio::time::timeout(grace, self.tracker.wait()).await.is_ok() {
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_ok()
+        {
             return true;
         }
         tracing::warn!(

@@ -1,20 +1,39 @@
-//! The job runner: a queued job → a PR run through `src/preview` (wired when it lands).
+//! The job runner: a queued job → a PR run through `src/preview` (decisions, the sticky comment
+//! and deployments all come from there). What is the server's own: reading the PR for jobs
+//! that carry no event, the write-access check of comment commands, waiting for the head's
+//! image in ECR, and telling transient failures from permanent ones.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::anyhow;
+use anyhow::{anyhow, Result};
 use futures::future::BoxFuture;
+use octocrab::Octocrab;
+use serde_json::{json, Value};
 
-use super::config::ServeConfig;
+use super::config::{render, ProfilesFrom, RepoConfig, ServeConfig};
 use super::github::Clients;
-use super::job::Job;
+use super::images;
+use super::job::{ChatCommand, Job, PrKey, Work};
 use super::queue::{JobDone, JobError, JobRunner, Signals};
-use crate::engine::Engine;
+use crate::engine::lease::LeaseError;
+use crate::engine::{state, Engine};
+use crate::github::api::GitHub;
+use crate::preview::{
+    Author, Command, Context, Decision, Options, Origin, PrEvent, Prepared, ProfileSource, Request,
+    Target, WaitSettings,
+};
 
 pub struct PreviewRunner {
     pub config: Arc<ServeConfig>,
     pub engine: Engine,
     pub github: Arc<Clients>,
+    /// First pause between ECR checks while waiting for an image (doubles, up to a minute).
+    pub image_poll: Duration,
+    /// Poll interval while waiting for a ready environment (`wait = true`).
+    pub ready_poll: Duration,
+    /// Counts image waits begun (tests and logs observe it; nothing depends on it).
+    pub image_waits: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl PreviewRunner {
@@ -23,14 +42,332 @@ impl PreviewRunner {
             config,
             engine,
             github,
+            image_poll: Duration::from_secs(5),
+            ready_poll: Duration::from_secs(15),
+            image_waits: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
+}
+
+/// Worth another attempt: another run holds the environment's lease. (Throttling and transient
+/// AWS errors are retried by the SDK itself; GitHub errors reach us as text.)
+pub fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<LeaseError>(),
+            Some(LeaseError::Busy { .. })
+        )
+    })
+}
+
+fn fail(e: anyhow::Error) -> JobError {
+    JobError {
+        transient: is_transient(&e),
+        error: e,
+    }
+}
+
+fn done(outcome: &str) -> Result<JobDone, JobError> {
+    Ok(JobDone {
+        outcome: outcome.to_string(),
+    })
+}
+
+/// What a job is about once the PR is known.
+struct Pr<'a> {
+    key: &'a PrKey,
+    repo: &'a RepoConfig,
+    ctx: Context,
+    client: Option<Octocrab>,
+}
+
+impl PreviewRunner {
+    fn context(&self, key: &PrKey, repo: &RepoConfig, gh: Option<GitHub>) -> Context {
+        let profiles = match &self.config.profiles {
+            ProfilesFrom::File(p) => ProfileSource::File(p.clone()),
+            ProfilesFrom::Remote => ProfileSource::Remote,
+        };
+        let mut ctx = Context::new(
+            self.engine.clone(),
+            Origin {
+                repository: key.repo.clone(),
+                server_url: self.config.github.server_url.clone(),
+                run_url: None,
+            },
+            profiles,
+        );
+        ctx.github = gh;
+        ctx.author = Author::Discover;
+        #[allow(clippy::needless_update)] // `Options` only ever gains fields
+        let options = Options {
+            comment: repo.comment,
+            deployment: repo.deployment,
+            wait: repo.wait.then_some(WaitSettings {
+                timeout: self.config.wait_timeout,
+                interval: self.ready_poll,
+            }),
+            ..Options::default()
+        };
+        ctx.options = options;
+        ctx
+    }
+
+    async fn open<'a>(&'a self, job: &'a Job) -> Result<Pr<'a>, JobError> {
+        let repo = self.config.repository(&job.key.repo).ok_or_else(|| {
+            JobError::permanent(anyhow!(
+                "repository {} is no longer configured",
+                job.key.repo
+            ))
+        })?;
+        let client = self
+            .github
+            .for_repo(&job.key.repo, job.installation)
+            .await
+            .map_err(JobError::transient)?;
+        let gh = client
+            .clone()
+            .map(|c| GitHub::with_client(c, &job.key.repo));
+        Ok(Pr {
+            key: &job.key,
+            repo,
+            ctx: self.context(&job.key, repo, gh),
+            client,
+        })
+    }
+}
+
+impl Pr<'_> {
+    fn environment(&self, e: &PrEvent) -> String {
+        render(&self.repo.environment, e.number, &e.head_ref, &e.head_sha)
+    }
+
+    fn targets(&self, e: &PrEvent, deploying: bool) -> Vec<Target> {
+        self.repo
+            .images
+            .iter()
+            .map(|(profile, template)| Target {
+                profile: profile.clone(),
+                image_uri: deploying.then(|| render(template, e.number, &e.head_ref, &e.head_sha)),
+            })
+            .collect()
+    }
+
+    /// The PR as it is now, as an event (`synchronize` when open, `closed` when not).
+    async fn read(&self) -> Result<PrEvent> {
+        let client = self.client.as_ref().ok_or_else(|| {
+            anyhow!(
+                "reading the pull request needs GitHub access: configure [github] token or app_id"
+            )
+        })?;
+        let pr: Value = client
+            .get(
+                format!("/repos/{}/pulls/{}", self.key.repo, self.key.number),
+                None::<&()>,
+            )
+            .await
+            .map_err(|e| anyhow!("GitHub API: reading pull request {}: {e}", self.key))?;
+        let open = pr.get("state").and_then(Value::as_str) == Some("open");
+        let action = if open { "synchronize" } else { "closed" };
+        PrEvent::parse(
+            &json!({"action": action, "number": self.key.number, "pull_request": pr}).to_string(),
+        )
+    }
+
+    /// Whether `user` may use commands: write, maintain or admin on the repository.
+    async fn may_write(&self, user: &str) -> Result<bool> {
+        let client = self
+            .client
+            .as_ref()
+            .ok_or_else(|| anyhow!("commands need GitHub access"))?;
+        let v: Value = client
+            .get(
+                format!("/repos/{}/collaborators/{user}/permission", self.key.repo),
+                None::<&()>,
+            )
+            .await
+            .map_err(|e| anyhow!("GitHub API: reading {user}'s permission: {e}"))?;
+        let perm = v
+            .get("permission")
+            .and_then(Value::as_str)
+            .unwrap_or("none");
+        let role = v.get("role_name").and_then(Value::as_str).unwrap_or("");
+        Ok(matches!(perm, "admin" | "maintain" | "write")
+            || matches!(role, "admin" | "maintain" | "write"))
+    }
+}
+
+impl PreviewRunner {
+    /// Deploy (after the image wait) or delete what `prepared` decided.
+    async fn execute(
+        &self,
+        pr: &Pr<'_>,
+        prepared: Prepared,
+        signals: &Signals,
+    ) -> Result<JobDone, JobError> {
+        match &prepared.decision {
+            Decision::Skip { reason } => {
+                tracing::info!(pr = %pr.key, "skipped: {reason}");
+                return done("skipped");
+            }
+            Decision::Deploy => {
+                let waited = images::wait(
+                    &pr.ctx,
+                    &prepared,
+                    signals,
+                    self.image_poll,
+                    self.config.image_wait,
+                    &self.image_waits,
+                )
+                .await
+                .map_err(JobError::permanent)?;
+                if !waited || signals.cancel.is_cancelled() {
+                    return done("superseded");
+                }
+            }
+            Decision::Delete { .. } => {}
+        }
+        let report = pr.ctx.execute(&prepared).await;
+        let outcome = report.action.as_str();
+        if let Some(e) = report
+            .runs
+            .into_iter()
+            .filter_map(|r| {
+                r.result
+                    .err()
+                    .map(|e| e.context(format!("profile {}", r.profile)))
+            })
+            .next()
+        {
+            return Err(fail(e));
+        }
+        if let Some(e) = report.github.error {
+            return Err(fail(e.context("the PR comment or deployment status")));
+        }
+        tracing::info!(pr = %pr.key, environment = %report.environment, outcome, "PR run done");
+        done(outcome)
+    }
+
+    async fn event(&self, pr: &Pr<'_>, e: PrEvent, signals: &Signals) -> Result<JobDone, JobError> {
+        let deploying = e.action != "closed";
+        let req = Request {
+            name: Some(pr.environment(&e)),
+            targets: pr.targets(&e, deploying),
+            event: Some(e),
+            command: Command::Auto,
+            label: pr.repo.label.clone(),
+        };
+        let prepared = pr.ctx.prepare(req).await.map_err(fail)?;
+        self.execute(pr, prepared, signals).await
+    }
+
+    /// A maintainer's command: the command is the decision (fork PRs included: that is the safe
+    /// way to preview fork code, after review), for exactly the head read now or the SHA named.
+    async fn command(
+        &self,
+        pr: &Pr<'_>,
+        command: ChatCommand,
+        user: &str,
+        sha: Option<&str>,
+        signals: &Signals,
+    ) -> Result<JobDone, JobError> {
+        let (allowed, now) = tokio::join!(pr.may_write(user), pr.read());
+        if !allowed.map_err(fail)? {
+            tracing::warn!(pr = %pr.key, user, "refused: /eden commands need write access");
+            return done("refused");
+        }
+        let event = now.map_err(fail)?;
+        if let Some(pinned) = sha {
+            if !event.head_sha.starts_with(pinned) {
+                tracing::warn!(pr = %pr.key, pinned, head = %event.head_sha, "refused: the head is no longer the commit the command named");
+                return done("refused");
+            }
+        }
+        let deploying = command == ChatCommand::Deploy;
+        if deploying && event.state != "open" {
+            tracing::info!(pr = %pr.key, "skipped: /eden deploy on a closed pull request");
+            return done("skipped");
+        }
+        let req = Request {
+            name: Some(pr.environment(&event)),
+            targets: pr.targets(&event, deploying),
+            event: None,
+            command: if deploying {
+                Command::Deploy
+            } else {
+                Command::Delete
+            },
+            label: None,
+        };
+        let mut prepared = pr.ctx.prepare(req).await.map_err(fail)?;
+        // The run is about this PR at this exact head: the comment, the deployment and the
+        // state item's metadata name it.
+        prepared.event = Some(event);
+        self.execute(pr, prepared, signals).await
+    }
+
+    /// Converge: closed → delete (if there is a preview); open and missing or behind → deploy
+    /// through the usual decision (forks and label gates apply).
+    async fn recheck(&self, pr: &Pr<'_>, signals: &Signals) -> Result<JobDone, JobError> {
+        let event = pr.read().await.map_err(fail)?;
+        let environment = pr.environment(&event);
+        let first = pr
+            .repo
+            .images
+            .keys()
+            .next()
+            .ok_or_else(|| JobError::permanent(anyhow!("no profiles configured")))?;
+        let known = state::read(&self.engine.aws, &self.engine.table, first, &environment)
+            .await
+            .map_err(fail)?;
+        if event.state != "open" {
+            if known.is_none() {
+                return done("skipped");
+            }
+            let req = Request {
+                name: Some(environment),
+                targets: pr.targets(&event, false),
+                event: None,
+                command: Command::Delete,
+                label: None,
+            };
+            let mut prepared = pr.ctx.prepare(req).await.map_err(fail)?;
+            prepared.event = Some(event);
+            return self.execute(pr, prepared, signals).await;
+        }
+        let deployed = known
+            .as_ref()
+            .and_then(|s| s.metadata.get("head_sha"))
+            .cloned();
+        if deployed.as_deref() == Some(event.head_sha.as_str()) {
+            return done("up_to_date");
+        }
+        self.event(pr, event, signals).await
+    }
+
+    async fn run_job(&self, job: &Job, signals: &Signals) -> Result<JobDone, JobError> {
+        let pr = self.open(job).await?;
+        match &job.work {
+            Work::Event(e) => self.event(&pr, e.to_event(), signals).await,
+            Work::Command { command, user, sha } => {
+                self.command(&pr, *command, user, sha.as_deref(), signals)
+                    .await
+            }
+            Work::Recheck { .. } => self.recheck(&pr, signals).await,
         }
     }
 }
 
 impl JobRunner for PreviewRunner {
-    fn run<'a>(&'a self, job: &'a Job, _: &'a Signals) -> BoxFuture<'a, Result<JobDone, JobError>> {
+    fn run<'a>(
+        &'a self,
+        job: &'a Job,
+        signals: &'a Signals,
+    ) -> BoxFuture<'a, Result<JobDone, JobError>> {
         Box::pin(async move {
-            Err(JobError::permanent(anyhow!("{}: PR runs are not wired yet", job.key)))
+            self.run_job(job, signals).await.map_err(|mut e| {
+                e.error = e.error.context(format!("{}", job.key));
+                e
+            })
         })
     }
 }

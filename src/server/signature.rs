@@ -24,9 +24,13 @@ impl SigError {
     pub fn as_str(self) -> &'static str {
         match self {
             SigError::Missing => "missing X-Hub-Signature-256",
-            SigError::Sha1Only => "only the SHA-1 X-Hub-Signature was sent; eden accepts X-Hub-Signature-256",
+            SigError::Sha1Only => {
+                "only the SHA-1 X-Hub-Signature was sent; eden accepts X-Hub-Signature-256"
+            }
             SigError::Malformed => "X-Hub-Signature-256 is not sha256=<64 hex digits>",
-            SigError::Mismatch => "X-Hub-Signature-256 does not match any configured webhook secret",
+            SigError::Mismatch => {
+                "X-Hub-Signature-256 does not match any configured webhook secret"
+            }
         }
     }
 }
@@ -114,7 +118,12 @@ mod tests {
             Ok(())
         );
         assert_eq!(
-            verify(&secrets(&["old", "new"]), Some(VECTOR.as_bytes()), false, b"Hello, World!"),
+            verify(
+                &secrets(&["old", "new"]),
+                Some(VECTOR.as_bytes()),
+                false,
+                b"Hello, World!"
+            ),
             Err(SigError::Mismatch)
         );
         assert_eq!(
@@ -129,9 +138,9 @@ mod tests {
         assert_eq!(verify(&s, None, false, b""), Err(SigError::Missing));
         assert_eq!(verify(&s, None, true, b""), Err(SigError::Sha1Only));
         for bad in [
-            &VECTOR[7..],                  // no prefix
+            &VECTOR[7..], // no prefix
             "sha1=757107ea0eb2509fc211221cce984b8a37570b6d",
-            "sha256=757107",               // short
+            "sha256=757107", // short
             "sha256=zz7107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
         ] {
             assert_eq!(

@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use futures::future::BoxFuture;
 
-use super::config::{self, GlobalProfileFlags, LogFormat, ProfilesFrom, QueueKind, ServeArgs, ServeConfig};
+use super::config::{
+    self, GlobalProfileFlags, LogFormat, ProfilesFrom, QueueKind, ServeArgs, ServeConfig,
+};
 use super::github::Clients;
 use super::queue::{QueueSettings, Scheduler};
 use super::runner::PreviewRunner;
@@ -49,7 +51,11 @@ fn check(config: &ServeConfig) -> i32 {
         eprintln!("Found {} problem(s) in the profiles", problems.len());
         return 1;
     }
-    let repos: Vec<&str> = config.repositories.iter().map(|r| r.name.as_str()).collect();
+    let repos: Vec<&str> = config
+        .repositories
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
     println!(
         "Configuration is valid: listen {}, {} repositories ({}), {} API key(s), queue {}, profiles {}",
         config.listen,
@@ -69,9 +75,13 @@ fn check(config: &ServeConfig) -> i32 {
 }
 
 fn init_logging(format: LogFormat, verbose: bool) {
-    let default = if verbose { "eden=debug,info" } else { "eden=info,warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EDEN_LOG")
-        .unwrap_or_else(|_| default.into());
+    let default = if verbose {
+        "eden=debug,info"
+    } else {
+        "eden=info,warn"
+    };
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("EDEN_LOG").unwrap_or_else(|_| default.into());
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -158,7 +168,9 @@ async fn serve(config: ServeConfig) -> Result<i32> {
     let queue: Arc<dyn super::Submit> = match &config.queue {
         QueueKind::Memory => Arc::new(Memory(scheduler.clone())),
         QueueKind::Sqs(url) => {
-            anyhow::bail!("queue {url}: the SQS queue is not available in this build; use queue = \"memory\"")
+            anyhow::bail!(
+                "queue {url}: the SQS queue is not available in this build; use queue = \"memory\""
+            )
         }
     };
     let mut state = AppState::new(config.clone(), queue);

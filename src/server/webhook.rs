@@ -113,7 +113,11 @@ pub async fn handle(State(app): State<Arc<AppState>>, headers: HeaderMap, body: 
     };
     if !app.deliveries.first(delivery) {
         m::delivery(label, "duplicate");
-        tracing::info!(delivery, event, "redelivery of a delivery already accepted: ignored");
+        tracing::info!(
+            delivery,
+            event,
+            "redelivery of a delivery already accepted: ignored"
+        );
         return answer(
             StatusCode::OK,
             "duplicate",
@@ -214,7 +218,9 @@ pub fn route(app: &AppState, event: &str, delivery: &str, body: &[u8]) -> Result
         "issue_comment" => {
             let v = parse(body)?;
             let repo = str_at(&v, "/repository/full_name").ok_or("no repository.full_name")?;
-            let on_pr = v.pointer("/issue/pull_request").is_some_and(Value::is_object);
+            let on_pr = v
+                .pointer("/issue/pull_request")
+                .is_some_and(Value::is_object);
             let command = str_at(&v, "/comment/body").and_then(parse_command);
             let (Some((command, sha)), true, Some("created")) =
                 (command, on_pr, str_at(&v, "/action"))

@@ -159,7 +159,9 @@ fn secrets_never_show_in_debug_output() {
     let shown = format!("{args:?}");
     assert!(!shown.contains("FLAGTOKEN") && !shown.contains("FLAGKEY"));
     // A malformed key list is reported without echoing it.
-    let e = resolve(FileConfig::default(), &args, &g).unwrap_err().join(" ");
+    let e = resolve(FileConfig::default(), &args, &g)
+        .unwrap_err()
+        .join(" ");
     assert!(!e.contains("FLAGKEY"), "{e}");
 }
 

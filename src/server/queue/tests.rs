@@ -285,11 +285,7 @@ async fn pull_requests_run_in_parallel_up_to_the_bound() {
     s.release.notify_waiters();
     settle().await;
     assert_eq!(s.max_running.load(Ordering::SeqCst), 2);
-    let deployed = s
-        .log()
-        .iter()
-        .filter(|l| l.starts_with("deploy"))
-        .count();
+    let deployed = s.log().iter().filter(|l| l.starts_with("deploy")).count();
     assert_eq!(deployed, 5);
     assert_eq!(q.busy(), 0);
 }
