@@ -88,12 +88,13 @@ impl Script {
                 break;
             }
             tokio::select! {
-                _ = pushed => {}
-                _ = s.recheck.notified() => self.note(format!("recheck {key} {sha}")),
+                biased;
                 _ = s.cancel.cancelled() => {
                     self.note(format!("stopped {key} {sha}"));
                     return Ok(JobDone { outcome: "superseded".into() });
                 }
+                _ = pushed => {}
+                _ = s.recheck.notified() => self.note(format!("recheck {key} {sha}")),
             }
         }
         self.note(format!("deploy {key} {sha}"));
@@ -256,6 +257,7 @@ async fn a_recheck_wakes_the_running_job_and_never_displaces_a_pending_one() {
     q.push(cmd).unwrap(); // stops the first job, and waits
     q.push(recheck("r2")).unwrap(); // adds nothing behind the command
     assert_eq!(q.depth(), 1);
+    settle().await;
     s.push_image("a1");
     settle().await;
     let log = s.log();
