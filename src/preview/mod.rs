@@ -2,7 +2,13 @@
 //! (`src/server/`). Nothing here knows which of them runs it: no `INPUT_*`, no
 //! `GITHUB_OUTPUT`, no runner log commands, no HTTP.
 //!
-//! # API (stable; changes are announced in a note at the top of this comment)
+//! **API notes** (newest first; every change so far is additive):
+//! - 11:20 UTC: `Options` gained `comment_template: Option<CommentTemplate>` and
+//!   `env: EnvTemplate` (build `Options` with `..Options::default()`); `Prepared` gained
+//!   `env` (per profile, expanded in `prepare`); `Context::render(&View)` renders with the
+//!   template. Nothing was renamed or removed.
+//!
+//! # API (stable; changes are announced in the notes above)
 //!
 //! ```text
 //! Context { engine, github: Option<GitHub>, author: Author, origin: Origin,
@@ -18,7 +24,8 @@
 //!   ctx.load_profile(name) / ctx.load_profiles(&[Target])
 //!
 //! Request  { event: Option<PrEvent>, command: Command, label, name, targets: Vec<Target> }
-//! Prepared { environment, decision: Decision, event, targets, profiles, endpoints, comment_id }
+//! Prepared { environment, decision: Decision, event, targets, profiles, endpoints, comment_id,
+//!            env: Vec<Vec<(name, value)>> }
 //! Report   { environment, decision, action: PrAction, runs: Vec<ProfileRun>, github: GitHubSide }
 //!   .ok()  .failures()  .outcomes()  .url()
 //! PrAction       Created | Deployed | Deleted | Absent | Skipped | Failed   (.as_str())
@@ -33,7 +40,9 @@
 //! Author   Login(String) | Discover   (Discover: GET /user, 403 → any GitHub App's comment)
 //! Origin   { repository: "owner/name", server_url, run_url: Option<String> }
 //! ProfileSource  File(PathBuf) | Remote (the engine's table)
-//! Options  { comment, deployment, wait: Option<WaitSettings { timeout, interval }> }
+//! Options  { comment, deployment, wait: Option<WaitSettings { timeout, interval }>,
+//!            comment_template: Option<CommentTemplate>, env: EnvTemplate }
+//! CommentTemplate::parse(text)?  EnvTemplate::parse("NAME=value\n…")?  (validated)
 //!          build with `..Options::default()`: fields are only ever added
 //! GcReport { dry_run, items: Vec<GcItem { profile, environment, reason: GcReason, result }> }
 //! Clock    trait { now() }; SystemClock; ManualClock::new(t).set(t)/.advance(d)
