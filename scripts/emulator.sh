@@ -33,7 +33,8 @@ start() {
   mkdir -p "$state"
   if running; then cat "$state/url"; return; fi
   port=$(free_port)
-  MOTO_ALLOW_NONEXISTENT_REGION=true nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" \
+  # scripts/moto_server.py: moto's server with atomic DynamoDB conditional writes (as AWS)
+  MOTO_ALLOW_NONEXISTENT_REGION=true nohup "$venv/bin/python" "$root/scripts/moto_server.py" -H 127.0.0.1 -p "$port" \
     >"$state/log" 2>&1 &
   echo $! >"$state/pid"
   url="http://127.0.0.1:$port"

@@ -49,6 +49,10 @@ pub struct Global {
     /// Print each step with timings, and log to stderr.
     #[arg(short = 'v', long, global = true)]
     pub verbose: bool,
+    /// Lease duration in seconds (renewed every quarter of it) [default: 20]. For tests and
+    /// operators: every eden run on the same table should use the same value.
+    #[arg(long, global = true, env = "EDEN_LEASE_SECONDS", value_parser = clap::value_parser!(u64).range(1..=600), hide_short_help = true)]
+    pub lease_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
@@ -146,6 +150,16 @@ pub enum Command {
         output: Output,
         #[arg(long, default_value = "300", env = "EDEN_LEASE_WAIT")]
         lease_wait: u64,
+        #[command(flatten)]
+        overrides: ProfileFlags,
+    },
+    /// Remove the lease of an environment (a run that died holds it for at most 30 s; this is
+    /// for an operator who cannot wait). The environment's state is left as it is.
+    Unlock {
+        #[arg(long, env = "EDEN_NAME")]
+        name: String,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
         #[command(flatten)]
         overrides: ProfileFlags,
     },
@@ -279,11 +293,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         } => {
             let meta = parse_meta(meta)?;
             let (profile, aws) = profile_and_aws(g, overrides).await?;
-            let mut engine = Engine::new(aws, &g.remote_table_name);
-            engine.lease = LeaseSettings {
-                wait: Duration::from_secs(*lease_wait),
-                ..LeaseSettings::default()
-            };
+            let engine = engine(g, aws, *lease_wait);
             let req = CreateRequest {
                 environment: name.clone(),
                 image_uri: image_uri.clone(),
@@ -301,13 +311,30 @@ pub async fn run(cli: Cli) -> Result<i32> {
             overrides,
         } => {
             let (profile, aws) = profile_and_aws(g, overrides).await?;
-            let mut engine = Engine::new(aws, &g.remote_table_name);
-            engine.lease = LeaseSettings {
-                wait: Duration::from_secs(*lease_wait),
-                ..LeaseSettings::default()
-            };
+            let engine = engine(g, aws, *lease_wait);
             let outcome = engine.delete(&profile, name).await?;
             print_outcome(&outcome, *output, g.verbose);
+            Ok(0)
+        }
+        Command::Unlock {
+            name,
+            output,
+            overrides,
+        } => {
+            let (profile, aws) = profile_and_aws(g, overrides).await?;
+            let engine = engine(g, aws, 0);
+            let unlocked = crate::engine::unlock::run(&engine, &profile.name, name).await?;
+            match (output, &unlocked) {
+                (Output::Json, _) => println!(
+                    "{}",
+                    serde_json::json!({ "profile": profile.name, "environment": name, "unlocked": unlocked })
+                ),
+                (Output::Text, Some(u)) => print!("{}", crate::engine::unlock::render(u)),
+                (Output::Text, None) => println!(
+                    "{}/{name} has no lease in table {}; nothing to do",
+                    profile.name, g.remote_table_name
+                ),
+            }
             Ok(0)
         }
         Command::Ls { output, all } => {
@@ -341,6 +368,19 @@ pub async fn run(cli: Cli) -> Result<i32> {
             crate::server::start::run(args, &flags, g.verbose).await
         }
     }
+}
+
+/// The engine for one command, with the lease settings of the command line.
+fn engine(g: &Global, aws: Aws, lease_wait: u64) -> Engine {
+    let mut engine = Engine::new(aws, &g.remote_table_name);
+    engine.lease = LeaseSettings {
+        wait: Duration::from_secs(lease_wait),
+        ..match g.lease_seconds {
+            Some(s) => LeaseSettings::with_duration(Duration::from_secs(s)),
+            None => LeaseSettings::default(),
+        }
+    };
+    engine
 }
 
 async fn profile_and_aws(g: &Global, overrides: &ProfileFlags) -> Result<(Profile, Aws)> {

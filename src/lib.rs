@@ -4,6 +4,7 @@
 
 pub mod action;
 pub mod aws;
+pub mod cancel;
 pub mod cli;
 pub mod collisions;
 pub mod doctor;

@@ -31,12 +31,22 @@ async fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .init();
+    if let Err(e) = eden::cancel::install() {
+        eprintln!("warning: cannot listen for SIGINT/SIGTERM: {e}");
+    }
     let code = match run(cli).await {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {}", one_line(&e));
-            1
-        }
+        Err(e) => match eden::cancel::received() {
+            // Asked to stop: 130 (SIGINT) or 143 (SIGTERM), whatever stopped the run.
+            Some(signal) => {
+                eprintln!("eden: interrupted by {}: {}", signal.name(), one_line(&e));
+                signal.exit_code()
+            }
+            None => {
+                eprintln!("error: {}", one_line(&e));
+                1
+            }
+        },
     };
     std::process::exit(code);
 }

@@ -1,5 +1,7 @@
 //! Instrumentation shared by every AWS client: a call log (operation, start, end), an optional
-//! fixed delay per HTTP request (the benchmark), and fault injection (fail the k-th call).
+//! fixed delay per HTTP request (the benchmark), fault injection (fail the k-th call, or die at
+//! the k-th call: it and every later one fail), and the lease guard (a per-run interceptor that
+//! refuses every request once the run's lease is lost).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,10 +15,12 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
 };
-use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, Metadata};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
+
+use super::Aws;
 
 /// One AWS operation as seen by the interceptor.
 #[derive(Debug, Clone)]
@@ -24,6 +28,8 @@ pub struct Call {
     pub operation: String,
     pub start: Instant,
     pub end: Instant,
+    /// When it ended on tokio's clock (virtual under a paused test clock).
+    pub ended: tokio::time::Instant,
     pub failed: bool,
 }
 
@@ -32,9 +38,14 @@ pub struct Call {
 pub struct Instrument {
     calls: Mutex<Vec<Call>>,
     started: AtomicUsize,
+    /// Every operation started, in order (a call cut short never reaches `calls`).
+    started_ops: Mutex<Vec<String>>,
     /// Fail the k-th operation (1-based) when set; 0 = never.
     fail_at: AtomicUsize,
+    /// The process "dies" at this operation: it and every later one fail; 0 = never.
+    die_at: AtomicUsize,
     injected: Mutex<Option<String>>,
+    died: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Instrument {
@@ -49,8 +60,30 @@ impl Instrument {
         *self.injected.lock().unwrap() = None;
     }
 
+    /// The process dies at its k-th AWS request from now (1-based): that request and every
+    /// later one fail (the heartbeat's included), as if the process had been killed.
+    pub fn die_at(&self, k: usize) {
+        self.started.store(0, Ordering::SeqCst);
+        self.started_ops.lock().unwrap().clear();
+        self.fail_at.store(0, Ordering::SeqCst);
+        self.die_at.store(k, Ordering::SeqCst);
+        *self.injected.lock().unwrap() = None;
+        *self.died.lock().unwrap() = None;
+    }
+
+    /// When (tokio's clock) the process died, if it reached its fatal request.
+    pub fn died_at(&self) -> Option<tokio::time::Instant> {
+        *self.died.lock().unwrap()
+    }
+
+    /// Requests started since the last reset or fault (including refused ones).
+    pub fn started(&self) -> usize {
+        self.started.load(Ordering::SeqCst)
+    }
+
     pub fn clear_fault(&self) {
         self.fail_at.store(0, Ordering::SeqCst);
+        self.die_at.store(0, Ordering::SeqCst);
     }
 
     /// The operation the fault hit, if it was reached.
@@ -58,8 +91,14 @@ impl Instrument {
         self.injected.lock().unwrap().clone()
     }
 
+    /// Every operation started since the last reset or fault, in order.
+    pub fn started_operations(&self) -> Vec<String> {
+        self.started_ops.lock().unwrap().clone()
+    }
+
     pub fn reset(&self) {
         self.calls.lock().unwrap().clear();
+        self.started_ops.lock().unwrap().clear();
         self.started.store(0, Ordering::SeqCst);
     }
 
@@ -113,11 +152,23 @@ impl Intercept for Interceptor {
             .map(|m| format!("{}.{}", m.service(), m.name()))
             .unwrap_or_else(|| "unknown".into());
         let n = self.0.started.fetch_add(1, Ordering::SeqCst) + 1;
+        self.0.started_ops.lock().unwrap().push(op.clone());
         cfg.interceptor_state()
             .store_put(CallStart(Instant::now(), op.clone()));
         if self.0.fail_at.load(Ordering::SeqCst) == n {
             *self.0.injected.lock().unwrap() = Some(op.clone());
             return Err(format!("fault injected: AWS call #{n} ({op}) failed").into());
+        }
+        let die = self.0.die_at.load(Ordering::SeqCst);
+        if die != 0 && n >= die {
+            if n == die {
+                *self.0.injected.lock().unwrap() = Some(op.clone());
+                *self.0.died.lock().unwrap() = Some(tokio::time::Instant::now());
+            }
+            return Err(format!(
+                "fault injected: the process died at AWS call #{die}; #{n} ({op}) failed"
+            )
+            .into());
         }
         Ok(())
     }
@@ -134,11 +185,93 @@ impl Intercept for Interceptor {
                 operation: op,
                 start,
                 end: Instant::now(),
+                ended: tokio::time::Instant::now(),
                 failed,
             });
         }
         Ok(())
     }
+}
+
+/// A per-run interceptor that refuses every request once `check` fails (the run's lease is
+/// lost): the run stops before its next write.
+#[derive(Clone)]
+pub struct Guard(pub Arc<dyn Fn() -> Result<(), BoxError> + Send + Sync>);
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Guard")
+    }
+}
+
+impl Intercept for Guard {
+    fn name(&self) -> &'static str {
+        "EdenLeaseGuard"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        (self.0)()
+    }
+}
+
+impl Aws {
+    /// The same clients with a guard that refuses every request once `check` fails.
+    pub fn with_guard(
+        &self,
+        check: impl Fn() -> Result<(), BoxError> + Send + Sync + 'static,
+    ) -> Aws {
+        let guard = SharedInterceptor::new(Guard(Arc::new(check)));
+        self.rebuilt(|c| c.interceptors.push(guard.clone()))
+    }
+
+    /// The same clients sending their requests through `client` (tests: see tests/common).
+    pub fn with_http_client(&self, client: SharedHttpClient) -> Aws {
+        let config = self.config.to_builder().http_client(client.clone()).build();
+        let mut aws = self.rebuilt(|c| c.http_client = Some(client.clone()));
+        aws.config = config;
+        aws
+    }
+
+    fn rebuilt(&self, change: impl Fn(&mut Rebuild)) -> Aws {
+        let mut r = Rebuild::default();
+        change(&mut r);
+        macro_rules! again {
+            ($client:expr, $krate:ident) => {{
+                let mut b = $client.config().to_builder();
+                for i in &r.interceptors {
+                    b.push_interceptor(i.clone());
+                }
+                if let Some(h) = &r.http_client {
+                    b = b.http_client(h.clone());
+                }
+                $krate::Client::from_conf(b.build())
+            }};
+        }
+        Aws {
+            config: self.config.clone(),
+            ecs: again!(self.ecs, aws_sdk_ecs),
+            elb: again!(self.elb, aws_sdk_elasticloadbalancingv2),
+            route53: again!(self.route53, aws_sdk_route53),
+            dynamodb: again!(self.dynamodb, aws_sdk_dynamodb),
+            s3: again!(self.s3, aws_sdk_s3),
+            interceptors: self
+                .interceptors
+                .iter()
+                .chain(&r.interceptors)
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Rebuild {
+    interceptors: Vec<SharedInterceptor>,
+    http_client: Option<SharedHttpClient>,
 }
 
 /// An HTTP client that waits a fixed time before every request (a slow network, for the bench).
@@ -190,6 +323,7 @@ mod tests {
             operation: String::new(),
             start: ms(a),
             end: ms(b),
+            ended: tokio::time::Instant::now(),
             failed: false,
         };
         // two parallel calls, then one after both, then two parallel again

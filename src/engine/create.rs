@@ -51,7 +51,8 @@ pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Res
         &profile.domain_name_prefix,
         &req.environment,
     );
-    let plan = Plan {
+    let guarded: Engine;
+    let mut plan = Plan {
         engine,
         profile,
         req,
@@ -60,19 +61,14 @@ pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Res
         steps: Steps::default(),
     };
     let aws = &engine.aws;
+    let target = format!("{}/{}", profile.name, req.environment);
 
     // Round 1: the lease (which also reads the state) and the precheck's first round; the lease
     // is restored if any check fails.
     let t = Instant::now();
     let subject = plan.subject();
     let (lease, checked) = tokio::join!(
-        lease::acquire(
-            aws,
-            &engine.table,
-            &profile.name,
-            &req.environment,
-            &engine.lease
-        ),
+        lease::acquire(engine, &profile.name, &req.environment),
         precheck::infra(aws, &subject),
     );
     let (infra, own_td) = match checked {
@@ -92,38 +88,75 @@ pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Res
             lease::create_table(aws, &table).await?;
             plan.steps
                 .done(t, "table", format!("created DynamoDB table {table}"));
-            lease::acquire(
-                aws,
-                &engine.table,
-                &profile.name,
-                &req.environment,
-                &engine.lease,
-            )
-            .await?
+            lease::acquire(engine, &profile.name, &req.environment).await?
         }
         Err(e) => return Err(e.into()),
     };
+    lease_steps(&lease, &plan.steps, t);
     plan.steps.done(
         t,
         "validate",
         format!("image {} exists; reference and ALB read", plan.image),
     );
+    // From here on every request goes through the lease's guard.
+    guarded = Engine {
+        aws: lease.guard(aws),
+        ..engine.clone()
+    };
+    plan.engine = &guarded;
 
-    let result = Box::pin(plan.apply(&lease, infra, own_td)).await;
+    let result = match engine.checkpoint("create", &target, &plan.steps) {
+        Ok(()) => Box::pin(plan.apply(&lease, infra, own_td)).await,
+        Err(i) => Err(i.into()),
+    };
     match result {
         Ok(o) => Ok(o),
         Err(e) => {
-            if let Err(r) = lease.release(aws).await {
-                tracing::warn!("{r:#}");
+            let e = lease::explain(&lease, e);
+            if lease.check().is_ok() {
+                if let Err(r) = lease.release(aws).await {
+                    tracing::warn!("{r:#}");
+                }
             }
             Err(e)
         }
     }
 }
 
+/// For people (`-v`): a wait for another run's lease, and a takeover.
+pub(crate) fn lease_steps(lease: &Lease, steps: &Steps, t: Instant) {
+    match &lease.took_over {
+        Some(h) => steps.done(
+            t,
+            "lease-wait",
+            format!(
+                "waited {:.1} s, then took over the lease of {} (not renewed for {} s: that run died)",
+                lease.waited.as_secs_f64(),
+                h.owner,
+                h.duration.as_secs()
+            ),
+        ),
+        None if lease.waited.as_millis() > 0 => steps.done(
+            t,
+            "lease-wait",
+            format!(
+                "waited {:.1} s for another run to finish",
+                lease.waited.as_secs_f64()
+            ),
+        ),
+        None => {}
+    }
+}
+
 impl Plan<'_> {
     fn aws(&self) -> &Aws {
         &self.engine.aws
+    }
+
+    /// A safe point: stop here (the caller releases the lease) if the process was asked to.
+    fn checkpoint(&self) -> Result<()> {
+        let target = format!("{}/{}", self.profile.name, self.req.environment);
+        Ok(self.engine.checkpoint("create", &target, &self.steps)?)
     }
 
     fn tags(&self) -> Vec<(String, String)> {
@@ -188,14 +221,20 @@ impl Plan<'_> {
         let p = self.profile;
         let n = &self.names;
         // Round 2: the last reads and checks. Nothing is written before they all pass.
-        let observed = Box::pin(precheck::observe(
+        // (reads only, and a wait for a DRAINING service: abandoned at once on a signal)
+        let subject = self.subject();
+        let observe = Box::pin(precheck::observe(
             self.aws(),
-            &self.subject(),
+            &subject,
             infra,
             own_td,
             hostname,
-        ))
-        .await?;
+        ));
+        let observed = tokio::select! {
+            o = observe => o?,
+            _ = self.engine.cancel.cancelled() => return Err(self.checkpoint().unwrap_err()),
+        };
+        self.checkpoint()?;
         let t = Instant::now();
         // DNS and the environments file depend on nothing else: they run beside the chain.
         let side = self.side_effects(infra, hostname, t, "entry added");
@@ -266,6 +305,7 @@ impl Plan<'_> {
                 self.adopt(arn).await?;
             }
         }
+        self.checkpoint()?;
 
         // Rounds 3-5: task definition ∥ (target group → attributes ∥ rule), then the service.
         let td_chain = async {
@@ -331,6 +371,7 @@ impl Plan<'_> {
             Ok::<_, anyhow::Error>((tg_arn, rule_arn))
         };
         let (td_arn, (tg_arn, rule_arn)) = tokio::try_join!(td_chain, tg_chain)?;
+        self.checkpoint()?;
 
         let t = Instant::now();
         let (service_arn, action) = match &found_svc {
@@ -422,6 +463,7 @@ impl Plan<'_> {
                 return Ok(None);
             }
             // Round 3: a new deployment of the service.
+            self.checkpoint()?;
             let t = Instant::now();
             let service = prev.service_arn.clone().unwrap_or_default();
             let Some(service_arn) = self.update_service(&service, &td_arn).await? else {
@@ -469,6 +511,7 @@ impl Plan<'_> {
             .filter(|a| a != td_arn)
             .skip(keep)
             .collect();
+        self.checkpoint()?;
         let t = Instant::now();
         let (committed, pruned) =
             tokio::join!(lease.commit(aws, &state), ecs::retire_revisions(aws, &old));

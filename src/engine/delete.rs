@@ -51,13 +51,7 @@ pub async fn run(engine: &Engine, profile: &Profile, environment: &str) -> Resul
     let t = Instant::now();
     let legacy_key = names.base.clone();
     let (lease, reference, legacy_item) = tokio::join!(
-        lease::acquire(
-            aws,
-            &engine.table,
-            &profile.name,
-            environment,
-            &engine.lease
-        ),
+        lease::acquire(engine, &profile.name, environment),
         ecs::find_service(aws, &profile.target_cluster, &profile.reference_service_arn),
         legacy_state(engine, profile, &legacy_key, environment),
     );
@@ -69,6 +63,20 @@ pub async fn run(engine: &Engine, profile: &Profile, environment: &str) -> Resul
         }
         Err(e) => return Err(e.into()),
     };
+    if let Some(l) = &lease {
+        super::create::lease_steps(l, &steps, t);
+    }
+    // From here on every request goes through the lease's guard.
+    let guarded = match &lease {
+        Some(l) => Engine {
+            aws: l.guard(aws),
+            ..engine.clone()
+        },
+        None => engine.clone(),
+    };
+    let (engine, aws) = (&guarded, &guarded.aws);
+    let target = format!("{}/{environment}", profile.name);
+    let checkpoint = || engine.checkpoint("delete", &target, &steps);
     let work = async {
         let reference = reference?.ok_or_else(|| {
             anyhow!(
@@ -98,6 +106,7 @@ pub async fn run(engine: &Engine, profile: &Profile, environment: &str) -> Resul
             .filter(|s| s.endpoint.is_some() || s.service_arn.is_some());
         let state = state.or(legacy_item.clone());
         let existed = state.is_some() || legacy_item.is_some();
+        checkpoint()?;
         // The environments file is independent of the resources: it runs beside them.
         let t = Instant::now();
         let file = async {
@@ -113,6 +122,7 @@ pub async fn run(engine: &Engine, profile: &Profile, environment: &str) -> Resul
         let resources = async {
             let complete = state.as_ref().filter(|s| s.is_complete());
             let targets = discover(aws, profile, &names, environment, complete, &guard).await?;
+            checkpoint()?;
             remove(
                 engine,
                 profile,
@@ -129,6 +139,7 @@ pub async fn run(engine: &Engine, profile: &Profile, environment: &str) -> Resul
             steps.done(t, "environments-file", "entry removed");
         }
         let mut outcome = outcome?;
+        checkpoint()?;
         forget(
             engine,
             profile,
@@ -144,14 +155,18 @@ pub async fn run(engine: &Engine, profile: &Profile, environment: &str) -> Resul
     };
     match work.await {
         Ok(o) => Ok(o),
-        Err(e) => {
-            if let Some(l) = &lease {
-                if let Err(r) = l.release(aws).await {
-                    tracing::warn!("{r:#}");
+        Err(e) => match &lease {
+            Some(l) => {
+                let e = lease::explain(l, e);
+                if l.check().is_ok() {
+                    if let Err(r) = l.release(&guarded.aws).await {
+                        tracing::warn!("{r:#}");
+                    }
                 }
+                Err(e)
             }
-            Err(e)
-        }
+            None => Err(e),
+        },
     }
 }
 

@@ -4,12 +4,15 @@
 pub mod create;
 pub mod delete;
 pub mod endpoints_file;
+pub mod heartbeat;
 pub mod lease;
 pub mod list;
 pub mod precheck;
 pub mod state;
 pub mod steps;
+pub mod table;
 pub mod tags;
+pub mod unlock;
 pub mod wait;
 
 use std::collections::BTreeMap;
@@ -73,6 +76,9 @@ pub struct Engine {
     pub aws: Aws,
     pub table: String,
     pub lease: LeaseSettings,
+    /// Cancelled by the first SIGINT/SIGTERM (the process token, see [`crate::cancel`]):
+    /// create and delete stop at their next safe point and release the lease.
+    pub cancel: tokio_util::sync::CancellationToken,
 }
 
 /// One create-or-deploy request.
@@ -92,8 +98,26 @@ impl Engine {
         Engine {
             aws,
             table: table.into(),
-            lease: LeaseSettings::default(),
+            lease: LeaseSettings::from_env(),
+            cancel: crate::cancel::process_token(),
         }
+    }
+
+    /// A safe point between steps: stop here if the process was asked to stop.
+    pub(crate) fn checkpoint(
+        &self,
+        operation: &'static str,
+        target: &str,
+        steps: &Steps,
+    ) -> Result<(), crate::cancel::Interrupted> {
+        if !self.cancel.is_cancelled() {
+            return Ok(());
+        }
+        Err(crate::cancel::Interrupted {
+            operation,
+            target: target.to_string(),
+            done: steps.changes(),
+        })
     }
 
     pub async fn create(&self, profile: &Profile, req: &CreateRequest) -> anyhow::Result<Outcome> {
@@ -109,7 +133,7 @@ impl Engine {
     }
 }
 
-pub(crate) fn rfc3339(secs: f64) -> String {
+pub fn rfc3339(secs: f64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp(secs as i64)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     t.format(&time::format_description::well_known::Rfc3339)

@@ -43,6 +43,17 @@ impl Steps {
         self.list.lock().unwrap().push(s);
     }
 
+    /// What the finished steps changed, for a person ("target-group: created …"); the
+    /// read-only steps (validation, the lease) are left out.
+    pub fn changes(&self) -> Vec<String> {
+        let mut v = self.list.lock().unwrap().clone();
+        v.sort_by_key(|s| s.at_ms);
+        v.into_iter()
+            .filter(|s| !matches!(s.step.as_str(), "validate" | "lease" | "lease-wait"))
+            .map(|s| format!("{}: {}", s.step, s.detail))
+            .collect()
+    }
+
     pub fn take(&self) -> Vec<Step> {
         let mut v = self.list.lock().unwrap().clone();
         v.sort_by_key(|s| s.at_ms);

@@ -13,6 +13,8 @@ use eden::profile::{Profile, RawProfile};
 use serde_json::Value;
 
 pub mod fake_github;
+pub mod hold_proxy;
+pub mod paused;
 
 pub const REGION: &str = "ap-northeast-1";
 
@@ -94,12 +96,41 @@ pub fn eden_cli(home: &std::path::Path, args: &[&str]) -> (i32, String, String) 
     )
 }
 
+/// The `eden` binary as a child process (tokio), against `endpoint` (the emulator or a proxy in
+/// front of it), with `home` as HOME and extra environment; stdout and stderr piped.
+pub fn eden_process(
+    home: &std::path::Path,
+    endpoint: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_eden"));
+    c.args(args)
+        .env("HOME", home)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", REGION)
+        .env_remove("EDEN_PROFILE")
+        .env_remove("EDEN_CONFIG_PATH")
+        .env_remove("EDEN_TABLE")
+        .env_remove("EDEN_LEASE_SECONDS")
+        .envs(envs.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    c
+}
+
 /// A seeded, isolated slice of the emulator's account.
 pub struct World {
     pub prefix: String,
     pub seed: Value,
     pub aws: Aws,
     pub table: String,
+    /// Requests go through [`paused::offloaded`] (tests on tokio's paused clock).
+    pub paused: bool,
 }
 
 impl World {
@@ -131,7 +162,18 @@ impl World {
             prefix,
             seed,
             aws: aws(None).await,
+            paused: false,
         }
+    }
+
+    /// A world for a test on tokio's paused clock (`#[tokio::test(start_paused = true)]`): every
+    /// client sends its requests off the test's runtime, so time advances only while the code
+    /// under test sleeps (lease waits, heartbeats), never while a request is in flight.
+    pub async fn paused(tag: &str) -> World {
+        let mut w = World::new(tag).await;
+        w.aws = paused::offloaded(&w.aws);
+        w.paused = true;
+        w
     }
 
     /// Create the state table the way an account that used eden has it (create, then delete,
@@ -174,7 +216,11 @@ impl World {
     }
 
     pub async fn engine(&self, instrument: Option<Arc<Instrument>>) -> Engine {
-        let mut e = Engine::new(aws(instrument).await, &self.table);
+        let mut a = aws(instrument).await;
+        if self.paused {
+            a = paused::offloaded(&a);
+        }
+        let mut e = Engine::new(a, &self.table);
         e.lease = LeaseSettings {
             wait: std::time::Duration::from_secs(60),
             ..LeaseSettings::default()
