@@ -43,20 +43,24 @@ impl Cli {
         args: &[&str],
         envs: &[(&str, &str)],
     ) -> tokio::process::Command {
-        let mut all = vec!["-c", &self.cfg, "--remote-table-name", &self.table, "-p", "api"];
+        let mut all = vec![
+            "-c",
+            &self.cfg,
+            "--remote-table-name",
+            &self.table,
+            "-p",
+            "api",
+        ];
         all.extend_from_slice(args);
         eden_process(self.home.path(), endpoint, &all, envs)
     }
 
     /// Run to the end against the emulator: (exit code, stdout, stderr).
     async fn run(&self, args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
-        let out = tokio::time::timeout(
-            PATIENCE,
-            self.command(&endpoint(), args, envs).output(),
-        )
-        .await
-        .expect("eden finished")
-        .unwrap();
+        let out = tokio::time::timeout(PATIENCE, self.command(&endpoint(), args, envs).output())
+            .await
+            .expect("eden finished")
+            .unwrap();
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into(),
@@ -82,7 +86,11 @@ async fn state_item(w: &World, env: &str) -> Option<std::collections::HashMap<St
 /// Independent reads: the held run had created its target group and rule.
 async fn assert_half_made(w: &World, before: &Snapshot) {
     let now = w.snapshot().await;
-    assert_eq!(now.target_groups.len(), before.target_groups.len() + 1, "{now:?}");
+    assert_eq!(
+        now.target_groups.len(),
+        before.target_groups.len() + 1,
+        "{now:?}"
+    );
     assert_eq!(now.rules.len(), before.rules.len() + 1, "{now:?}");
     assert_eq!(now.services, before.services, "no service yet");
 }
@@ -102,7 +110,15 @@ async fn a_killed_create_is_finished_by_the_next_within_the_bound() {
     let before = w.snapshot().await;
     let cli = Cli::new(&w);
     let img = w.image("api", "sha-1");
-    let create = ["create", "--name", "pr-1", "--image-uri", &img, "--output", "json"];
+    let create = [
+        "create",
+        "--name",
+        "pr-1",
+        "--image-uri",
+        &img,
+        "--output",
+        "json",
+    ];
     // a 2 s lease (renewed every 0.5 s) so the takeover costs 2 s, not 20
     let short = [("EDEN_LEASE_SECONDS", "2")];
 
@@ -120,7 +136,9 @@ async fn a_killed_create_is_finished_by_the_next_within_the_bound() {
     assert_eq!(status.signal(), Some(9), "{status:?}");
     // The dead run's lease is still there: nobody cleared it.
     assert_eq!(
-        state_item(&w, "pr-1").await.unwrap()["lease_owner"].as_s().unwrap(),
+        state_item(&w, "pr-1").await.unwrap()["lease_owner"]
+            .as_s()
+            .unwrap(),
         &owner
     );
 
@@ -153,7 +171,15 @@ async fn sigint_stops_at_a_safe_point_releases_the_lease_and_exits_130() {
     let before = w.snapshot().await;
     let cli = Cli::new(&w);
     let img = w.image("api", "sha-1");
-    let create = ["create", "--name", "pr-1", "--image-uri", &img, "--output", "json"];
+    let create = [
+        "create",
+        "--name",
+        "pr-1",
+        "--image-uri",
+        &img,
+        "--output",
+        "json",
+    ];
 
     let mut proxy = HoldProxy::start(&endpoint(), "CreateService").await;
     let mut child = cli.command(&proxy.url, &create, &[]).spawn().unwrap();

@@ -273,7 +273,11 @@ pub async fn acquire(
                     environment: environment.to_string(),
                     owner,
                     previous,
-                    waited: start.elapsed(),
+                    waited: if seen.is_some() {
+                        start.elapsed()
+                    } else {
+                        Duration::ZERO
+                    },
                     took_over,
                     heartbeat,
                 });
