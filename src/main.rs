@@ -35,7 +35,10 @@ async fn main() {
         eprintln!("warning: cannot listen for SIGINT/SIGTERM: {e}");
     }
     let code = match run(cli).await {
-        Ok(code) => code,
+        Ok(0) => 0,
+        // A run that reported its failure itself (`eden action`: the comment, `::error::`)
+        // after a signal: the signal's code.
+        Ok(code) => eden::cancel::received().map_or(code, |s| s.exit_code()),
         Err(e) => match eden::cancel::received() {
             // Asked to stop: 130 (SIGINT) or 143 (SIGTERM), whatever stopped the run.
             Some(signal) => {
