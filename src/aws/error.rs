@@ -40,6 +40,13 @@ const NOT_FOUND: &[&str] = &[
     "RuleNotFound",
     "RepositoryNotFoundException",
     "ImageNotFoundException",
+    // SQS (JSON code, and the query-compatible code the SDK prefers when present); a receipt
+    // handle SQS no longer knows means the message is no longer ours.
+    "QueueDoesNotExist",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "ReceiptHandleIsInvalid",
+    "MessageNotInflight",
+    "AWS.SimpleQueueService.MessageNotInflight",
 ];
 
 const ACCESS_DENIED: &[&str] = &[
@@ -95,6 +102,20 @@ pub fn classify(code: Option<&str>, status: Option<u16>) -> AwsErrorKind {
         Some(412) => PreconditionFailed,
         Some(409) => Conflict,
         _ => Other,
+    }
+}
+
+/// Worth another attempt: throttled, a server-side failure (5xx), or no answer at all
+/// (timeout, connection refused or reset).
+pub fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(e) => {
+            kind(err) == AwsErrorKind::Throttled || e.raw().status().is_server_error()
+        }
+        _ => false,
     }
 }
 

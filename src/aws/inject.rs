@@ -78,6 +78,16 @@ impl Fake {
         }
     }
 
+    /// SQS (AWS JSON 1.0): `{"__type": "com.amazonaws.sqs#<code>", "message": …}`.
+    pub fn sqs(status: u16, code: &str, message: &str) -> Fake {
+        Fake {
+            status,
+            content_type: "application/x-amz-json-1.0",
+            body: serde_json::json!({ "__type": format!("com.amazonaws.sqs#{code}"), "message": message })
+                .to_string(),
+        }
+    }
+
     fn response(&self) -> HttpResponse {
         let status = self.status.try_into().expect("a valid HTTP status");
         let mut r = HttpResponse::new(status, SdkBody::from(self.body.clone()));

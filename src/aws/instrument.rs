@@ -258,6 +258,7 @@ impl Aws {
             route53: again!(self.route53, aws_sdk_route53),
             dynamodb: again!(self.dynamodb, aws_sdk_dynamodb),
             s3: again!(self.s3, aws_sdk_s3),
+            sqs: again!(self.sqs, aws_sdk_sqs),
             interceptors: self
                 .interceptors
                 .iter()

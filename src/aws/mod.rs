@@ -15,6 +15,7 @@ pub mod inject;
 pub mod instrument;
 pub mod probe;
 pub mod s3;
+pub mod sqs;
 pub mod sts;
 
 use std::sync::Arc;
@@ -54,6 +55,7 @@ pub struct Aws {
     pub route53: aws_sdk_route53::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
     interceptors: Vec<SharedInterceptor>,
 }
 
@@ -119,6 +121,7 @@ impl Aws {
             route53: client!(aws_sdk_route53, retry_config(dns::retry_config())),
             dynamodb: client!(aws_sdk_dynamodb),
             s3,
+            sqs: client!(aws_sdk_sqs),
             config,
             interceptors,
         }

@@ -75,3 +75,14 @@ pub fn operation_duration(operation: &'static str, d: Duration) {
 pub fn error(source: &'static str) {
     counter!("eden_errors_total", "source" => source).increment(1);
 }
+
+/// `eden_sqs_messages_total{outcome}`: `received`, `deleted`, `handed_back`, `malformed`.
+pub fn sqs_message(outcome: &'static str) {
+    counter!("eden_sqs_messages_total", "outcome" => outcome).increment(1);
+}
+
+/// A failed SQS call: `eden_sqs_errors_total{operation}` and `eden_errors_total{source="sqs"}`.
+pub fn sqs_error(operation: &'static str) {
+    counter!("eden_sqs_errors_total", "operation" => operation).increment(1);
+    error("sqs");
+}

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod queue;
 pub mod runner;
 pub mod signature;
+pub mod sqs;
 pub mod start;
 pub mod webhook;
 

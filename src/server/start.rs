@@ -12,6 +12,7 @@ use super::config::{
 use super::github::Clients;
 use super::queue::{QueueSettings, Scheduler};
 use super::runner::PreviewRunner;
+use super::sqs::{Consumer, SqsSettings, SqsSubmit};
 use super::{api, AppState, Memory, Readiness};
 use crate::aws::{Aws, ClientOptions};
 use crate::engine::{state, Engine};
@@ -157,19 +158,24 @@ async fn serve(config: ServeConfig) -> Result<i32> {
         engine.clone(),
         github.clone(),
     ));
-    let scheduler = Scheduler::new(
-        runner,
-        QueueSettings {
-            max_in_flight: config.max_in_flight,
-            ..QueueSettings::default()
-        },
-        None,
-    );
-    let queue: Arc<dyn super::Submit> = match &config.queue {
-        QueueKind::Memory => Arc::new(Memory(scheduler.clone())),
+    let queue_settings = QueueSettings {
+        max_in_flight: config.max_in_flight,
+        ..QueueSettings::default()
+    };
+    // In-process: the scheduler is the queue. SQS: jobs go to the FIFO queue, and this
+    // replica's consumer feeds its own scheduler from it (src/server/sqs.rs).
+    let (queue, scheduler, consumer): (Arc<dyn super::Submit>, _, _) = match &config.queue {
+        QueueKind::Memory => {
+            let scheduler = Scheduler::new(runner, queue_settings, None);
+            (Arc::new(Memory(scheduler.clone())), Some(scheduler), None)
+        }
         QueueKind::Sqs(url) => {
-            anyhow::bail!(
-                "queue {url}: the SQS queue is not available in this build; use queue = \"memory\""
+            let settings = SqsSettings::new(url, config.max_in_flight);
+            let consumer = Consumer::start(aws.clone(), settings, runner, queue_settings);
+            (
+                Arc::new(SqsSubmit::new(aws.clone(), url)),
+                None,
+                Some(consumer),
             )
         }
     };
@@ -194,10 +200,15 @@ async fn serve(config: ServeConfig) -> Result<i32> {
     super::serve_until(
         listener,
         Arc::new(state),
-        Some(scheduler),
+        scheduler,
         config.shutdown_timeout,
         super::signal(),
     )
     .await?;
+    if let Some(consumer) = consumer {
+        if consumer.shutdown(config.shutdown_timeout).await {
+            tracing::info!("all work finished");
+        }
+    }
     Ok(0)
 }
