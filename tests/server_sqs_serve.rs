@@ -1,0 +1,203 @@
+//! `eden serve` as an operator runs it, with `queue = "sqs://<FIFO queue URL>"` in serve.toml:
+//! the binary against the emulator (a FIFO queue created here) and the stateful fake GitHub.
+//! Signed deliveries over loopback HTTP; completion is observed by independent reads (the state
+//! table, the account snapshot, the queue's counts), polled with a bounded deadline.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use common::fake_github::FakeGitHub;
+use common::*;
+use eden::server::signature::sign;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SECRET: &str = "sqs-serve-webhook-secret";
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn fixture(path: &str) -> Value {
+    let text = std::fs::read_to_string(root().join("tests/fixtures").join(path)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn with_head(mut event: Value, sha: &str) -> Value {
+    event["pull_request"]["head"]["sha"] = Value::String(sha.into());
+    event
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One HTTP/1.1 request over loopback; the response's status code.
+async fn http(port: u16, head: String, body: &[u8]) -> Option<u16> {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    s.write_all(head.as_bytes()).await.ok()?;
+    s.write_all(body).await.ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.ok()?;
+    let text = String::from_utf8_lossy(&out);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn deliver(port: u16, event: &str, id: &str, payload: &Value) -> u16 {
+    let body = serde_json::to_vec(payload).unwrap();
+    let head = format!(
+        "POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-GitHub-Event: {event}\r\nX-GitHub-Delivery: {id}\r\nX-Hub-Signature-256: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        sign(SECRET, &body),
+        body.len()
+    );
+    http(port, head, &body).await.expect("an answer")
+}
+
+async fn until<F: std::future::Future<Output = bool>>(what: &str, mut cond: impl FnMut() -> F) {
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while !cond().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn queue_counts(w: &World, url: &str) -> (String, String) {
+    let out = w
+        .aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let a = out.attributes().unwrap();
+    (
+        a[&QueueAttributeName::ApproximateNumberOfMessages].clone(),
+        a[&QueueAttributeName::ApproximateNumberOfMessagesNotVisible].clone(),
+    )
+}
+
+async fn deployed_sha(w: &World) -> Option<String> {
+    eden::engine::state::read(&w.aws, &w.table, "api", "pr-2")
+        .await
+        .unwrap()
+        .and_then(|s| s.metadata.get("head_sha").cloned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_an_sqs_queue_deploys_and_deletes_a_preview() {
+    let w = World::new("sq").await;
+    w.warm().await;
+    let before = w.snapshot().await;
+    let sync = with_head(fixture("github/pull_request.synchronize.json"), "sha-1");
+    let gh = FakeGitHub::start(&sync).await;
+    let queue = w
+        .aws
+        .sqs
+        .create_queue()
+        .queue_name(format!("{}-jobs.fifo", w.prefix))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = w.write_config(dir.path());
+    let template = w.image("api", "sha-1").replace(":sha-1", ":{sha}");
+    let port = free_port();
+    let cfg = dir.path().join("serve.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+listen = "127.0.0.1:{port}"
+eden_config = "{}"
+table = "{}"
+queue = "sqs://{queue}"
+shutdown_timeout = "10s"
+[github]
+api_url = "{}"
+token = "ghs_sqs_token"
+webhook_secrets = ["{SECRET}"]
+[[repository]]
+name = "Codertocat/Hello-World"
+[repository.images]
+api = "{template}"
+"#,
+            profiles.display(),
+            w.table,
+            gh.url()
+        ),
+    )
+    .unwrap();
+    let cfg_arg = cfg.to_str().unwrap();
+    let child = eden_process(
+        dir.path(),
+        &endpoint(),
+        &["serve", "--config", cfg_arg],
+        &[],
+    )
+    .spawn()
+    .unwrap();
+    let health = || async {
+        http(
+            port,
+            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".into(),
+            b"",
+        )
+        .await
+            == Some(200)
+    };
+    until("eden serve listening", health).await;
+
+    assert_eq!(deliver(port, "pull_request", "d-sync", &sync).await, 202);
+    until("sha-1 deployed and its message deleted", || async {
+        deployed_sha(&w).await.as_deref() == Some("sha-1")
+            && gh.statuses().last().map(String::as_str) == Some("🚀 deployed")
+            && queue_counts(&w, &queue).await == ("0".into(), "0".into())
+    })
+    .await;
+    verify_environment(&w, "api", "pr-2", &w.image("api", "sha-1")).await;
+
+    gh.set_pr(|pr| pr["state"] = "closed".into());
+    let closed = with_head(fixture("github/pull_request.closed.json"), "sha-1");
+    assert_eq!(deliver(port, "pull_request", "d-close", &closed).await, 202);
+    until("the preview deleted and its message too", || async {
+        gh.statuses().last().map(String::as_str) == Some("🗑️ deleted")
+            && queue_counts(&w, &queue).await == ("0".into(), "0".into())
+    })
+    .await;
+    assert_eq!(
+        w.snapshot().await,
+        before,
+        "the preview was not fully deleted"
+    );
+    assert!(gh.unexpected().is_empty(), "{:?}", gh.unexpected());
+
+    // SIGTERM: a graceful stop (nothing held), exit 0.
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .expect("eden serve stopped")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("received from SQS"), "{stderr}");
+}
