@@ -279,6 +279,12 @@ impl Scheduler {
     /// still runs to stop at its next safe point and wait for it. Returns whether everything
     /// finished within `grace`.
     pub async fn shutdown(&self, grace: Duration) -> bool {
+        self.shutdown_then(grace, || {}).await
+    }
+
+    /// [`Scheduler::shutdown`], calling `before_stop` when `grace` is over, before anything is
+    /// told to stop (the SQS consumer then hands stopped jobs' messages back).
+    pub async fn shutdown_then(&self, grace: Duration, before_stop: impl FnOnce()) -> bool {
         self.inner.lock().expect("queue lock").closed = true;
         self.tracker.close();
         if tokio::time::timeout(grace, self.tracker.wait())
@@ -291,6 +297,7 @@ impl Scheduler {
             ?grace,
             "work still running at the end of the shutdown grace period: stopping it at its next safe point"
         );
+        before_stop();
         self.shutdown.cancel();
         // Stopped runs end at their next safe point; an engine run in progress finishes (its
         // lease would otherwise block the next run): bound that too.

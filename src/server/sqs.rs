@@ -33,6 +33,9 @@ use crate::aws::sqs::{self, Received};
 use crate::aws::Aws;
 use ledger::Ledger;
 
+/// How long shutdown waits, beyond the grace period, for deletes and hand-backs to reach SQS.
+const ACK_FLUSH: Duration = Duration::from_secs(10);
+
 #[derive(Debug, Clone)]
 pub struct SqsSettings {
     pub queue_url: String,
@@ -174,21 +177,15 @@ impl Consumer {
     /// Returns whether everything finished within `grace`.
     pub async fn shutdown(self, grace: Duration) -> bool {
         self.stop.cancel();
-        let drain = async {
-            let drain = self.scheduler.shutdown(grace);
-            tokio::pin!(drain);
-            tokio::select! {
-                ok = &mut drain => ok,
-                _ = tokio::time::sleep(grace) => {
-                    self.ledger.start_handing_back();
-                    drain.await
-                }
-            }
-        };
+        // After `grace`, jobs leaving the scheduler were stopped, not finished: set before the
+        // scheduler tells them to stop, so none of their messages is deleted.
+        let drain = self
+            .scheduler
+            .shutdown_then(grace, || self.ledger.start_handing_back());
         // The receive in progress ends within the long-poll time.
         let (_, in_time) = tokio::join!(self.receiver, drain);
         self.ledger.hand_back_all();
-        self.ledger.flush(grace).await;
+        self.ledger.flush(grace + ACK_FLUSH).await;
         self.stop_heartbeat.cancel();
         let _ = self.heartbeat.await;
         in_time

@@ -365,3 +365,24 @@ async fn shutdown_refuses_new_work_and_finishes_what_runs() {
     assert!(!q.shutdown(Duration::from_secs(30)).await);
     assert_eq!(s.log().last().unwrap(), "stopped o/r#1 never");
 }
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_then_runs_its_hook_before_anything_is_stopped() {
+    let (s, q, acks) = setup(1);
+    q.push(event(1, "opened", "never", "d1")).unwrap();
+    q.push(event(2, "opened", "waiting", "d2")).unwrap();
+    settle().await;
+    // The hook runs once the grace period is over and before any job leaves: the running and
+    // the pending job both leave after it (the SQS consumer hands their messages back).
+    let seen = Arc::new(Mutex::new(None));
+    let (seen2, acks2) = (seen.clone(), acks.clone());
+    let in_time = q
+        .shutdown_then(Duration::from_secs(30), move || {
+            *seen2.lock().unwrap() = Some(acks2.0.lock().unwrap().len());
+        })
+        .await;
+    assert!(!in_time);
+    assert_eq!(*seen.lock().unwrap(), Some(0));
+    assert_eq!(*acks.0.lock().unwrap(), ["d1", "d2"]);
+    assert!(s.log().contains(&"stopped o/r#1 never".to_string()));
+}
