@@ -35,8 +35,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// One HTTP/1.1 request over loopback; the response's status code.
-async fn http(port: u16, head: String, body: &[u8]) -> Option<u16> {
+/// One HTTP/1.1 request over loopback: the response's status code and body.
+async fn exchange(port: u16, head: String, body: &[u8]) -> Option<(u16, String)> {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .ok()?;
@@ -45,7 +45,17 @@ async fn http(port: u16, head: String, body: &[u8]) -> Option<u16> {
     let mut out = Vec::new();
     s.read_to_end(&mut out).await.ok()?;
     let text = String::from_utf8_lossy(&out);
-    text.split_whitespace().nth(1)?.parse().ok()
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let (_, body) = text.split_once("\r\n\r\n")?;
+    Some((status, body.to_string()))
+}
+
+async fn http(port: u16, head: String, body: &[u8]) -> Option<u16> {
+    exchange(port, head, body).await.map(|(s, _)| s)
+}
+
+async fn http_body(port: u16, head: String) -> (u16, String) {
+    exchange(port, head, b"").await.expect("an answer")
 }
 
 async fn deliver(port: u16, event: &str, id: &str, payload: &Value) -> u16 {
@@ -185,6 +195,16 @@ api = "{template}"
         "the preview was not fully deleted"
     );
     assert!(gh.unexpected().is_empty(), "{:?}", gh.unexpected());
+
+    // /readyz reads the queue's attributes (the fake GitHub has no /rate_limit: its check fails).
+    let (status, body) = http_body(
+        port,
+        "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".into(),
+    )
+    .await;
+    let json: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{status} {body}"));
+    assert_eq!(json["checks"]["sqs"], "ok", "{body}");
+    assert_eq!(json["checks"]["aws"], "ok", "{body}");
 
     // SIGTERM: a graceful stop (nothing held), exit 0.
     let pid = child.id().unwrap().to_string();

@@ -118,6 +118,8 @@ struct Ready {
     aws: Aws,
     table: String,
     github: Arc<Clients>,
+    /// The SQS queue's URL, when jobs go through SQS.
+    queue: Option<String>,
 }
 
 impl Readiness for Ready {
@@ -142,8 +144,20 @@ impl Readiness for Ready {
                     Err(_) => Err("GitHub did not answer within 5 s".into()),
                 }
             };
-            let (a, g) = tokio::join!(aws, gh);
-            vec![("aws", a), ("github", g)]
+            let sqs = async {
+                let url = self.queue.as_deref()?;
+                Some(
+                    match tokio::time::timeout(limit, crate::aws::sqs::counts(&self.aws, url)).await
+                    {
+                        Ok(r) => r.map(|_| ()).map_err(|e| e.to_string()),
+                        Err(_) => Err("SQS did not answer within 5 s".into()),
+                    },
+                )
+            };
+            let (a, g, q) = tokio::join!(aws, gh, sqs);
+            let mut checks = vec![("aws", a), ("github", g)];
+            checks.extend(q.map(|q| ("sqs", q)));
+            checks
         })
     }
 }
@@ -188,6 +202,10 @@ async fn serve(config: ServeConfig) -> Result<i32> {
         aws,
         table: config.table.clone(),
         github,
+        queue: match &config.queue {
+            QueueKind::Sqs(url) => Some(url.clone()),
+            QueueKind::Memory => None,
+        },
     }));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
