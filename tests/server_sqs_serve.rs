@@ -221,3 +221,52 @@ api = "{template}"
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("received from SQS"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_to_start_on_a_queue_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = dir.path().join("config");
+    std::fs::write(&profiles, "").unwrap();
+    let missing = format!("{}/123456789012/eden-missing-queue.fifo", endpoint());
+    let cfg = dir.path().join("serve.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+listen = "127.0.0.1:{}"
+eden_config = "{}"
+queue = "sqs://{missing}"
+[github]
+token = "ghs_sqs_token"
+webhook_secrets = ["{SECRET}"]
+[[repository]]
+name = "Codertocat/Hello-World"
+[repository.images]
+api = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/api:{{sha}}"
+"#,
+            free_port(),
+            profiles.display(),
+        ),
+    )
+    .unwrap();
+    let out = tokio::time::timeout(
+        LIMIT,
+        eden_process(
+            dir.path(),
+            &endpoint(),
+            &["serve", "--config", cfg.to_str().unwrap()],
+            &[],
+        )
+        .output(),
+    )
+    .await
+    .expect("eden serve exits")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("queue {missing}"))
+            && stderr.contains("Check that the FIFO queue exists in region ap-northeast-1"),
+        "{stderr}"
+    );
+}

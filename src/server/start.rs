@@ -184,6 +184,14 @@ async fn serve(config: ServeConfig) -> Result<i32> {
             (Arc::new(Memory(scheduler.clone())), Some(scheduler), None)
         }
         QueueKind::Sqs(url) => {
+            // A wrong URL, region or role is an operator's mistake: say so before serving.
+            if let Err(e) = crate::aws::sqs::counts(&aws, url).await {
+                let region = aws.config.region().map(|r| r.to_string());
+                anyhow::bail!(
+                    "queue {url}: {e}. Check that the FIFO queue exists in region {} and that the role may use it (sqs:GetQueueAttributes, SendMessage, ReceiveMessage, DeleteMessage, ChangeMessageVisibility)",
+                    region.as_deref().unwrap_or("(none set)")
+                );
+            }
             let settings = SqsSettings::new(url, config.max_in_flight);
             let consumer = Consumer::start(aws.clone(), settings, runner, queue_settings);
             (
