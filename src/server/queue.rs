@@ -226,7 +226,20 @@ impl Scheduler {
             self.attempts(&job, &signals).await;
             m::in_flight(-1.0);
             drop(permit);
+            // Nothing pending: the PR leaves the queue before its last job is reported, so
+            // whoever hears `Finished` sees `busy()` without it.
+            let last = {
+                let mut inner = self.inner.lock().expect("queue lock");
+                let idle = inner.slots.get(&key).is_some_and(|s| s.pending.is_none());
+                if idle {
+                    inner.slots.remove(&key);
+                }
+                idle
+            };
             self.done(&job);
+            if last {
+                return;
+            }
         }
     }
 

@@ -386,3 +386,42 @@ async fn shutdown_then_runs_its_hook_before_anything_is_stopped() {
     assert_eq!(*acks.0.lock().unwrap(), ["d1", "d2"]);
     assert!(s.log().contains(&"stopped o/r#1 never".to_string()));
 }
+
+/// Records `busy()` as each job is reported finished.
+#[derive(Default)]
+struct BusyAtFinish {
+    queue: std::sync::OnceLock<std::sync::Weak<Scheduler>>,
+    seen: Mutex<Vec<(String, usize)>>,
+}
+impl Finished for BusyAtFinish {
+    fn finished(&self, job: &Job) {
+        let busy = self.queue.get().unwrap().upgrade().unwrap().busy();
+        self.seen.lock().unwrap().push((job.delivery.clone(), busy));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pr_has_left_the_queue_when_its_last_job_is_reported() {
+    let script = Arc::new(Script::default());
+    let hook = Arc::new(BusyAtFinish::default());
+    let q = Scheduler::new(
+        Arc::new(Runner(script.clone())),
+        QueueSettings::default(),
+        Some(hook.clone()),
+    );
+    hook.queue.set(Arc::downgrade(&q)).unwrap();
+    script.push_image("a1");
+    script.push_image("a2");
+    *script.hold.lock().unwrap() = true;
+    q.push(event(1, "opened", "a1", "d1")).unwrap();
+    settle().await;
+    q.push(event(1, "synchronize", "a2", "d2")).unwrap();
+    *script.hold.lock().unwrap() = false;
+    script.release.notify_waiters();
+    settle().await;
+    // d1 was stopped by d2 (the PR still has d2 to run); d2 was the last.
+    assert_eq!(
+        *hook.seen.lock().unwrap(),
+        [("d1".to_string(), 1), ("d2".to_string(), 0)]
+    );
+}
