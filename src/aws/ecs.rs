@@ -256,3 +256,15 @@ pub async fn wait_drained(
         tokio::time::sleep(interval).await;
     }
 }
+
+/// Tag an ECS resource (adopting what the Python eden made, before changing it).
+pub async fn tag(aws: &Aws, arn: &str, tags: Vec<Tag>) -> Result<()> {
+    aws.ecs
+        .tag_resource()
+        .resource_arn(arn)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(|e| anyhow!("tagging ECS resource {arn} failed: {}", describe(&e)))?;
+    Ok(())
+}

@@ -194,6 +194,33 @@ async fn describe_tags(aws: &Aws, arns: &[String]) -> Result<Option<HashMap<Stri
     }
 }
 
+/// Tag load balancer resources (adopting what the Python eden made, before changing it).
+/// Resources already gone are fine.
+pub async fn add_tags(aws: &Aws, arns: &[String], tags: Vec<Tag>) -> Result<()> {
+    if arns.is_empty() {
+        return Ok(());
+    }
+    match aws
+        .elb
+        .add_tags()
+        .set_resource_arns(Some(arns.to_vec()))
+        .set_tags(Some(tags.clone()))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if kind(&e) == AwsErrorKind::NotFound && arns.len() > 1 => {
+            // one ARN is gone (the call fails whole, as DescribeTags does): tag the others alone
+            for a in arns {
+                Box::pin(add_tags(aws, std::slice::from_ref(a), tags.clone())).await?;
+            }
+            Ok(())
+        }
+        Err(e) if kind(&e) == AwsErrorKind::NotFound => Ok(()),
+        Err(e) => bail!("tagging {} failed: {}", arns.join(", "), describe(&e)),
+    }
+}
+
 pub fn tags_of(tags: &[Tag]) -> impl Iterator<Item = (&str, &str)> {
     tags.iter().filter_map(|t| Some((t.key()?, t.value()?)))
 }

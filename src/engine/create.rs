@@ -15,6 +15,7 @@ use aws_sdk_ecs::types::{
     KeyValuePair, LoadBalancer, PropagateTags, Service, TaskDefinition, TaskDefinitionStatus,
 };
 
+use super::clone;
 use super::lease::{self, Lease, LeaseError};
 use super::precheck::{self, Infra, Observed, OwnTd, Subject};
 use super::state::EnvState;
@@ -346,7 +347,12 @@ impl Plan<'_> {
                 if found_tg.is_some() {
                     elb::align_health_check(aws, &tg_arn, &ref_tg).await?;
                 }
-                elb::copy_attributes(aws, &tg_arn, &ref_attrs).await
+                elb::copy_attributes(
+                    aws,
+                    &tg_arn,
+                    &clone::target_group_attributes(&ref_tg, &ref_attrs),
+                )
+                .await
             };
             let rule = async {
                 match &found_rule {
@@ -561,15 +567,7 @@ impl Plan<'_> {
 
     /// Tag a target group or rule made by the Python eden, so later deletes recognise it.
     async fn adopt(&self, arn: &str) -> Result<()> {
-        self.aws()
-            .elb
-            .add_tags()
-            .resource_arns(arn)
-            .set_tags(Some(elb::to_tags(&self.tags())))
-            .send()
-            .await
-            .map_err(|e| anyhow!("tagging {arn} failed: {}", crate::aws::describe(&e)))?;
-        Ok(())
+        elb::add_tags(self.aws(), &[arn.to_string()], elb::to_tags(&self.tags())).await
     }
 
     /// DNS and the environments file depend on nothing else: they run beside the main chain.
@@ -662,11 +660,21 @@ impl Plan<'_> {
     ) -> Result<Option<String>> {
         let r = &infra.reference;
         let arn = svc.service_arn().unwrap_or(&self.names.service).to_string();
+        if legacy {
+            // Tag first: the prerequisites' policy lets eden change only what carries its tags.
+            ecs::tag(self.aws(), &arn, ecs::to_tags(&self.tags())).await?;
+        }
+        let spec = self.spec(infra);
         let lb = LoadBalancer::builder()
             .target_group_arn(tg_arn)
             .container_name(&infra.container)
             .set_container_port(infra.container_port)
             .build();
+        // A clone an older eden made under another controller is moved back to ECS.
+        let controller = svc
+            .deployment_controller()
+            .filter(|c| *c != &spec.deployment_controller)
+            .map(|_| spec.deployment_controller.clone());
         let out = self
             .aws()
             .ecs
@@ -679,7 +687,10 @@ impl Plan<'_> {
             .load_balancers(lb)
             .set_platform_version(r.platform_version.clone())
             .set_network_configuration(r.network_configuration.clone())
-            .set_deployment_configuration(r.deployment_configuration.clone())
+            .deployment_configuration(spec.deployment_configuration)
+            .set_deployment_controller(controller)
+            .set_volume_configurations(spec.volume_configurations)
+            .set_availability_zone_rebalancing(spec.availability_zone_rebalancing)
             .set_health_check_grace_period_seconds(r.health_check_grace_period_seconds)
             .propagate_tags(PropagateTags::Service)
             .send()
@@ -699,22 +710,21 @@ impl Plan<'_> {
                 crate::aws::describe(&e)
             ),
         }
-        if legacy {
-            self.aws()
-                .ecs
-                .tag_resource()
-                .resource_arn(&arn)
-                .set_tags(Some(ecs::to_tags(&self.tags())))
-                .send()
-                .await
-                .map_err(|e| {
-                    anyhow!(
-                        "tagging ECS service {arn} failed: {}",
-                        crate::aws::describe(&e)
-                    )
-                })?;
-        }
         Ok(Some(arn))
+    }
+
+    /// The reference's service settings a clone takes; what it leaves out is said once (`-v`).
+    fn spec(&self, infra: &Infra) -> clone::ServiceSpec {
+        let spec = clone::service_spec(&infra.reference);
+        if !spec.dropped.is_empty() {
+            let detail = format!(
+                "not copied from the reference: {} (clones use ECS rolling updates with the circuit breaker)",
+                spec.dropped.join(", ")
+            );
+            tracing::info!("{detail}");
+            self.steps.done(Instant::now(), "clone", detail);
+        }
+        spec
     }
 
     async fn create_service(&self, infra: &Infra, td_arn: &str, tg_arn: &str) -> Result<String> {
@@ -728,7 +738,7 @@ impl Plan<'_> {
             .container_name(&infra.container)
             .set_container_port(infra.container_port)
             .build();
-        let (launch_type, strategy) = placement(r);
+        let spec = self.spec(infra);
         let out = self
             .aws()
             .ecs
@@ -739,16 +749,18 @@ impl Plan<'_> {
             .load_balancers(lb)
             .desired_count(r.desired_count.max(1))
             .client_token(token)
-            .set_launch_type(launch_type)
-            .set_capacity_provider_strategy(strategy)
+            .set_launch_type(spec.launch_type)
+            .set_capacity_provider_strategy(spec.capacity_provider_strategy)
             .set_platform_version(r.platform_version.clone())
             .set_network_configuration(r.network_configuration.clone())
-            .set_deployment_configuration(r.deployment_configuration.clone())
+            .deployment_configuration(spec.deployment_configuration)
+            .deployment_controller(spec.deployment_controller)
+            .set_volume_configurations(spec.volume_configurations)
+            .set_availability_zone_rebalancing(spec.availability_zone_rebalancing)
             .set_health_check_grace_period_seconds(r.health_check_grace_period_seconds)
             .set_placement_constraints(r.placement_constraints.clone())
             .set_placement_strategy(r.placement_strategy.clone())
             .set_scheduling_strategy(r.scheduling_strategy.clone())
-            .set_deployment_controller(r.deployment_controller.clone())
             .enable_ecs_managed_tags(r.enable_ecs_managed_tags)
             .enable_execute_command(r.enable_execute_command)
             .propagate_tags(PropagateTags::Service)
@@ -767,9 +779,6 @@ impl Plan<'_> {
             .context("ecs:CreateService returned no ARN")
     }
 }
-
-/// Launch type or capacity provider strategy (mutually exclusive in CreateService): a reference
-/// on capacity providers (e.g. FARGATE_SPOT) is cloned onto the same strategy.
 /// `source` with the request's environment variables set (added, or replaced in place) in
 /// `container`; the other containers and variables are untouched.
 fn with_env(source: &TaskDefinition, container: &str, env: &[(String, String)]) -> TaskDefinition {
@@ -791,40 +800,4 @@ fn with_env(source: &TaskDefinition, container: &str, env: &[(String, String)]) 
         }
     }
     td
-}
-
-fn placement(
-    r: &Service,
-) -> (
-    Option<aws_sdk_ecs::types::LaunchType>,
-    Option<Vec<aws_sdk_ecs::types::CapacityProviderStrategyItem>>,
-) {
-    let strategy = r.capacity_provider_strategy().to_vec();
-    if strategy.is_empty() {
-        (r.launch_type.clone(), None)
-    } else {
-        (None, Some(strategy))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use aws_sdk_ecs::types::{CapacityProviderStrategyItem, LaunchType};
-
-    // moto neither stores nor returns a service's capacityProviderStrategy, so this is proved here.
-    #[test]
-    fn capacity_provider_references_keep_their_strategy() {
-        let spot = CapacityProviderStrategyItem::builder()
-            .capacity_provider("FARGATE_SPOT")
-            .weight(1)
-            .build()
-            .unwrap();
-        let r = Service::builder()
-            .capacity_provider_strategy(spot.clone())
-            .build();
-        assert_eq!(placement(&r), (None, Some(vec![spot])));
-        let f = Service::builder().launch_type(LaunchType::Fargate).build();
-        assert_eq!(placement(&f), (Some(LaunchType::Fargate), None));
-    }
 }

@@ -29,6 +29,10 @@ struct Targets {
     revisions: Vec<String>,
     records: Vec<ResourceRecordSet>,
     skipped: Vec<String>,
+    /// Untagged (Python eden, or tagging cut short): tagged before they are deleted, since the
+    /// prerequisites' policy lets eden delete only what carries its tags.
+    adopt_elb: Vec<String>,
+    adopt_service: Option<String>,
 }
 
 struct Guard {
@@ -278,6 +282,9 @@ async fn discover(
                     let owner = tags::owner(elb::tags_of(t), &profile.name, environment);
                     // the state names it, so eden made it (untagged only if tagging was cut short)
                     if !matches!(owner, Owner::Foreign { .. }) {
+                        if owner == Owner::Legacy {
+                            out.adopt_elb.push(arn.clone());
+                        }
                         *slot = Some(arn.clone());
                     } else {
                         allowed(owner, kind, arn, false, &mut out.skipped);
@@ -331,15 +338,23 @@ async fn discover(
         {
             let owner = tags::owner(ecs::tags_of(svc.tags()), &profile.name, environment);
             let arn = svc.service_arn().unwrap_or_default().to_string();
+            let legacy = owner == Owner::Legacy;
             if arn != guard.service && allowed(owner, "ECS service", &arn, true, &mut out.skipped) {
+                if legacy {
+                    out.adopt_service = Some(arn.clone());
+                }
                 out.service = Some(arn);
             }
         }
         if let Some((arn, t)) = tg? {
             let owner = tags::owner(elb::tags_of(&t), &profile.name, environment);
+            let legacy = owner == Owner::Legacy;
             if !guard.target_groups.contains(&arn)
                 && allowed(owner, "target group", &arn, true, &mut out.skipped)
             {
+                if legacy {
+                    out.adopt_elb.push(arn.clone());
+                }
                 out.target_group = Some(arn);
             }
         }
@@ -356,6 +371,8 @@ async fn discover(
             );
             if let (Some(rule), Some(tg), None) = (rules?.0, &out.target_group, &out.rule) {
                 if rule.forwards_to.iter().all(|a| a == tg) {
+                    // found by host, its tags unread: tag it like the target group it serves
+                    out.adopt_elb.push(rule.arn.clone());
                     out.rule = Some(rule.arn);
                 } else {
                     out.skipped.push(format!(
@@ -370,6 +387,7 @@ async fn discover(
     }
     if out.service.as_deref() == Some(guard.service.as_str()) {
         out.service = None;
+        out.adopt_service = None;
     }
     Ok(out)
 }
@@ -395,6 +413,19 @@ async fn remove(
         || targets.rule.is_some()
         || !targets.revisions.is_empty()
         || !targets.records.is_empty();
+
+    // Tag first, then act: an untagged resource is adopted before it is deleted.
+    let tags = tags::eden_tags(&profile.name, environment);
+    let adopt_service = async {
+        match &targets.adopt_service {
+            Some(arn) => ecs::tag(aws, arn, ecs::to_tags(&tags)).await,
+            None => Ok(()),
+        }
+    };
+    tokio::try_join!(
+        elb::add_tags(aws, &targets.adopt_elb, elb::to_tags(&tags)),
+        adopt_service
+    )?;
 
     let t = Instant::now();
     let records = async {

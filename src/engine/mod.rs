@@ -1,6 +1,7 @@
 //! The engine: create-or-deploy, delete and list for one (profile, environment).
 //! It knows nothing of GitHub; every AWS call goes through [`crate::aws::Aws`].
 
+pub mod clone;
 pub mod create;
 pub mod delete;
 pub mod endpoints_file;
