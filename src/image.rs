@@ -1,4 +1,6 @@
-//! Image URIs: `ACCOUNT.dkr.ecr[-fips].REGION.amazonaws.com[.cn]/REPO[:TAG][@sha256:DIGEST]`.
+//! Image URIs: `ACCOUNT.dkr.ecr[-fips].REGION.amazonaws.com[.cn]/REPO[:TAG][@sha256:DIGEST]`,
+//! or the dual-stack `ACCOUNT.dkr-ecr[-fips].REGION.on.aws/…`. ACCOUNT may be another account's
+//! registry (checked there, with DescribeImages' `registryId`).
 
 use std::fmt;
 
@@ -38,18 +40,27 @@ impl ImageRef {
                 "is not an Amazon ECR image (the registry must be a 12-digit account id)",
             ));
         }
-        if parts.next() != Some("dkr") {
-            return Err(bad("is not an Amazon ECR image"));
-        }
-        match parts.next() {
-            Some("ecr") | Some("ecr-fips") => {}
+        // ACCOUNT.dkr.ecr[-fips].REGION.amazonaws.com[.cn], or the dual-stack endpoint
+        // ACCOUNT.dkr-ecr[-fips].REGION.on.aws
+        let (region, suffix_ok) = match parts.next() {
+            Some("dkr") => {
+                match parts.next() {
+                    Some("ecr") | Some("ecr-fips") => {}
+                    _ => return Err(bad("is not an Amazon ECR image")),
+                }
+                let region = parts.next().unwrap_or_default().to_string();
+                let rest: Vec<&str> = parts.collect();
+                let ok = rest == ["amazonaws", "com"] || rest == ["amazonaws", "com", "cn"];
+                (region, ok)
+            }
+            Some("dkr-ecr") | Some("dkr-ecr-fips") => {
+                let region = parts.next().unwrap_or_default().to_string();
+                let rest: Vec<&str> = parts.collect();
+                (region, rest == ["on", "aws"])
+            }
             _ => return Err(bad("is not an Amazon ECR image")),
-        }
-        let region = parts.next().unwrap_or_default().to_string();
-        let rest: Vec<&str> = parts.collect();
-        if region.is_empty()
-            || !(rest == ["amazonaws", "com"] || rest == ["amazonaws", "com", "cn"])
-        {
+        };
+        if region.is_empty() || !suffix_ok {
             return Err(bad("is not an Amazon ECR image"));
         }
         let (name_tag, digest) = match path.split_once('@') {
@@ -131,6 +142,27 @@ mod tests {
         let cn = ImageRef::parse("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/api:1").unwrap();
         assert_eq!(cn.region, "cn-north-1");
         assert!(ImageRef::parse("123456789012.dkr.ecr-fips.us-east-1.amazonaws.com/api:1").is_ok());
+    }
+
+    #[test]
+    fn dual_stack_endpoints_and_other_accounts() {
+        let ds = ImageRef::parse("210987654321.dkr-ecr.eu-west-1.on.aws/team/api:v2").unwrap();
+        assert_eq!(
+            (
+                ds.registry_id.as_str(),
+                ds.region.as_str(),
+                ds.repository.as_str()
+            ),
+            ("210987654321", "eu-west-1", "team/api")
+        );
+        assert!(ImageRef::parse("123456789012.dkr-ecr-fips.us-east-1.on.aws/api:1").is_ok());
+        for bad in [
+            "123456789012.dkr-ecr.us-east-1.amazonaws.com/api:1",
+            "123456789012.dkr-ecr.us-east-1.on.example/api:1",
+            "123456789012.dkr-ecr..on.aws/api:1",
+        ] {
+            assert!(ImageRef::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -215,3 +215,56 @@ async fn describe_tags_failing_on_a_deleted_rule_does_not_orphan_the_target_grou
     assert!(tg.is_err(), "target group still there: {tg:?}");
     assert_eq!(w.snapshot().await, before, "nothing left behind");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_in_another_account_is_checked_there_and_a_denial_says_what_to_allow() {
+    let w = World::new("ecr").await;
+    let inj = Injector::new();
+    let other = "210987654321";
+    // the image URI names another account's registry, on the dual-stack endpoint
+    let own = w.image("api", "sha-1");
+    let (_, path) = own.split_once('/').unwrap();
+    let uri = format!("{other}.dkr-ecr.{REGION}.on.aws/{path}");
+    let asked: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let seen = asked.clone();
+    let denied = inj.add(
+        Rule::new(
+            "ECR",
+            "DescribeImages",
+            When::Instead,
+            Fake::json(
+                400,
+                "AccessDeniedException",
+                "User is not authorized to perform: ecr:DescribeImages",
+            ),
+        )
+        .input(
+            move |i: &aws_sdk_ecr::operation::describe_images::DescribeImagesInput| {
+                seen.lock()
+                    .unwrap()
+                    .push(i.registry_id().unwrap_or_default().to_string());
+                true
+            },
+        ),
+    );
+    let engine = w.engine_injected(inj).await;
+    let before = w.snapshot().await;
+    let err = engine
+        .create(&w.profile("api"), &w.request("pr-9", &uri))
+        .await
+        .expect_err("the registry refuses");
+    let msg = format!("{err:#}");
+    assert!(denied.hits() >= 1);
+    assert_eq!(
+        asked.lock().unwrap().first().map(String::as_str),
+        Some(other)
+    );
+    assert!(
+        msg.contains(&format!(
+            "ecr:DescribeImages on arn:aws:ecr:{REGION}:{other}:repository/"
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("repository's policy"), "{msg}");
+    assert_eq!(w.snapshot().await, before, "nothing written");
+}

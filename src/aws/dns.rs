@@ -29,6 +29,7 @@ pub async fn upsert_alias(
     alb_zone: &str,
     dualstack: bool,
 ) -> Result<Vec<String>> {
+    let target = alias_target_name(alb_dns, dualstack);
     let types: Vec<RrType> = if dualstack {
         vec![RrType::A, RrType::Aaaa]
     } else {
@@ -42,7 +43,7 @@ pub async fn upsert_alias(
             .alias_target(
                 AliasTarget::builder()
                     .hosted_zone_id(alb_zone)
-                    .dns_name(alb_dns)
+                    .dns_name(&target)
                     .evaluate_target_health(false)
                     .build()?,
             )
@@ -67,6 +68,17 @@ pub async fn upsert_alias(
             )
         })?;
     Ok(types.iter().map(|t| t.as_str().to_string()).collect())
+}
+
+/// The alias target for an ALB: `dualstack.<dns name>` when the ALB is dual-stack, so AAAA
+/// queries get the load balancer's IPv6 addresses (what the Route 53 console writes too).
+pub fn alias_target_name(alb_dns: &str, dualstack: bool) -> String {
+    let name = alb_dns.trim_end_matches('.');
+    if dualstack && !name.to_ascii_lowercase().starts_with("dualstack.") {
+        format!("dualstack.{name}")
+    } else {
+        name.to_string()
+    }
 }
 
 /// The records eden may own at `hostname`: alias A/AAAA and a legacy CNAME.

@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 use aws_sdk_ecr::types::ImageIdentifier;
 
-use super::{describe, error_code, Aws};
+use super::{describe, error_code, kind, Aws, AwsErrorKind};
 use crate::image::ImageRef;
 
 pub async fn check_image(aws: &Aws, image: &ImageRef) -> Result<()> {
@@ -39,6 +39,13 @@ pub async fn check_image(aws: &Aws, image: &ImageRef) -> Result<()> {
                 image.repository,
                 image.registry_id,
                 image.region
+            ),
+            _ if kind(&e) == AwsErrorKind::AccessDenied => bail!(
+                "checking image {image} was denied: allow ecr:DescribeImages on arn:aws:ecr:{}:{}:repository/{} for eden's role; when registry {} is another account's, that repository's policy must allow it too (and ecr:BatchGetImage, ecr:GetDownloadUrlForLayer for the task execution role)",
+                image.region,
+                image.registry_id,
+                image.repository,
+                image.registry_id,
             ),
             _ => bail!("checking image {image} in ECR failed: {}", describe(&e)),
         },

@@ -268,3 +268,55 @@ pub async fn tag(aws: &Aws, arn: &str, tags: Vec<Tag>) -> Result<()> {
         .map_err(|e| anyhow!("tagging ECS resource {arn} failed: {}", describe(&e)))?;
     Ok(())
 }
+
+/// DeleteService (force); `false` if it was already gone or inactive.
+pub async fn delete_service(aws: &Aws, cluster: &str, arn: &str) -> Result<bool> {
+    match aws
+        .ecs
+        .delete_service()
+        .cluster(cluster)
+        .service(arn)
+        .force(true)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if is_service_gone(error_code(&e)) => Ok(false),
+        Err(e) => bail!("ecs:DeleteService {arn} failed: {}", describe(&e)),
+    }
+}
+
+/// Point a service at a new revision with a new deployment; `None` if the service is gone.
+pub async fn deploy_revision(
+    aws: &Aws,
+    cluster: &str,
+    service: &str,
+    td_arn: &str,
+) -> Result<Option<String>> {
+    let out = aws
+        .ecs
+        .update_service()
+        .cluster(cluster)
+        .service(service)
+        .task_definition(td_arn)
+        .force_new_deployment(true)
+        .send()
+        .await;
+    match out {
+        Ok(o) => Ok(Some(
+            o.service
+                .and_then(|s| s.service_arn)
+                .unwrap_or_else(|| service.to_string()),
+        )),
+        Err(e) if is_service_gone(error_code(&e)) => Ok(None),
+        Err(e) => bail!("ecs:UpdateService {service} failed: {}", describe(&e)),
+    }
+}
+
+/// ECS's codes for a service that no longer exists (or is being deleted).
+pub fn is_service_gone(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some("ServiceNotFoundException") | Some("ServiceNotActiveException")
+    )
+}

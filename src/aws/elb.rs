@@ -498,6 +498,36 @@ pub async fn create_host_rule(
     bail!("could not find a free rule priority on {listener} after 20 attempts; retry")
 }
 
+/// DeleteRule; `false` if it was already gone.
+pub async fn delete_rule(aws: &Aws, arn: &str) -> Result<bool> {
+    match aws.elb.delete_rule().rule_arn(arn).send().await {
+        Ok(_) => Ok(true),
+        Err(e) if kind(&e) == AwsErrorKind::NotFound => Ok(false),
+        Err(e) => bail!("elbv2:DeleteRule {arn} failed: {}", describe(&e)),
+    }
+}
+
+/// DeleteTargetGroup, retried while a rule or service still holds it (ResourceInUse).
+pub async fn delete_target_group(aws: &Aws, arn: &str) -> Result<()> {
+    for attempt in 0..40u64 {
+        match aws
+            .elb
+            .delete_target_group()
+            .target_group_arn(arn)
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if kind(&e) == AwsErrorKind::NotFound => return Ok(()),
+            Err(e) if error_code(&e) == Some("ResourceInUse") => {
+                tokio::time::sleep(Duration::from_millis(250 + 250 * attempt.min(7))).await;
+            }
+            Err(e) => bail!("elbv2:DeleteTargetGroup {arn} failed: {}", describe(&e)),
+        }
+    }
+    bail!("target group {arn} is still in use after 60 s; run delete again")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

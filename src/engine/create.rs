@@ -617,35 +617,7 @@ impl Plan<'_> {
 
     /// UpdateService to a new revision with a new deployment; `None` if the service is gone.
     async fn update_service(&self, service: &str, td_arn: &str) -> Result<Option<String>> {
-        let out = self
-            .aws()
-            .ecs
-            .update_service()
-            .cluster(&self.profile.target_cluster)
-            .service(service)
-            .task_definition(td_arn)
-            .force_new_deployment(true)
-            .send()
-            .await;
-        match out {
-            Ok(o) => Ok(Some(
-                o.service
-                    .and_then(|s| s.service_arn)
-                    .unwrap_or_else(|| service.to_string()),
-            )),
-            Err(e)
-                if matches!(
-                    error_code(&e),
-                    Some("ServiceNotFoundException") | Some("ServiceNotActiveException")
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(anyhow!(
-                "ecs:UpdateService {service} failed: {}",
-                crate::aws::describe(&e)
-            )),
-        }
+        ecs::deploy_revision(self.aws(), &self.profile.target_cluster, service, td_arn).await
     }
 
     /// The full path on an existing service: bring it back in line with the reference (what the
@@ -697,14 +669,7 @@ impl Plan<'_> {
             .await;
         match out {
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    error_code(&e),
-                    Some("ServiceNotFoundException") | Some("ServiceNotActiveException")
-                ) =>
-            {
-                return Ok(None)
-            }
+            Err(e) if ecs::is_service_gone(error_code(&e)) => return Ok(None),
             Err(e) => bail!(
                 "ecs:UpdateService {arn} failed: {}",
                 crate::aws::describe(&e)

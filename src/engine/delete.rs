@@ -6,7 +6,7 @@
 //! records, file · 3 delete service, rule, records, deregister · 4 delete target group and
 //! revisions · 5 remove the state item.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_ecs::types::TaskDefinitionStatus;
@@ -445,39 +445,23 @@ async fn remove(
     };
     let service = async {
         if let Some(arn) = &targets.service {
-            match aws
-                .ecs
-                .delete_service()
-                .cluster(cluster)
-                .service(arn)
-                .force(true)
-                .send()
-                .await
-            {
-                Ok(_) => steps.done(t, "service", format!("deleted {arn}")),
-                Err(e)
-                    if matches!(
-                        error_code(&e),
-                        Some("ServiceNotFoundException") | Some("ServiceNotActiveException")
-                    ) => {}
-                Err(e) => bail!("ecs:DeleteService {arn} failed: {}", describe(&e)),
+            if ecs::delete_service(aws, cluster, arn).await? {
+                steps.done(t, "service", format!("deleted {arn}"));
             }
         }
-        Ok(())
+        Ok::<_, anyhow::Error>(())
     };
     let rule_then_tg = async {
         if let Some(arn) = &targets.rule {
-            match aws.elb.delete_rule().rule_arn(arn).send().await {
-                Ok(_) => steps.done(t, "listener-rule", format!("deleted {arn}")),
-                Err(e) if error_code(&e) == Some("RuleNotFound") => {}
-                Err(e) => bail!("elbv2:DeleteRule {arn} failed: {}", describe(&e)),
+            if elb::delete_rule(aws, arn).await? {
+                steps.done(t, "listener-rule", format!("deleted {arn}"));
             }
         }
         if let Some(arn) = &targets.target_group {
-            delete_target_group(aws, arn).await?;
+            elb::delete_target_group(aws, arn).await?;
             steps.done(t, "target-group", format!("deleted {arn}"));
         }
-        Ok(())
+        Ok::<_, anyhow::Error>(())
     };
     let revisions = async {
         ecs::retire_revisions(aws, &targets.revisions).await?;
@@ -570,25 +554,4 @@ async fn forget(
         );
     }
     Ok(())
-}
-
-/// DeleteTargetGroup, retried while a rule or service still holds it (ResourceInUse).
-async fn delete_target_group(aws: &Aws, arn: &str) -> Result<()> {
-    for attempt in 0..40u64 {
-        match aws
-            .elb
-            .delete_target_group()
-            .target_group_arn(arn)
-            .send()
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if error_code(&e) == Some("TargetGroupNotFound") => return Ok(()),
-            Err(e) if error_code(&e) == Some("ResourceInUse") => {
-                tokio::time::sleep(Duration::from_millis(250 + 250 * attempt.min(7))).await;
-            }
-            Err(e) => bail!("elbv2:DeleteTargetGroup {arn} failed: {}", describe(&e)),
-        }
-    }
-    bail!("target group {arn} is still in use after 60 s; run delete again")
 }
