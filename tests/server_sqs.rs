@@ -14,7 +14,8 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use common::*;
 use eden::aws::inject::{Fake, Rule, When};
 use eden::aws::{Aws, Injector};
-use eden::server::job::{EventData, Job, PrKey, Work};
+use eden::github::event::PrEvent;
+use eden::server::job::{Job, PrKey, Work};
 use eden::server::queue::{JobDone, JobError, JobRunner, QueueSettings, Signals};
 use eden::server::sqs::{Consumer, SqsSettings, SqsSubmit};
 use eden::server::Submit;
@@ -125,7 +126,7 @@ fn job(pr: u64, sha: &str) -> Job {
             repo: "octo-org/shop".into(),
             number: pr,
         },
-        work: Work::Event(EventData {
+        work: Work::Event(PrEvent {
             action: "synchronize".into(),
             number: pr,
             title: "t".into(),

@@ -1,9 +1,11 @@
 //! `pull_request` payloads → our types, read leniently (older payloads lack newer fields).
 
 use anyhow::{anyhow, Result};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What eden reads of a `pull_request` event (serialisable: the server's jobs carry it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrEvent {
     pub action: String,
     pub number: u64,

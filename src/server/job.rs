@@ -21,61 +21,6 @@ impl fmt::Display for PrKey {
     }
 }
 
-/// The fields of a `pull_request` event a run needs (a serialisable copy of [`PrEvent`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventData {
-    pub action: String,
-    pub number: u64,
-    pub title: String,
-    pub html_url: String,
-    pub head_sha: String,
-    pub head_ref: String,
-    pub base_repo: String,
-    pub head_repo: Option<String>,
-    pub state: String,
-    pub merged: bool,
-    pub labels: Vec<String>,
-    pub label: Option<String>,
-}
-
-impl From<&PrEvent> for EventData {
-    fn from(e: &PrEvent) -> EventData {
-        EventData {
-            action: e.action.clone(),
-            number: e.number,
-            title: e.title.clone(),
-            html_url: e.html_url.clone(),
-            head_sha: e.head_sha.clone(),
-            head_ref: e.head_ref.clone(),
-            base_repo: e.base_repo.clone(),
-            head_repo: e.head_repo.clone(),
-            state: e.state.clone(),
-            merged: e.merged,
-            labels: e.labels.clone(),
-            label: e.label.clone(),
-        }
-    }
-}
-
-impl EventData {
-    pub fn to_event(&self) -> PrEvent {
-        PrEvent {
-            action: self.action.clone(),
-            number: self.number,
-            title: self.title.clone(),
-            html_url: self.html_url.clone(),
-            head_sha: self.head_sha.clone(),
-            head_ref: self.head_ref.clone(),
-            base_repo: self.base_repo.clone(),
-            head_repo: self.head_repo.clone(),
-            state: self.state.clone(),
-            merged: self.merged,
-            labels: self.labels.clone(),
-            label: self.label.clone(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChatCommand {
@@ -89,7 +34,7 @@ pub enum ChatCommand {
 #[allow(clippy::large_enum_variant)] // a few jobs per PR, short-lived
 pub enum Work {
     /// A `pull_request` event: decided (deploy / delete / skip) when it runs.
-    Event(EventData),
+    Event(PrEvent),
     /// `/eden deploy` or `/eden delete` commented by `user` (write access is checked when it
     /// runs). `sha`: the head the command pins (`/eden deploy <sha>`), else the head read first
     /// thing when the job runs.

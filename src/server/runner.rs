@@ -347,7 +347,7 @@ impl PreviewRunner {
     async fn run_job(&self, job: &Job, signals: &Signals) -> Result<JobDone, JobError> {
         let pr = self.open(job).await?;
         match &job.work {
-            Work::Event(e) => self.event(&pr, e.to_event(), signals).await,
+            Work::Event(e) => self.event(&pr, e.clone(), signals).await,
             Work::Command { command, user, sha } => {
                 self.command(&pr, *command, user, sha.as_deref(), signals)
                     .await

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::job::{ChatCommand, EventData, Job, PrKey, Work};
+use super::job::{ChatCommand, Job, PrKey, Work};
 use super::metrics as m;
 use super::signature;
 use super::AppState;
@@ -210,7 +210,7 @@ pub fn route(app: &AppState, event: &str, delivery: &str, body: &[u8]) -> Result
                     repo: e.base_repo.clone(),
                     number: e.number,
                 },
-                work: Work::Event(EventData::from(&e)),
+                work: Work::Event(e.clone()),
                 delivery: delivery.to_string(),
                 installation,
             }]))

@@ -9,7 +9,8 @@ use futures::FutureExt;
 use tokio::sync::Notify;
 
 use super::*;
-use crate::server::job::{ChatCommand, EventData, Work};
+use crate::github::event::PrEvent;
+use crate::server::job::{ChatCommand, Work};
 
 /// A runner that "deploys" a job's head SHA once its image exists (set by the test), and
 /// stops at the safe point when told to.
@@ -134,7 +135,7 @@ fn key(n: u64) -> PrKey {
 fn event(n: u64, action: &str, sha: &str, delivery: &str) -> Job {
     Job {
         key: key(n),
-        work: Work::Event(EventData {
+        work: Work::Event(PrEvent {
             action: action.into(),
             number: n,
             title: "t".into(),
