@@ -5,128 +5,10 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
 use common::fake_github::FakeGitHub;
+use common::serve::{fixture, server, with_head};
 use common::*;
-use eden::server::config::{self, FileConfig, GlobalProfileFlags, ServeArgs};
-use eden::server::github::Clients;
-use eden::server::job::Job;
-use eden::server::queue::{Finished, QueueSettings, Scheduler};
-use eden::server::runner::PreviewRunner;
-use eden::server::signature::sign;
-use eden::server::{router, AppState, Memory};
 use serde_json::Value;
-use tokio::sync::mpsc;
-use tower::ServiceExt;
-
-const SECRET: &str = "e2e-webhook-secret";
-
-fn fixture(path: &str) -> Value {
-    let text = std::fs::read_to_string(root().join("tests/fixtures").join(path)).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn with_head(mut event: Value, sha: &str) -> Value {
-    event["pull_request"]["head"]["sha"] = Value::String(sha.into());
-    event
-}
-
-struct Done(mpsc::UnboundedSender<String>);
-impl Finished for Done {
-    fn finished(&self, job: &Job) {
-        let _ = self.0.send(job.delivery.clone());
-    }
-}
-
-struct Server {
-    app: axum::Router,
-    runner: Arc<PreviewRunner>,
-    scheduler: Arc<Scheduler>,
-    done: mpsc::UnboundedReceiver<String>,
-    _dir: tempfile::TempDir,
-    next: u32,
-}
-
-async fn server(w: &World, gh: &FakeGitHub) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let profiles = w.write_config(dir.path());
-    let template = w.image("api", "sha-1").replace(":sha-1", ":{sha}");
-    let text = format!(
-        r#"
-eden_config = "{}"
-table = "{}"
-image_wait = "1h"
-[github]
-api_url = "{}"
-token = "ghs_e2e_token"
-webhook_secrets = ["{SECRET}"]
-[[repository]]
-name = "Codertocat/Hello-World"
-deployment = true
-[repository.images]
-api = "{template}"
-"#,
-        profiles.display(),
-        w.table,
-        gh.url()
-    );
-    let file: FileConfig = toml::from_str(&text).unwrap();
-    let cfg = Arc::new(
-        config::resolve(file, &ServeArgs::default(), &GlobalProfileFlags::default())
-            .unwrap_or_else(|p| panic!("{p:?}")),
-    );
-    let clients = Arc::new(Clients::new(&cfg.github).unwrap());
-    let mut runner = PreviewRunner::new(cfg.clone(), w.engine(None).await, clients);
-    // Only a build-completed cue (or the 1 h limit) makes a waiting job look again.
-    runner.image_poll = Duration::from_secs(3600);
-    let runner = Arc::new(runner);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let scheduler = Scheduler::new(
-        runner.clone(),
-        QueueSettings::default(),
-        Some(Arc::new(Done(tx))),
-    );
-    let state = AppState::new(cfg, Arc::new(Memory(scheduler.clone())));
-    Server {
-        app: router(Arc::new(state)),
-        runner,
-        scheduler,
-        done: rx,
-        _dir: dir,
-        next: 0,
-    }
-}
-
-impl Server {
-    async fn deliver(&mut self, event: &str, payload: &Value) -> String {
-        self.next += 1;
-        let id = format!("delivery-{}", self.next);
-        let body = serde_json::to_vec(payload).unwrap();
-        let req = Request::post("/webhook")
-            .header("x-github-event", event)
-            .header("x-github-delivery", &id)
-            .header("content-type", "application/json")
-            .header("x-hub-signature-256", sign(SECRET, &body))
-            .body(Body::from(body))
-            .unwrap();
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        assert_eq!(res.status(), StatusCode::ACCEPTED, "{event} {id}");
-        id
-    }
-
-    /// Wait until `n` more jobs have left the queue.
-    async fn finished(&mut self, n: usize) -> Vec<String> {
-        let mut ids = Vec::new();
-        for _ in 0..n {
-            ids.push(self.done.recv().await.unwrap());
-        }
-        ids
-    }
-}
 
 async fn deployed_sha(w: &World) -> Option<String> {
     eden::engine::state::read(&w.aws, &w.table, "api", "pr-2")
@@ -220,5 +102,130 @@ async fn a_push_waits_for_its_image_and_a_finished_build_is_the_cue() {
         gh.statuses(),
         ["⏳ waiting for the image", "⏳ deploying", "🚀 deployed"]
     );
+    assert!(gh.unexpected().is_empty(), "{:?}", gh.unexpected());
+}
+
+fn command(body: &str, user: &str) -> Value {
+    let mut c = fixture("webhooks/issue_comment.created.pr_command.json");
+    c["issue"]["number"] = 2.into();
+    c["comment"]["body"] = body.into();
+    c["comment"]["user"]["login"] = user.into();
+    c
+}
+
+fn deployments(gh: &FakeGitHub) -> Vec<String> {
+    let s = gh.state.lock().unwrap();
+    s.deployments
+        .iter()
+        .map(|d| d["ref"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eden_commands_on_a_fork_pr_need_write_access_and_deploy_exactly_the_head() {
+    let w = World::new("sc").await;
+    w.warm().await;
+    let before = w.snapshot().await;
+    let mut sync = with_head(fixture("github/pull_request.synchronize.json"), "sha-1");
+    sync["pull_request"]["head"]["repo"]["full_name"] = "mallory/Hello-World".into();
+    let gh = FakeGitHub::start(&sync).await;
+    gh.state.lock().unwrap().permissions.extend([
+        ("Codertocat".into(), "write".into()),
+        ("mallory".into(), "read".into()),
+    ]);
+    let mut s = server(&w, &gh).await;
+
+    // A push to a fork PR deploys nothing by itself.
+    s.deliver("pull_request", &sync).await;
+    s.finished(1).await;
+    assert_eq!(
+        w.snapshot().await,
+        before,
+        "a fork PR was deployed by its push"
+    );
+
+    // Its author may not command a deploy: read access only.
+    s.deliver("issue_comment", &command("/eden deploy", "mallory"))
+        .await;
+    s.finished(1).await;
+    assert_eq!(w.snapshot().await, before, "a reader's command deployed");
+    let asked = gh.requests();
+    assert!(
+        asked
+            .contains(&"GET /repos/Codertocat/Hello-World/collaborators/mallory/permission".into()),
+        "{asked:?}"
+    );
+
+    // A maintainer pins a commit that is no longer the head: refused.
+    s.deliver(
+        "issue_comment",
+        &command("/eden deploy 0123abc", "Codertocat"),
+    )
+    .await;
+    s.finished(1).await;
+    assert_eq!(
+        w.snapshot().await,
+        before,
+        "a stale pinned commit was deployed"
+    );
+
+    // A maintainer's deploy after review: exactly the head read when the job runs.
+    s.deliver("issue_comment", &command("/eden deploy", "Codertocat"))
+        .await;
+    s.finished(1).await;
+    verify_environment(&w, "api", "pr-2", &w.image("api", "sha-1")).await;
+    assert_eq!(deployments(&gh), ["sha-1"]);
+
+    // A reader may not delete it either; a maintainer may.
+    s.deliver("issue_comment", &command("/eden delete", "mallory"))
+        .await;
+    s.finished(1).await;
+    assert_eq!(deployed_sha(&w).await.as_deref(), Some("sha-1"));
+    s.deliver("issue_comment", &command("/eden delete", "Codertocat"))
+        .await;
+    s.finished(1).await;
+    assert_eq!(w.snapshot().await, before, "the preview was not deleted");
+    assert!(gh.unexpected().is_empty(), "{:?}", gh.unexpected());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_outages_and_rate_limits_are_retried_and_a_404_is_not() {
+    let w = World::new("sg").await;
+    w.warm().await;
+    let before = w.snapshot().await;
+    let sync = with_head(fixture("github/pull_request.synchronize.json"), "sha-1");
+    let gh = FakeGitHub::start(&sync).await;
+    gh.state
+        .lock()
+        .unwrap()
+        .permissions
+        .insert("Codertocat".into(), "admin".into());
+    let mut s = server(&w, &gh).await;
+    let pull = "GET /repos/Codertocat/Hello-World/pulls/2".to_string();
+
+    // The PR cannot be read for good: one attempt, nothing deployed.
+    gh.state.lock().unwrap().pull_failures.extend([404]);
+    gh.take_requests();
+    s.deliver("issue_comment", &command("/eden deploy", "Codertocat"))
+        .await;
+    s.finished(1).await;
+    let reads = gh.take_requests().iter().filter(|r| **r == pull).count();
+    assert_eq!(reads, 1, "a 404 was retried");
+    assert_eq!(w.snapshot().await, before);
+
+    // An outage, then a rate limit, each outlasting octocrab's own immediate retries (it
+    // tries a call 4 times), then GitHub answers: the job is retried (with backoff) and deploys.
+    gh.state
+        .lock()
+        .unwrap()
+        .pull_failures
+        .extend([503, 503, 503, 503, 429, 429, 429, 429]);
+    s.deliver("issue_comment", &command("/eden deploy", "Codertocat"))
+        .await;
+    s.finished(1).await;
+    let reads = gh.take_requests().iter().filter(|r| **r == pull).count();
+    assert!(reads > 8, "{reads} reads: the failures were not retried");
+    assert!(gh.state.lock().unwrap().pull_failures.is_empty());
+    verify_environment(&w, "api", "pr-2", &w.image("api", "sha-1")).await;
     assert!(gh.unexpected().is_empty(), "{:?}", gh.unexpected());
 }

@@ -67,26 +67,69 @@ pub struct GitHub {
     repo: String,
 }
 
+/// A failed GitHub call: what was being done, in words a workflow author can act on, and
+/// whether another attempt may succeed (a rate limit, a 5xx, the network). Callers tell the
+/// two apart by downcasting to this type, never by reading the message.
+#[derive(Debug)]
+pub struct GitHubError {
+    /// The HTTP status GitHub answered, if it answered.
+    pub status: Option<u16>,
+    /// Worth retrying later: 429, 5xx, a rate-limit 403, or no answer at all.
+    pub transient: bool,
+    message: String,
+}
+
+impl std::fmt::Display for GitHubError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for GitHubError {}
+
+/// Whether an error (anywhere in its chain) is a GitHub failure worth another attempt.
+pub fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|c| c.downcast_ref::<GitHubError>().is_some_and(|g| g.transient))
+}
+
 /// A GitHub error in words a workflow author can act on.
 fn explain(what: &str, e: octocrab::Error) -> anyhow::Error {
-    match &e {
+    let (status, transient, message) = match &e {
         octocrab::Error::GitHub { source, .. } => {
             let status = source.status_code.as_u16();
+            // GitHub answers a primary or secondary rate limit with 403 or 429; octocrab keeps
+            // only the body of a 403, whose message is the documented way to tell it apart.
+            let rate_limited = status == 429
+                || (status == 403 && source.message.to_ascii_lowercase().contains("rate limit"));
             let hint = match status {
                 401 => " — the token is invalid or expired (input `github-token`)",
                 403 | 404 if source.message.contains("Resource not accessible") => {
                     " — the token lacks permission: give the job `permissions: { pull-requests: write }` (and `deployments: write` for `deployment: true`)"
                 }
-                403 if source.message.to_ascii_lowercase().contains("rate limit") => " — rate limited; retry later",
+                _ if rate_limited => " — rate limited; retry later",
                 _ => "",
             };
-            anyhow!(
-                "GitHub API: {what} failed ({status} {}){hint}",
-                source.message
+            (
+                Some(status),
+                rate_limited || status >= 500,
+                format!(
+                    "GitHub API: {what} failed ({status} {}){hint}",
+                    source.message
+                ),
             )
         }
-        other => anyhow!("GitHub API: {what} failed: {other}"),
-    }
+        // No answer (connection refused, reset, timed out): the next attempt may get one.
+        octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. } => {
+            (None, true, format!("GitHub API: {what} failed: {e}"))
+        }
+        other => (None, false, format!("GitHub API: {what} failed: {other}")),
+    };
+    anyhow::Error::new(GitHubError {
+        status,
+        transient,
+        message,
+    })
 }
 
 fn status_of(e: &octocrab::Error) -> Option<u16> {
@@ -137,12 +180,71 @@ impl GitHub {
     }
 
     pub async fn pull(&self, number: u64) -> Result<PrState> {
-        let v: Value = self
-            .client
+        Ok(PrState::from_json(&self.pull_json(number).await?))
+    }
+
+    /// The pull request as GitHub has it now (the REST object).
+    pub async fn pull_json(&self, number: u64) -> Result<Value> {
+        self.client
             .get(format!("/repos/{}/pulls/{number}", self.repo), None::<&()>)
             .await
-            .map_err(|e| explain(&format!("reading pull request #{number}"), e))?;
-        Ok(PrState::from_json(&v))
+            .map_err(|e| explain(&format!("reading pull request #{number}"), e))
+    }
+
+    /// Whether `user` has write, maintain or admin access to the repository.
+    pub async fn may_write(&self, user: &str) -> Result<bool> {
+        let v: Value = self
+            .client
+            .get(
+                format!("/repos/{}/collaborators/{user}/permission", self.repo),
+                None::<&()>,
+            )
+            .await
+            .map_err(|e| explain(&format!("reading {user}'s permission"), e))?;
+        let perm = v
+            .get("permission")
+            .and_then(Value::as_str)
+            .unwrap_or("none");
+        let role = v.get("role_name").and_then(Value::as_str).unwrap_or("");
+        Ok(matches!(perm, "admin" | "maintain" | "write")
+            || matches!(role, "admin" | "maintain" | "write"))
+    }
+
+    /// The numbers of the repository's open pull requests (all pages).
+    pub async fn open_pulls(&self) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        for page in 1.. {
+            let v: Vec<Value> = self
+                .client
+                .get(
+                    format!("/repos/{}/pulls", self.repo),
+                    Some(&json!({ "state": "open", "per_page": PAGE, "page": page })),
+                )
+                .await
+                .map_err(|e| explain("listing open pull requests", e))?;
+            out.extend(
+                v.iter()
+                    .filter_map(|p| p.get("number").and_then(Value::as_u64)),
+            );
+            if v.len() < PAGE {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// When commit `sha` was committed (its committer date), if GitHub says.
+    pub async fn commit_date(&self, sha: &str) -> Result<Option<time::OffsetDateTime>> {
+        let v: Value = self
+            .client
+            .get(format!("/repos/{}/commits/{sha}", self.repo), None::<&()>)
+            .await
+            .map_err(|e| explain(&format!("reading commit {sha}"), e))?;
+        Ok(v.pointer("/commit/committer/date")
+            .and_then(Value::as_str)
+            .and_then(|d| {
+                time::OffsetDateTime::parse(d, &time::format_description::well_known::Rfc3339).ok()
+            }))
     }
 
     /// One page (1-based, `PAGE` per page, oldest first) of the comments on #`number`.

@@ -86,3 +86,11 @@ pub fn sqs_error(operation: &'static str) {
     counter!("eden_sqs_errors_total", "operation" => operation).increment(1);
     error("sqs");
 }
+
+/// `eden_reconcile_rechecks_total` and `eden_errors_total{source="reconcile"}`.
+pub fn reconciled(queued: usize, problems: usize) {
+    counter!("eden_reconcile_rechecks_total").increment(queued as u64);
+    if problems > 0 {
+        counter!("eden_errors_total", "source" => "reconcile").increment(problems as u64);
+    }
+}

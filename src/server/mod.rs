@@ -16,6 +16,7 @@ pub mod images;
 pub mod job;
 pub mod metrics;
 pub mod queue;
+pub mod reconcile;
 pub mod runner;
 pub mod signature;
 pub mod sqs;

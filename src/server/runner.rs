@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use futures::future::BoxFuture;
-use octocrab::Octocrab;
 use serde_json::{json, Value};
 
 use super::config::{render, ProfilesFrom, RepoConfig, ServeConfig};
@@ -20,8 +19,8 @@ use crate::engine::lease::LeaseError;
 use crate::engine::{state, Engine};
 use crate::github::api::GitHub;
 use crate::preview::{
-    Author, Command, Context, Decision, Options, Origin, PrEvent, Prepared, ProfileSource, Request,
-    Target, WaitSettings,
+    Author, Clock, Command, Context, Decision, Options, Origin, PrEvent, Prepared, ProfileSource,
+    Request, SystemClock, Target, WaitSettings,
 };
 
 pub struct PreviewRunner {
@@ -34,6 +33,8 @@ pub struct PreviewRunner {
     pub ready_poll: Duration,
     /// Counts image waits begun (tests and logs observe it; nothing depends on it).
     pub image_waits: Arc<tokio::sync::watch::Sender<u64>>,
+    /// What "now" is for idle tests (`ttl`) and comment timestamps.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl PreviewRunner {
@@ -45,19 +46,22 @@ impl PreviewRunner {
             image_poll: Duration::from_secs(5),
             ready_poll: Duration::from_secs(15),
             image_waits: Arc::new(tokio::sync::watch::channel(0).0),
+            clock: Arc::new(SystemClock),
         }
     }
 }
 
-/// Worth another attempt: another run holds the environment's lease. (Throttling and transient
-/// AWS errors are retried by the SDK itself; GitHub errors reach us as text.)
+/// Worth another attempt: another run holds the environment's lease, or GitHub rate-limited,
+/// failed (5xx) or did not answer. (Throttling and transient AWS errors are retried by the AWS
+/// SDK itself.)
 pub fn is_transient(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<LeaseError>(),
-            Some(LeaseError::Busy { .. })
-        )
-    })
+    crate::github::api::is_transient(e)
+        || e.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<LeaseError>(),
+                Some(LeaseError::Busy { .. })
+            )
+        })
 }
 
 fn fail(e: anyhow::Error) -> JobError {
@@ -78,7 +82,6 @@ struct Pr<'a> {
     key: &'a PrKey,
     repo: &'a RepoConfig,
     ctx: Context,
-    client: Option<Octocrab>,
 }
 
 impl PreviewRunner {
@@ -98,6 +101,7 @@ impl PreviewRunner {
         );
         ctx.github = gh;
         ctx.author = Author::Discover;
+        ctx.clock = self.clock.clone();
         #[allow(clippy::needless_update)] // `Options` only ever gains fields
         let options = Options {
             comment: repo.comment,
@@ -124,14 +128,11 @@ impl PreviewRunner {
             .for_repo(&job.key.repo, job.installation)
             .await
             .map_err(JobError::transient)?;
-        let gh = client
-            .clone()
-            .map(|c| GitHub::with_client(c, &job.key.repo));
+        let gh = client.map(|c| GitHub::with_client(c, &job.key.repo));
         Ok(Pr {
             key: &job.key,
             repo,
             ctx: self.context(&job.key, repo, gh),
-            client,
         })
     }
 }
@@ -152,20 +153,18 @@ impl Pr<'_> {
             .collect()
     }
 
+    fn github(&self, what: &str) -> Result<&GitHub> {
+        self.ctx.github.as_ref().ok_or_else(|| {
+            anyhow!("{what} needs GitHub access: configure [github] token or app_id")
+        })
+    }
+
     /// The PR as it is now, as an event (`synchronize` when open, `closed` when not).
     async fn read(&self) -> Result<PrEvent> {
-        let client = self.client.as_ref().ok_or_else(|| {
-            anyhow!(
-                "reading the pull request needs GitHub access: configure [github] token or app_id"
-            )
-        })?;
-        let pr: Value = client
-            .get(
-                format!("/repos/{}/pulls/{}", self.key.repo, self.key.number),
-                None::<&()>,
-            )
-            .await
-            .map_err(|e| anyhow!("GitHub API: reading pull request {}: {e}", self.key))?;
+        let pr = self
+            .github("reading the pull request")?
+            .pull_json(self.key.number)
+            .await?;
         let open = pr.get("state").and_then(Value::as_str) == Some("open");
         let action = if open { "synchronize" } else { "closed" };
         PrEvent::parse(
@@ -175,24 +174,7 @@ impl Pr<'_> {
 
     /// Whether `user` may use commands: write, maintain or admin on the repository.
     async fn may_write(&self, user: &str) -> Result<bool> {
-        let client = self
-            .client
-            .as_ref()
-            .ok_or_else(|| anyhow!("commands need GitHub access"))?;
-        let v: Value = client
-            .get(
-                format!("/repos/{}/collaborators/{user}/permission", self.key.repo),
-                None::<&()>,
-            )
-            .await
-            .map_err(|e| anyhow!("GitHub API: reading {user}'s permission: {e}"))?;
-        let perm = v
-            .get("permission")
-            .and_then(Value::as_str)
-            .unwrap_or("none");
-        let role = v.get("role_name").and_then(Value::as_str).unwrap_or("");
-        Ok(matches!(perm, "admin" | "maintain" | "write")
-            || matches!(role, "admin" | "maintain" | "write"))
+        self.github("/eden commands")?.may_write(user).await
     }
 }
 
@@ -305,8 +287,11 @@ impl PreviewRunner {
         self.execute(pr, prepared, signals).await
     }
 
-    /// Converge: closed → delete (if there is a preview); open and missing or behind → deploy
-    /// through the usual decision (forks and label gates apply).
+    /// Converge (a build-completed cue, or the reconcile loop): closed → delete the preview;
+    /// open and idle past the repository's `ttl` → delete it; open and missing or behind its
+    /// head → deploy through the usual decision (fork and label rules apply). Idle means no
+    /// deploy and no newer head commit for `ttl`: an idle PR's collected preview is not revived
+    /// until a push or `/eden deploy`.
     async fn recheck(&self, pr: &Pr<'_>, signals: &Signals) -> Result<JobDone, JobError> {
         let event = pr.read().await.map_err(fail)?;
         let environment = pr.environment(&event);
@@ -319,9 +304,22 @@ impl PreviewRunner {
         let known = state::read(&self.engine.aws, &self.engine.table, first, &environment)
             .await
             .map_err(fail)?;
-        if event.state != "open" {
+        let deployed = known
+            .as_ref()
+            .and_then(|s| s.metadata.get("head_sha"))
+            .cloned();
+        let current = deployed.as_deref() == Some(event.head_sha.as_str());
+        let open = event.state == "open";
+        let idle = match (open, pr.repo.ttl) {
+            (true, Some(ttl)) => self.idle(pr, &event, known.as_ref(), current, ttl).await?,
+            _ => false,
+        };
+        if !open || idle {
             if known.is_none() {
-                return done("skipped");
+                return done(if idle { "idle" } else { "skipped" });
+            }
+            if idle {
+                tracing::info!(pr = %pr.key, %environment, "deleting an idle preview (ttl)");
             }
             let req = Request {
                 name: Some(environment),
@@ -334,14 +332,41 @@ impl PreviewRunner {
             prepared.event = Some(event);
             return self.execute(pr, prepared, signals).await;
         }
-        let deployed = known
-            .as_ref()
-            .and_then(|s| s.metadata.get("head_sha"))
-            .cloned();
-        if deployed.as_deref() == Some(event.head_sha.as_str()) {
+        if current {
             return done("up_to_date");
         }
         self.event(pr, event, signals).await
+    }
+
+    /// No activity for `ttl`: the preview's last deploy (if any) and, when the head is not what
+    /// is deployed, the head commit are both older than `ttl`.
+    async fn idle(
+        &self,
+        pr: &Pr<'_>,
+        event: &PrEvent,
+        known: Option<&state::EnvState>,
+        current: bool,
+        ttl: Duration,
+    ) -> Result<bool, JobError> {
+        let now = self.clock.now();
+        let old = |t: time::OffsetDateTime| now - t > ttl;
+        let deployed_at = known
+            .and_then(|s| s.last_updated)
+            .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs as i64).ok());
+        if deployed_at.is_some_and(|t| !old(t)) {
+            return Ok(false);
+        }
+        if current {
+            return Ok(deployed_at.is_some());
+        }
+        let committed = pr
+            .github("the idle test")
+            .map_err(JobError::permanent)?
+            .commit_date(&event.head_sha)
+            .await
+            .map_err(fail)?;
+        // A head whose date GitHub does not give counts as new.
+        Ok(committed.is_some_and(old))
     }
 
     async fn run_job(&self, job: &Job, signals: &Signals) -> Result<JobDone, JobError> {

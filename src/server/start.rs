@@ -11,6 +11,7 @@ use super::config::{
 };
 use super::github::Clients;
 use super::queue::{QueueSettings, Scheduler};
+use super::reconcile::Reconciler;
 use super::runner::PreviewRunner;
 use super::sqs::{Consumer, SqsSettings, SqsSubmit};
 use super::{api, AppState, Memory, Readiness};
@@ -201,7 +202,7 @@ async fn serve(config: ServeConfig) -> Result<i32> {
             )
         }
     };
-    let mut state = AppState::new(config.clone(), queue);
+    let mut state = AppState::new(config.clone(), queue.clone());
     state.api = Some(api::Backend {
         engine: engine.clone(),
         profiles: config.profiles.clone(),
@@ -209,12 +210,22 @@ async fn serve(config: ServeConfig) -> Result<i32> {
     state.ready = Some(Arc::new(Ready {
         aws,
         table: config.table.clone(),
-        github,
+        github: github.clone(),
         queue: match &config.queue {
             QueueKind::Sqs(url) => Some(url.clone()),
             QueueKind::Memory => None,
         },
     }));
+    let stop_loops = tokio_util::sync::CancellationToken::new();
+    if let Some(interval) = config.reconcile_interval {
+        let reconciler = Reconciler {
+            config: config.clone(),
+            engine: engine.clone(),
+            github: github.clone(),
+            queue: queue.clone(),
+        };
+        tokio::spawn(reconciler.run(interval, stop_loops.clone()));
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -228,7 +239,10 @@ async fn serve(config: ServeConfig) -> Result<i32> {
         Arc::new(state),
         scheduler,
         config.shutdown_timeout,
-        super::signal(),
+        async move {
+            super::signal().await;
+            stop_loops.cancel();
+        },
     )
     .await?;
     if let Some(consumer) = consumer {

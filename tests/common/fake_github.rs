@@ -1,4 +1,5 @@
-//! A stateful fake of the GitHub REST API (wiremock): one repository, one pull request, its
+//! A stateful fake of the GitHub REST API (wiremock): one repository, one pull request (also
+//! listed as open while it is), its commits' dates, collaborator permissions, its
 //! comments (paged like GitHub), deployments and statuses. Every request is recorded; any
 //! route it does not know answers 404 and is reported by `unexpected()`.
 #![allow(dead_code)]
@@ -35,6 +36,14 @@ pub struct State {
     pub user: Option<String>,
     /// The API's path prefix (`/api/v3` for GitHub Enterprise Server), empty for github.com.
     pub prefix: String,
+    /// Committer date (RFC 3339) of every commit GET /repos/…/commits/{sha} answers for;
+    /// `None`: no date in the answer.
+    pub commit_date: Option<String>,
+    /// login → repository permission (`admin`, `write`, `read`, …); others answer `none`.
+    pub permissions: std::collections::BTreeMap<String, String>,
+    /// Statuses the next GET of the pull request answers with, in order, before it answers
+    /// normally again (an outage: 502/503, a rate limit: 429, a permanent 404).
+    pub pull_failures: std::collections::VecDeque<u16>,
 }
 
 #[derive(Clone)]
@@ -98,10 +107,46 @@ impl Respond for Route {
             .parse::<u64>()
             .unwrap_or(0);
         match self.kind {
-            "pull" => ResponseTemplate::new(200).set_body_json(s.pr.clone()),
+            "pull" => match s.pull_failures.pop_front() {
+                Some(429) => ResponseTemplate::new(429)
+                    .set_body_json(json!({"message": "API rate limit exceeded"})),
+                Some(status) => {
+                    ResponseTemplate::new(status).set_body_json(json!({"message": "failure"}))
+                }
+                None => ResponseTemplate::new(200).set_body_json(s.pr.clone()),
+            },
             "list_comments" => {
                 let items: Vec<Value> = s.comments.iter().map(comment_json).collect();
                 ResponseTemplate::new(200).set_body_json(page(req, &items))
+            }
+            "list_pulls" => {
+                let open = s.pr["state"] == "open";
+                let wanted = req
+                    .url
+                    .query_pairs()
+                    .find(|(k, _)| k == "state")
+                    .is_none_or(|(_, v)| v == "open" || v == "all");
+                let items: Vec<Value> = if open && wanted {
+                    vec![s.pr.clone()]
+                } else {
+                    Vec::new()
+                };
+                ResponseTemplate::new(200).set_body_json(page(req, &items))
+            }
+            "commit" => {
+                let sha = req.url.path().rsplit('/').next().unwrap_or("").to_string();
+                let mut c = json!({"sha": sha, "commit": {"committer": {"name": "octocat"}}});
+                if let Some(d) = &s.commit_date {
+                    c["commit"]["committer"]["date"] = json!(d);
+                }
+                ResponseTemplate::new(200).set_body_json(c)
+            }
+            "permission" => {
+                let user = req.url.path().rsplit('/').nth(1).unwrap_or("").to_string();
+                let p = s.permissions.get(&user).cloned().unwrap_or("none".into());
+                ResponseTemplate::new(200).set_body_json(
+                    json!({"permission": p, "role_name": p, "user": {"login": user}}),
+                )
             }
             "user" => match &s.user {
                 Some(login) => ResponseTemplate::new(200)
@@ -214,8 +259,19 @@ impl FakeGitHub {
             prefix: prefix.to_string(),
             ..State::default()
         }));
-        let routes: [(&str, &str, &'static str); 9] = [
+        let routes: [(&str, &str, &'static str); 12] = [
             ("GET", r"^/user$", "user"),
+            ("GET", r"^/repos/[^/]+/[^/]+/pulls$", "list_pulls"),
+            (
+                "GET",
+                r"^/repos/[^/]+/[^/]+/commits/[0-9A-Za-z_.-]+$",
+                "commit",
+            ),
+            (
+                "GET",
+                r"^/repos/[^/]+/[^/]+/collaborators/[^/]+/permission$",
+                "permission",
+            ),
             ("GET", r"^/repos/[^/]+/[^/]+/pulls/\d+$", "pull"),
             (
                 "GET",
@@ -264,7 +320,11 @@ impl FakeGitHub {
                 state: state.clone(),
                 kind,
             })
-            .with_priority(if kind == "unknown" { 10 } else { (i + 1) as u8 })
+            .with_priority(if kind == "unknown" {
+                u8::MAX
+            } else {
+                (i + 1) as u8
+            })
             .mount(&server)
             .await;
         }

@@ -15,6 +15,7 @@ use serde_json::Value;
 pub mod fake_github;
 pub mod hold_proxy;
 pub mod paused;
+pub mod serve;
 
 pub const REGION: &str = "ap-northeast-1";
 
