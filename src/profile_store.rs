@@ -2,9 +2,10 @@
 //! `{type: "_profile", name: PROFILE, kind: "profile", profile: "<JSON of the keys>"}`.
 
 use anyhow::{anyhow, Result};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::aws::{describe, error_code, Aws};
+use crate::aws::dynamodb::{self, DdbErrorKind};
+use crate::aws::Aws;
 use crate::engine::{lease, state::key};
 use crate::profile::{raw_from_json, Profile, RawProfile};
 
@@ -16,23 +17,15 @@ pub async fn push(aws: &Aws, table: &str, profile: &Profile) -> Result<()> {
         let mut item = key(PROFILE_TYPE, &profile.name);
         item.insert("profile".into(), AttributeValue::S(json.clone()));
         item.insert("kind".into(), AttributeValue::S("profile".into()));
-        match aws
-            .dynamodb
-            .put_item()
-            .table_name(table)
-            .set_item(Some(item))
-            .send()
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if error_code(&e) == Some("ResourceNotFoundException") && attempt == 0 => {
+        match dynamodb::put(aws, table, item).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is(DdbErrorKind::TableMissing) && attempt == 0 => {
                 lease::create_table(aws, table).await?;
             }
             Err(e) => {
                 return Err(anyhow!(
-                    "storing profile {} in table {table} failed: {}",
+                    "storing profile {} in table {table} failed: {e}",
                     profile.name,
-                    describe(&e)
                 ))
             }
         }
@@ -42,20 +35,13 @@ pub async fn push(aws: &Aws, table: &str, profile: &Profile) -> Result<()> {
 
 /// The stored keys of one profile; a clear error when it is not there.
 pub async fn fetch(aws: &Aws, table: &str, name: &str) -> Result<RawProfile> {
-    let out = aws
-        .dynamodb
-        .get_item()
-        .table_name(table)
-        .set_key(Some(key(PROFILE_TYPE, name)))
-        .consistent_read(true)
-        .send()
-        .await;
+    let out = dynamodb::get(aws, table, key(PROFILE_TYPE, name), true).await;
     let item = match out {
-        Ok(o) => o.item,
-        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {
+        Ok(item) => item,
+        Err(e) if e.is(DdbErrorKind::TableMissing) => {
             return Err(anyhow!("DynamoDB table {table} does not exist; push a profile first with `eden config push -p {name}`"))
         }
-        Err(e) => return Err(anyhow!("reading profile {name} from table {table} failed: {}", describe(&e))),
+        Err(e) => return Err(anyhow!("reading profile {name} from table {table} failed: {e}")),
     };
     let item = item.ok_or_else(|| {
         anyhow!("profile {name} is not in table {table}; push it with `eden config push -p {name}`")
@@ -74,27 +60,13 @@ pub async fn list(aws: &Aws, table: &str) -> Result<Vec<(String, RawProfile)>> {
     let mut out = Vec::new();
     let mut start = None;
     loop {
-        let page = aws
-            .dynamodb
-            .query()
-            .table_name(table)
-            .key_condition_expression("#t = :p")
-            .expression_attribute_names("#t", "type")
-            .expression_attribute_values(":p", AttributeValue::S(PROFILE_TYPE.into()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await;
-        let page = match page {
+        let page = dynamodb::page(aws, table, Some(PROFILE_TYPE), start).await;
+        let (items, next) = match page {
             Ok(p) => p,
-            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(out),
-            Err(e) => {
-                return Err(anyhow!(
-                    "listing profiles in table {table} failed: {}",
-                    describe(&e)
-                ))
-            }
+            Err(e) if e.is(DdbErrorKind::TableMissing) => return Ok(out),
+            Err(e) => return Err(anyhow!("listing profiles in table {table} failed: {e}")),
         };
-        for item in page.items.unwrap_or_default() {
+        for item in items {
             let name = item
                 .get("name")
                 .and_then(|v| v.as_s().ok())
@@ -111,7 +83,7 @@ pub async fn list(aws: &Aws, table: &str) -> Result<Vec<(String, RawProfile)>> {
                     .unwrap_or_default(),
             ));
         }
-        start = page.last_evaluated_key;
+        start = next;
         if start.is_none() {
             return Ok(out);
         }
@@ -120,20 +92,11 @@ pub async fn list(aws: &Aws, table: &str) -> Result<Vec<(String, RawProfile)>> {
 
 /// Remove a stored profile. Returns whether it existed.
 pub async fn remove(aws: &Aws, table: &str, name: &str) -> Result<bool> {
-    match aws
-        .dynamodb
-        .delete_item()
-        .table_name(table)
-        .set_key(Some(key(PROFILE_TYPE, name)))
-        .return_values(ReturnValue::AllOld)
-        .send()
-        .await
-    {
-        Ok(o) => Ok(o.attributes.is_some_and(|a| !a.is_empty())),
-        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(false),
+    match dynamodb::delete(aws, table, key(PROFILE_TYPE, name), true).await {
+        Ok(old) => Ok(old.is_some_and(|a| !a.is_empty())),
+        Err(e) if e.is(DdbErrorKind::TableMissing) => Ok(false),
         Err(e) => Err(anyhow!(
-            "removing profile {name} from table {table} failed: {}",
-            describe(&e)
+            "removing profile {name} from table {table} failed: {e}"
         )),
     }
 }

@@ -1,7 +1,9 @@
-//! Reads about the shared ALB that the precheck and `eden doctor` need: the target groups it
-//! holds (against the 100-per-ALB limit) and the certificates of a listener.
+//! Reads about the shared ALB that the precheck, `eden doctor` and the readiness wait need:
+//! the target groups it holds (against the 100-per-ALB limit), the certificates of a listener,
+//! the health of a target group's targets.
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
+use aws_sdk_elasticloadbalancingv2::types::TargetHealthDescription;
 
 use super::{describe, error_code, Aws};
 
@@ -69,4 +71,18 @@ pub async fn listener_certificates(aws: &Aws, listener_arn: &str) -> Result<Vec<
             return Ok(certs);
         }
     }
+}
+
+/// The targets of a target group and their health.
+pub async fn target_health(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    target_group: &str,
+) -> Result<Vec<TargetHealthDescription>> {
+    let out = elb
+        .describe_target_health()
+        .target_group_arn(target_group)
+        .send()
+        .await
+        .map_err(|e| anyhow!("elbv2:DescribeTargetHealth failed: {}", describe(&e)))?;
+    Ok(out.target_health_descriptions.unwrap_or_default())
 }

@@ -6,6 +6,10 @@ use aws_sdk_ecs::types::{
     TaskDefinitionField, TaskDefinitionStatus,
 };
 
+pub use super::ecs_service::{
+    create_clone_service, realign_clone_service, CloneService, ServiceSpec,
+};
+
 use super::{describe, error_code, Aws};
 
 /// Describe one service; `None` when it is missing (ECS reports that as a failure, not an error).
@@ -156,6 +160,11 @@ pub fn family_of(arn: &str) -> Option<&str> {
 }
 
 /// Deregister, then delete, the given revisions. Revisions already gone are skipped.
+///
+/// DeleteTaskDefinitions reports per-revision failures in its answer. A failure is accepted
+/// only when DescribeTaskDefinition shows the revision gone (ECS's `ClientException`) or
+/// `DELETE_IN_PROGRESS` (another run retired it first); any other status fails with ECS's
+/// reasons. Decided by typed error and status, never by the reason's text.
 pub async fn retire_revisions(aws: &Aws, arns: &[String]) -> Result<()> {
     if arns.is_empty() {
         return Ok(());
@@ -185,28 +194,59 @@ pub async fn retire_revisions(aws: &Aws, arns: &[String]) -> Result<()> {
             .send()
             .await
             .map_err(|e| anyhow!("ecs:DeleteTaskDefinitions failed: {}", describe(&e)))?;
-        let failures: Vec<String> = out
-            .failures
-            .unwrap_or_default()
+        let failures = out.failures.unwrap_or_default();
+        let checks = failures.iter().map(|f| async move {
+            let reason = f.reason().unwrap_or("?");
+            let Some(arn) = f.arn() else {
+                return Ok(Some(format!("?: {reason}")));
+            };
+            Ok::<_, anyhow::Error>(
+                still_there(aws, arn)
+                    .await?
+                    .map(|status| format!("{arn}: {reason} (the revision is {status})")),
+            )
+        });
+        let refused: Vec<String> = futures::future::try_join_all(checks)
+            .await?
             .into_iter()
-            .filter(|f| {
-                !f.reason()
-                    .unwrap_or_default()
-                    .to_ascii_lowercase()
-                    .contains("not")
-            })
-            .map(|f| format!("{}: {}", f.arn().unwrap_or("?"), f.reason().unwrap_or("?")))
+            .flatten()
             .collect();
-        if !failures.is_empty() {
+        if !refused.is_empty() {
             bail!(
                 "ecs:DeleteTaskDefinitions failed for {}",
-                failures.join("; ")
+                refused.join("; ")
             );
         }
         Ok(())
     });
     futures::future::try_join_all(deletes).await?;
     Ok(())
+}
+
+/// After a failed delete: `None` when the revision is gone or being deleted, else its status.
+async fn still_there(aws: &Aws, arn: &str) -> Result<Option<String>> {
+    let out = aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .send()
+        .await;
+    match out {
+        Ok(o) => match o.task_definition.and_then(|t| t.status) {
+            Some(TaskDefinitionStatus::DeleteInProgress) => Ok(None),
+            Some(status) => Ok(Some(status.as_str().to_string())),
+            None => Ok(Some("of unknown status".to_string())),
+        },
+        // ECS's answer for a revision it no longer has (typed: DescribeTaskDefinition's
+        // ClientException)
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_client_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => bail!("ecs:DescribeTaskDefinition {arn} failed: {}", describe(&e)),
+    }
 }
 
 pub fn tags_of(tags: &[Tag]) -> impl Iterator<Item = (&str, &str)> {
@@ -319,4 +359,20 @@ pub fn is_service_gone(code: Option<&str>) -> bool {
         code,
         Some("ServiceNotFoundException") | Some("ServiceNotActiveException")
     )
+}
+
+/// One service as ECS reports it now (deployments, counts); `None` when ECS has no such service.
+pub async fn service_now(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+) -> Result<Option<Service>> {
+    let out = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .map_err(|e| anyhow!("ecs:DescribeServices {service} failed: {}", describe(&e)))?;
+    Ok(out.services.unwrap_or_default().into_iter().next())
 }

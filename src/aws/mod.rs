@@ -6,8 +6,10 @@
 pub mod acm;
 pub mod alb;
 pub mod dns;
+pub mod dynamodb;
 pub mod ecr;
 pub mod ecs;
+mod ecs_service;
 pub mod elb;
 pub mod error;
 pub mod iam;

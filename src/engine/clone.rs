@@ -7,27 +7,14 @@
 //! watch the reference. What was dropped is reported (the `clone` step, `-v`).
 
 use aws_sdk_ecs::types::{
-    AvailabilityZoneRebalancing, CapacityProviderStrategyItem, DeploymentCircuitBreaker,
-    DeploymentConfiguration, DeploymentController, DeploymentControllerType, DeploymentStrategy,
-    LaunchType, Service, ServiceVolumeConfiguration,
+    CapacityProviderStrategyItem, DeploymentCircuitBreaker, DeploymentConfiguration,
+    DeploymentController, DeploymentControllerType, DeploymentStrategy, LaunchType, Service,
 };
 use aws_sdk_elasticloadbalancingv2::types::{
     ProtocolEnum, TargetGroup, TargetGroupAttribute, TargetTypeEnum,
 };
 
-/// The settings of a clone's CreateService / UpdateService that come from the reference.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServiceSpec {
-    pub launch_type: Option<LaunchType>,
-    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
-    pub deployment_configuration: DeploymentConfiguration,
-    pub deployment_controller: DeploymentController,
-    /// EBS volumes configured at launch (each needs its infrastructure `roleArn`).
-    pub volume_configurations: Option<Vec<ServiceVolumeConfiguration>>,
-    pub availability_zone_rebalancing: Option<AvailabilityZoneRebalancing>,
-    /// What the reference had that the clone does not get, for people.
-    pub dropped: Vec<String>,
-}
+pub use crate::aws::ecs::ServiceSpec;
 
 pub fn service_spec(r: &Service) -> ServiceSpec {
     let mut dropped = Vec::new();
@@ -174,7 +161,8 @@ fn placement(
 mod tests {
     use super::*;
     use aws_sdk_ecs::types::{
-        DeploymentAlarms, DeploymentLifecycleHook, ServiceManagedEbsVolumeConfiguration,
+        AvailabilityZoneRebalancing, DeploymentAlarms, DeploymentLifecycleHook,
+        ServiceManagedEbsVolumeConfiguration, ServiceVolumeConfiguration,
     };
 
     // moto neither stores nor returns a service's capacityProviderStrategy, so this is proved here.

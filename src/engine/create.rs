@@ -10,9 +10,9 @@
 
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use aws_sdk_ecs::types::{
-    KeyValuePair, LoadBalancer, PropagateTags, Service, TaskDefinition, TaskDefinitionStatus,
+    KeyValuePair, LoadBalancer, Service, TaskDefinition, TaskDefinitionStatus,
 };
 
 use super::clone;
@@ -21,7 +21,7 @@ use super::precheck::{self, Infra, Observed, OwnTd, Subject};
 use super::state::EnvState;
 use super::tags::{self, Owner};
 use super::{endpoints_file, Action, CreateRequest, Engine, Outcome, Steps};
-use crate::aws::{dns, ecs, elb, error_code, Aws};
+use crate::aws::{dns, ecs, elb, Aws};
 use crate::image::ImageRef;
 use crate::names::{self, ResourceNames};
 use crate::profile::Profile;
@@ -647,33 +647,15 @@ impl Plan<'_> {
             .deployment_controller()
             .filter(|c| *c != &spec.deployment_controller)
             .map(|_| spec.deployment_controller.clone());
-        let out = self
-            .aws()
-            .ecs
-            .update_service()
-            .cluster(&self.profile.target_cluster)
-            .service(&arn)
-            .task_definition(td_arn)
-            .force_new_deployment(true)
-            .desired_count(r.desired_count.max(1))
-            .load_balancers(lb)
-            .set_platform_version(r.platform_version.clone())
-            .set_network_configuration(r.network_configuration.clone())
-            .deployment_configuration(spec.deployment_configuration)
-            .set_deployment_controller(controller)
-            .set_volume_configurations(spec.volume_configurations)
-            .set_availability_zone_rebalancing(spec.availability_zone_rebalancing)
-            .set_health_check_grace_period_seconds(r.health_check_grace_period_seconds)
-            .propagate_tags(PropagateTags::Service)
-            .send()
-            .await;
-        match out {
-            Ok(_) => {}
-            Err(e) if ecs::is_service_gone(error_code(&e)) => return Ok(None),
-            Err(e) => bail!(
-                "ecs:UpdateService {arn} failed: {}",
-                crate::aws::describe(&e)
-            ),
+        let service = ecs::CloneService {
+            cluster: &self.profile.target_cluster,
+            td_arn,
+            load_balancer: lb,
+            reference: r,
+            spec,
+        };
+        if !ecs::realign_clone_service(self.aws(), &arn, service, controller).await? {
+            return Ok(None);
         }
         Ok(Some(arn))
     }
@@ -704,44 +686,21 @@ impl Plan<'_> {
             .set_container_port(infra.container_port)
             .build();
         let spec = self.spec(infra);
-        let out = self
-            .aws()
-            .ecs
-            .create_service()
-            .cluster(&self.profile.target_cluster)
-            .service_name(&n.service)
-            .task_definition(td_arn)
-            .load_balancers(lb)
-            .desired_count(r.desired_count.max(1))
-            .client_token(token)
-            .set_launch_type(spec.launch_type)
-            .set_capacity_provider_strategy(spec.capacity_provider_strategy)
-            .set_platform_version(r.platform_version.clone())
-            .set_network_configuration(r.network_configuration.clone())
-            .deployment_configuration(spec.deployment_configuration)
-            .deployment_controller(spec.deployment_controller)
-            .set_volume_configurations(spec.volume_configurations)
-            .set_availability_zone_rebalancing(spec.availability_zone_rebalancing)
-            .set_health_check_grace_period_seconds(r.health_check_grace_period_seconds)
-            .set_placement_constraints(r.placement_constraints.clone())
-            .set_placement_strategy(r.placement_strategy.clone())
-            .set_scheduling_strategy(r.scheduling_strategy.clone())
-            .enable_ecs_managed_tags(r.enable_ecs_managed_tags)
-            .enable_execute_command(r.enable_execute_command)
-            .propagate_tags(PropagateTags::Service)
-            .set_tags(Some(ecs::to_tags(&self.tags())))
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow!(
-                    "ecs:CreateService {} failed: {}",
-                    n.service,
-                    crate::aws::describe(&e)
-                )
-            })?;
-        out.service
-            .and_then(|s| s.service_arn)
-            .context("ecs:CreateService returned no ARN")
+        let service = ecs::CloneService {
+            cluster: &self.profile.target_cluster,
+            td_arn,
+            load_balancer: lb,
+            reference: r,
+            spec,
+        };
+        ecs::create_clone_service(
+            self.aws(),
+            &n.service,
+            token,
+            service,
+            ecs::to_tags(&self.tags()),
+        )
+        .await
     }
 }
 /// `source` with the request's environment variables set (added, or replaced in place) in

@@ -16,7 +16,8 @@ use super::lease::{self, Lease, LeaseError};
 use super::state::{key, EnvState};
 use super::tags::{self, Owner};
 use super::{endpoints_file, Action, Engine, Outcome, Steps};
-use crate::aws::{describe, dns, ecs, elb, error_code, Aws};
+use crate::aws::dynamodb::{self, DdbErrorKind};
+use crate::aws::{dns, ecs, elb, Aws};
 use crate::names::{self, ResourceNames};
 use crate::profile::Profile;
 
@@ -184,21 +185,19 @@ async fn legacy_state(
     if legacy_key == environment {
         return Ok(None);
     }
-    match engine
-        .aws
-        .dynamodb
-        .get_item()
-        .table_name(&engine.table)
-        .set_key(Some(key(&profile.name, legacy_key)))
-        .send()
-        .await
+    match dynamodb::get(
+        &engine.aws,
+        &engine.table,
+        key(&profile.name, legacy_key),
+        false,
+    )
+    .await
     {
-        Ok(o) => Ok(o
-            .item
+        Ok(item) => Ok(item
             .map(|i| EnvState::from_item(&i))
             .filter(|s| s.endpoint.is_some())),
-        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(None),
-        Err(e) => bail!("reading the state of {legacy_key} failed: {}", describe(&e)),
+        Err(e) if e.is(DdbErrorKind::TableMissing) => Ok(None),
+        Err(e) => bail!("reading the state of {legacy_key} failed: {e}"),
     }
 }
 
@@ -521,19 +520,9 @@ async fn forget(
     let t = Instant::now();
     let legacy = async {
         if legacy_item {
-            aws.dynamodb
-                .delete_item()
-                .table_name(&engine.table)
-                .set_key(Some(key(&profile.name, &names.base)))
-                .send()
+            dynamodb::delete(aws, &engine.table, key(&profile.name, &names.base), false)
                 .await
-                .map_err(|e| {
-                    anyhow!(
-                        "removing legacy state {} failed: {}",
-                        names.base,
-                        describe(&e)
-                    )
-                })?;
+                .map_err(|e| anyhow!("removing legacy state {} failed: {e}", names.base))?;
         }
         Ok::<_, anyhow::Error>(())
     };

@@ -3,14 +3,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::lease::{new_rvn, now_secs, Holder, LeaseLost, LeaseSettings};
 use super::state::Item;
-use crate::aws::{describe, error_code, Aws};
+use crate::aws::dynamodb::{self, DdbErrorKind};
+use crate::aws::Aws;
 
 #[derive(Debug)]
 struct State {
@@ -114,35 +113,19 @@ async fn beat(
     loop {
         tokio::time::sleep(settings.heartbeat).await;
         let sent = Instant::now();
-        let res = aws
-            .dynamodb
-            .update_item()
-            .table_name(&table)
-            .set_key(Some(key.clone()))
-            .update_expression("SET lease_rvn = :rvn, lease_renewed = :now")
-            // ownership only (not the previous RVN): a renewal whose answer was lost must not
-            // make the next one fail
-            .condition_expression("lease_owner = :me")
-            .expression_attribute_values(":me", AttributeValue::S(owner.clone()))
-            .expression_attribute_values(":rvn", AttributeValue::S(new_rvn()))
-            .expression_attribute_values(":now", AttributeValue::N(format!("{:.3}", now_secs())))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
+        let res =
+            dynamodb::renew_lease(&aws, &table, key.clone(), &owner, &new_rvn(), now_secs()).await;
         match res {
             Ok(_) => {
                 let mut s = state.lock().unwrap();
                 s.renewed = sent;
                 s.renewals += 1;
             }
-            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {
-                let holder = e.as_service_error().and_then(|s| match s {
-                    UpdateItemError::ConditionalCheckFailedException(c) => c
-                        .item
-                        .as_ref()
-                        .and_then(|i| Holder::from_item(i, settings.duration)),
-                    _ => None,
-                });
+            Err(e) if e.is(DdbErrorKind::ConditionFailed) => {
+                let holder = e
+                    .item
+                    .as_ref()
+                    .and_then(|i| Holder::from_item(i, settings.duration));
                 let reason = match holder {
                     Some(h) => format!("another run took it over: {}", h.owner),
                     None => "it was removed from the state item (eden unlock?)".to_string(),
@@ -152,10 +135,7 @@ async fn beat(
                 return;
             }
             Err(e) => {
-                tracing::warn!(
-                    "renewing the lease on {target} failed (retrying): {}",
-                    describe(&e)
-                );
+                tracing::warn!("renewing the lease on {target} failed (retrying): {e}");
             }
         }
     }

@@ -13,8 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Result};
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use rand::Rng;
 use tokio::time::Instant;
 
@@ -22,7 +20,8 @@ use super::heartbeat::{self, Heartbeat};
 use super::state::{key, EnvState, Item};
 pub use super::table::create as create_table;
 use super::Engine;
-use crate::aws::{describe, error_code, Aws};
+use crate::aws::dynamodb::{self, DdbErrorKind, TakeLease, TakeOver};
+use crate::aws::Aws;
 use crate::cancel::Interrupted;
 
 /// Environment variable that shortens (or lengthens) the lease, for tests and operators.
@@ -212,41 +211,30 @@ pub async fn acquire(
             .filter(|s| s.at.elapsed() >= s.holder.duration);
         let rvn = new_rvn();
         let now = now_secs();
-        let mut q = aws
-            .dynamodb
-            .update_item()
-            .table_name(table)
-            .set_key(Some(key(profile, environment)))
-            .update_expression(
-                "SET lease_owner = :me, lease_rvn = :rvn, lease_duration_ms = :d, lease_since = :now, lease_renewed = :now, #k = if_not_exists(#k, :kind) REMOVE lease_expires",
-            )
-            .expression_attribute_names("#k", "kind")
-            .expression_attribute_values(":me", AttributeValue::S(owner.clone()))
-            .expression_attribute_values(":rvn", AttributeValue::S(rvn.clone()))
-            .expression_attribute_values(
-                ":d",
-                AttributeValue::N(settings.duration.as_millis().to_string()),
-            )
-            .expression_attribute_values(":now", AttributeValue::N(format!("{now:.3}")))
-            .expression_attribute_values(":kind", AttributeValue::S("environment".into()))
-            .return_values(ReturnValue::AllOld)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        q = match stale.map(|s| &s.holder) {
-            None => q.condition_expression("attribute_not_exists(lease_owner)"),
-            Some(Holder { rvn: Some(seen_rvn), .. }) => q
-                .condition_expression("attribute_not_exists(lease_owner) OR lease_rvn = :seen")
-                .expression_attribute_values(":seen", AttributeValue::S(seen_rvn.clone())),
-            Some(Holder { owner: seen_owner, rvn: None, .. }) => q
-                .condition_expression(
-                    "attribute_not_exists(lease_owner) OR (lease_owner = :seen AND attribute_not_exists(lease_rvn))",
-                )
-                .expression_attribute_values(":seen", AttributeValue::S(seen_owner.clone())),
+        let take_over = match stale.map(|s| &s.holder) {
+            None => TakeOver::Nobody,
+            Some(Holder {
+                rvn: Some(seen_rvn),
+                ..
+            }) => TakeOver::Rvn(seen_rvn),
+            Some(Holder {
+                owner: seen_owner,
+                rvn: None,
+                ..
+            }) => TakeOver::OwnerWithoutRvn(seen_owner),
+        };
+        let take = TakeLease {
+            owner: &owner,
+            rvn: &rvn,
+            duration_ms: settings.duration.as_millis(),
+            now,
+            kind: "environment",
+            take_over,
         };
         let sent = Instant::now();
-        match q.send().await {
-            Ok(out) => {
-                let previous = out
-                    .attributes
+        match dynamodb::take_lease(aws, table, key(profile, environment), take).await {
+            Ok(old) => {
+                let previous = old
                     .filter(|a| !is_lease_only(a))
                     .map(|a| EnvState::from_item(&a));
                 let took_over = stale.map(|s| s.holder.clone());
@@ -283,13 +271,10 @@ pub async fn acquire(
                 });
             }
             Err(e) => {
-                let current = e.as_service_error().and_then(|s| match s {
-                    UpdateItemError::ConditionalCheckFailedException(c) => c.item.clone(),
-                    _ => None,
-                });
-                match error_code(&e) {
-                    Some("ConditionalCheckFailedException") => {
-                        let Some(holder) = current
+                match e.kind {
+                    DdbErrorKind::ConditionFailed => {
+                        let Some(holder) = e
+                            .item
                             .as_ref()
                             .and_then(|i| Holder::from_item(i, settings.duration))
                         else {
@@ -328,13 +313,12 @@ pub async fn acquire(
                             }
                         }
                     }
-                    Some("ResourceNotFoundException") => {
+                    DdbErrorKind::TableMissing => {
                         return Err(LeaseError::TableMissing(table.to_string()))
                     }
                     _ => {
                         return Err(anyhow!(
-                            "taking the lease in DynamoDB table {table} failed: {}",
-                            describe(&e)
+                            "taking the lease in DynamoDB table {table} failed: {e}"
                         )
                         .into())
                     }
@@ -372,22 +356,15 @@ impl Lease {
         if self.previous.is_none() {
             return self.remove(aws).await;
         }
-        aws.dynamodb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(&self.profile, &self.environment)))
-            .update_expression(format!("REMOVE {}", LEASE_ATTRIBUTES.join(", ")))
-            .condition_expression("lease_owner = :me")
-            .expression_attribute_values(":me", AttributeValue::S(self.owner.clone()))
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow!(
-                    "releasing the lease on {} failed: {}",
-                    self.target(),
-                    describe(&e)
-                )
-            })?;
+        dynamodb::remove_lease(
+            aws,
+            &self.table,
+            key(&self.profile, &self.environment),
+            &self.owner,
+            &LEASE_ATTRIBUTES,
+        )
+        .await
+        .map_err(|e| anyhow!("releasing the lease on {} failed: {e}", self.target()))?;
         Ok(())
     }
 
@@ -395,21 +372,9 @@ impl Lease {
     pub async fn commit(&self, aws: &Aws, state: &EnvState) -> Result<()> {
         self.heartbeat.stop();
         self.check()?;
-        aws.dynamodb
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(state.to_item()))
-            .condition_expression("lease_owner = :me")
-            .expression_attribute_values(":me", AttributeValue::S(self.owner.clone()))
-            .send()
+        dynamodb::put_owned(aws, &self.table, state.to_item(), &self.owner)
             .await
-            .map_err(|e| {
-                anyhow!(
-                    "writing the state of {} failed: {}",
-                    self.target(),
-                    describe(&e)
-                )
-            })?;
+            .map_err(|e| anyhow!("writing the state of {} failed: {e}", self.target()))?;
         Ok(())
     }
 
@@ -417,21 +382,14 @@ impl Lease {
     pub async fn remove(&self, aws: &Aws) -> Result<()> {
         self.heartbeat.stop();
         self.check()?;
-        aws.dynamodb
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(&self.profile, &self.environment)))
-            .condition_expression("lease_owner = :me")
-            .expression_attribute_values(":me", AttributeValue::S(self.owner.clone()))
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow!(
-                    "removing the state of {} failed: {}",
-                    self.target(),
-                    describe(&e)
-                )
-            })?;
+        dynamodb::delete_owned(
+            aws,
+            &self.table,
+            key(&self.profile, &self.environment),
+            &self.owner,
+        )
+        .await
+        .map_err(|e| anyhow!("removing the state of {} failed: {e}", self.target()))?;
         Ok(())
     }
 }

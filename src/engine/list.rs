@@ -1,44 +1,21 @@
 //! ls: every environment in the table (all pages), or one profile's.
 
 use anyhow::{anyhow, Result};
-use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::state::{EnvState, Item};
 use super::{Engine, Outcome};
-use crate::aws::{describe, error_code};
+use crate::aws::dynamodb::{self, DdbErrorKind};
 
 pub async fn run(engine: &Engine, profile: Option<&str>) -> Result<Vec<Outcome>> {
-    let ddb = &engine.aws.dynamodb;
     let mut items: Vec<Item> = Vec::new();
     let mut start = None;
     loop {
-        let page = match profile {
-            Some(p) => ddb
-                .query()
-                .table_name(&engine.table)
-                .key_condition_expression("#t = :p")
-                .expression_attribute_names("#t", "type")
-                .expression_attribute_values(":p", AttributeValue::S(p.to_string()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
-                .map_err(|e| (error_code(&e).map(str::to_string), describe(&e))),
-            None => ddb
-                .scan()
-                .table_name(&engine.table)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
-                .map_err(|e| (error_code(&e).map(str::to_string), describe(&e))),
-        };
-        let (page, next) = match page {
+        let (page, next) = match dynamodb::page(&engine.aws, &engine.table, profile, start).await {
             Ok(v) => v,
-            Err((Some(code), _)) if code == "ResourceNotFoundException" => return Ok(vec![]),
-            Err((_, msg)) => {
+            Err(e) if e.is(DdbErrorKind::TableMissing) => return Ok(vec![]),
+            Err(e) => {
                 return Err(anyhow!(
-                    "reading DynamoDB table {} failed: {msg}",
+                    "reading DynamoDB table {} failed: {e}",
                     engine.table
                 ))
             }

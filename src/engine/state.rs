@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use crate::aws::dynamodb::{self, DdbErrorKind};
+
 pub type Item = HashMap<String, AttributeValue>;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -160,20 +162,11 @@ pub async fn read(
     profile: &str,
     environment: &str,
 ) -> anyhow::Result<Option<EnvState>> {
-    match aws
-        .dynamodb
-        .get_item()
-        .table_name(table)
-        .set_key(Some(key(profile, environment)))
-        .consistent_read(true)
-        .send()
-        .await
-    {
-        Ok(o) => Ok(o.item.map(|i| EnvState::from_item(&i))),
-        Err(e) if crate::aws::error_code(&e) == Some("ResourceNotFoundException") => Ok(None),
+    match dynamodb::get(aws, table, key(profile, environment), true).await {
+        Ok(item) => Ok(item.map(|i| EnvState::from_item(&i))),
+        Err(e) if e.is(DdbErrorKind::TableMissing) => Ok(None),
         Err(e) => Err(anyhow::anyhow!(
-            "reading the state of {profile}/{environment} failed: {}",
-            crate::aws::describe(&e)
+            "reading the state of {profile}/{environment} failed: {e}"
         )),
     }
 }
@@ -187,24 +180,13 @@ pub async fn remember(
     field: &str,
     value: &str,
 ) -> anyhow::Result<()> {
-    let res = aws
-        .dynamodb
-        .update_item()
-        .table_name(table)
-        .set_key(Some(key(profile, environment)))
-        .update_expression("SET #m.#f = :v")
-        .condition_expression("attribute_exists(#m)")
-        .expression_attribute_names("#m", "metadata")
-        .expression_attribute_names("#f", field)
-        .expression_attribute_values(":v", AttributeValue::S(value.to_string()))
-        .send()
-        .await;
+    let res =
+        dynamodb::set_metadata_field(aws, table, key(profile, environment), field, value).await;
     match res {
         Ok(_) => Ok(()),
-        Err(e) if crate::aws::error_code(&e) == Some("ConditionalCheckFailedException") => Ok(()),
+        Err(e) if e.is(DdbErrorKind::ConditionFailed) => Ok(()),
         Err(e) => Err(anyhow::anyhow!(
-            "recording {field} on {profile}/{environment} failed: {}",
-            crate::aws::describe(&e)
+            "recording {field} on {profile}/{environment} failed: {e}"
         )),
     }
 }

@@ -3,69 +3,22 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TableStatus,
-};
 
-use crate::aws::{describe, error_code, Aws};
+use crate::aws::dynamodb::{self, DdbErrorKind};
+use crate::aws::Aws;
 
 /// Create the table in the original Generation B layout, and wait until it is ACTIVE.
 pub async fn create(aws: &Aws, table: &str) -> Result<()> {
-    let attr = |n: &str, t| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(t)
-            .build()
-    };
-    let ks = |n: &str, t| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-    };
-    let res = aws
-        .dynamodb
-        .create_table()
-        .table_name(table)
-        .attribute_definitions(attr("type", ScalarAttributeType::S)?)
-        .attribute_definitions(attr("name", ScalarAttributeType::S)?)
-        .attribute_definitions(attr("kind", ScalarAttributeType::S)?)
-        .attribute_definitions(attr("last_updated", ScalarAttributeType::N)?)
-        .key_schema(ks("type", KeyType::Hash)?)
-        .key_schema(ks("name", KeyType::Range)?)
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name("kind_last_updated_gsi")
-                .key_schema(ks("kind", KeyType::Hash)?)
-                .key_schema(ks("last_updated", KeyType::Range)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()?,
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await;
-    if let Err(e) = res {
-        if error_code(&e) != Some("ResourceInUseException") {
-            return Err(anyhow!(
-                "creating DynamoDB table {table} failed: {}",
-                describe(&e)
-            ));
+    if let Err(e) = dynamodb::create_state_table(aws, table).await? {
+        if !e.is(DdbErrorKind::TableExists) {
+            return Err(anyhow!("creating DynamoDB table {table} failed: {e}"));
         }
     }
     for _ in 0..600 {
-        let out = aws
-            .dynamodb
-            .describe_table()
-            .table_name(table)
-            .send()
+        let active = dynamodb::table_active(aws, table)
             .await
-            .map_err(|e| anyhow!("describing DynamoDB table {table} failed: {}", describe(&e)))?;
-        if out.table.and_then(|t| t.table_status) == Some(TableStatus::Active) {
+            .map_err(|e| anyhow!("describing DynamoDB table {table} failed: {e}"))?;
+        if active {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -4,13 +4,12 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 
 use super::lease::{is_lease_only, now_secs, Holder, LEASE_ATTRIBUTES};
 use super::state::key;
 use super::Engine;
-use crate::aws::{describe, error_code};
+use crate::aws::dynamodb::{self, DdbErrorKind};
 
 /// What `unlock` found and did.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -35,21 +34,12 @@ pub struct Unlocked {
 pub async fn run(engine: &Engine, profile: &str, environment: &str) -> Result<Option<Unlocked>> {
     let aws = &engine.aws;
     let table = &engine.table;
-    let item = match aws
-        .dynamodb
-        .get_item()
-        .table_name(table)
-        .set_key(Some(key(profile, environment)))
-        .consistent_read(true)
-        .send()
-        .await
-    {
-        Ok(o) => o.item,
-        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => None,
+    let item = match dynamodb::get(aws, table, key(profile, environment), true).await {
+        Ok(item) => item,
+        Err(e) if e.is(DdbErrorKind::TableMissing) => None,
         Err(e) => {
             return Err(anyhow!(
-                "reading the state of {profile}/{environment} failed: {}",
-                describe(&e)
+                "reading the state of {profile}/{environment} failed: {e}"
             ))
         }
     };
@@ -62,42 +52,29 @@ pub async fn run(engine: &Engine, profile: &str, environment: &str) -> Result<Op
         .or(holder.since)
         .map(|t| (now_secs() - t).max(0.0));
     let item_deleted = is_lease_only(&item);
-    let owner = AttributeValue::S(holder.owner.clone());
     let res = if item_deleted {
-        aws.dynamodb
-            .delete_item()
-            .table_name(table)
-            .set_key(Some(key(profile, environment)))
-            .condition_expression("lease_owner = :owner")
-            .expression_attribute_values(":owner", owner)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| (error_code(&e).map(str::to_string), describe(&e)))
+        dynamodb::delete_owned(aws, table, key(profile, environment), &holder.owner).await
     } else {
-        aws.dynamodb
-            .update_item()
-            .table_name(table)
-            .set_key(Some(key(profile, environment)))
-            .update_expression(format!("REMOVE {}", LEASE_ATTRIBUTES.join(", ")))
-            .condition_expression("lease_owner = :owner")
-            .expression_attribute_values(":owner", owner)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| (error_code(&e).map(str::to_string), describe(&e)))
+        dynamodb::remove_lease(
+            aws,
+            table,
+            key(profile, environment),
+            &holder.owner,
+            &LEASE_ATTRIBUTES,
+        )
+        .await
     };
     match res {
         Ok(()) => {}
-        Err((Some(code), _)) if code == "ConditionalCheckFailedException" => {
+        Err(e) if e.is(DdbErrorKind::ConditionFailed) => {
             return Err(anyhow!(
                 "the lease on {profile}/{environment} changed hands while unlocking (it was held by {}); run `eden unlock` again to see the new holder",
                 holder.owner
             ))
         }
-        Err((_, msg)) => {
+        Err(e) => {
             return Err(anyhow!(
-                "removing the lease on {profile}/{environment} failed: {msg}"
+                "removing the lease on {profile}/{environment} failed: {e}"
             ))
         }
     }

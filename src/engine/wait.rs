@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
 
-use crate::aws::describe;
+use crate::aws;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Health {
@@ -67,25 +67,15 @@ pub async fn health(
     target_group: &str,
 ) -> Result<Health> {
     let (svc, th) = tokio::join!(
-        ecs.describe_services()
-            .cluster(cluster)
-            .services(service)
-            .send(),
-        elb.describe_target_health()
-            .target_group_arn(target_group)
-            .send(),
+        aws::ecs::service_now(ecs, cluster, service),
+        aws::alb::target_health(elb, target_group),
     );
-    let svc =
-        svc.map_err(|e| anyhow!("ecs:DescribeServices {service} failed: {}", describe(&e)))?;
-    let svc = svc
-        .services()
-        .first()
-        .ok_or_else(|| anyhow!("service {service} is gone"))?;
+    let svc = svc?.ok_or_else(|| anyhow!("service {service} is gone"))?;
     let primary = svc
         .deployments()
         .iter()
         .find(|d| d.status() == Some("PRIMARY"));
-    let th = th.map_err(|e| anyhow!("elbv2:DescribeTargetHealth failed: {}", describe(&e)))?;
+    let th = th?;
     let mut h = Health {
         rollout: primary
             .and_then(|d| d.rollout_state())
@@ -98,7 +88,7 @@ pub async fn health(
         desired: svc.desired_count(),
         ..Health::default()
     };
-    for d in th.target_health_descriptions() {
+    for d in &th {
         match d.target_health().and_then(|t| t.state()) {
             Some(TargetHealthStateEnum::Healthy) => h.healthy_targets += 1,
             Some(state) => h.unhealthy.push(format!(
