@@ -1,24 +1,34 @@
 //! ECR: does the image exist (by tag or digest, in the URI's registry and region)?
 
 use anyhow::{bail, Result};
+use aws_sdk_ecr::error::SdkError;
+use aws_sdk_ecr::operation::describe_images::{DescribeImagesError, DescribeImagesOutput};
 use aws_sdk_ecr::types::ImageIdentifier;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::{describe, error_code, kind, Aws, AwsErrorKind};
 use crate::image::ImageRef;
 
-pub async fn check_image(aws: &Aws, image: &ImageRef) -> Result<()> {
+/// DescribeImages for exactly this image, in its registry and region.
+async fn describe_image(
+    aws: &Aws,
+    image: &ImageRef,
+) -> std::result::Result<DescribeImagesOutput, SdkError<DescribeImagesError, HttpResponse>> {
     let id = ImageIdentifier::builder()
         .set_image_tag(image.tag.clone())
         .set_image_digest(image.digest.clone())
         .build();
-    let out = aws
-        .ecr(&image.region)
+    aws.ecr(&image.region)
         .describe_images()
         .registry_id(&image.registry_id)
         .repository_name(&image.repository)
         .image_ids(id)
         .send()
-        .await;
+        .await
+}
+
+pub async fn check_image(aws: &Aws, image: &ImageRef) -> Result<()> {
+    let out = describe_image(aws, image).await;
     let what = image
         .tag
         .as_ref()
@@ -55,18 +65,7 @@ pub async fn check_image(aws: &Aws, image: &ImageRef) -> Result<()> {
 /// Whether the image exists (`false` for a missing tag, digest or repository); other errors
 /// (access, throttling) are errors. For waiting on an image that is still being built.
 pub async fn image_exists(aws: &Aws, image: &ImageRef) -> Result<bool> {
-    let id = ImageIdentifier::builder()
-        .set_image_tag(image.tag.clone())
-        .set_image_digest(image.digest.clone())
-        .build();
-    let out = aws
-        .ecr(&image.region)
-        .describe_images()
-        .registry_id(&image.registry_id)
-        .repository_name(&image.repository)
-        .image_ids(id)
-        .send()
-        .await;
+    let out = describe_image(aws, image).await;
     match out {
         Ok(o) => Ok(!o.image_details().is_empty()),
         Err(e) => match error_code(&e) {

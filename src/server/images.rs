@@ -13,16 +13,16 @@ use crate::preview::{Context, Prepared, Status};
 
 const MAX_POLL: Duration = Duration::from_secs(60);
 
-/// The images of `images` not in ECR yet.
+/// The images of `images` not in ECR yet (checked at once, one call per profile).
 async fn missing(aws: &Aws, images: &[ImageRef]) -> Result<Vec<String>> {
-    // One call per profile (a handful): in turn, which keeps the future `Send` simply.
-    let mut out = Vec::new();
-    for i in images {
-        if !ecr::image_exists(aws, i).await? {
-            out.push(i.uri.clone());
-        }
-    }
-    Ok(out)
+    let found =
+        futures::future::try_join_all(images.iter().map(|i| ecr::image_exists(aws, i))).await?;
+    Ok(images
+        .iter()
+        .zip(found)
+        .filter(|(_, exists)| !exists)
+        .map(|(i, _)| i.uri.clone())
+        .collect())
 }
 
 async fn show(ctx: &Context, prepared: &Prepared, status: Status) {

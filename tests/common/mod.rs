@@ -764,7 +764,7 @@ pub async fn verify_environment_with_env(
 /// adds one at that moment.
 pub async fn fill_alb_with_target_groups(w: &World, n: usize) {
     use aws_sdk_elasticloadbalancingv2::types::{
-        Action, ActionTypeEnum, FixedResponseActionConfig, ProtocolEnum, RuleCondition,
+        Action, ActionTypeEnum, FixedResponseActionConfig, ProtocolEnum,
     };
     let elb = &w.aws.elb;
     let vpc = elb
@@ -815,24 +815,15 @@ pub async fn fill_alb_with_target_groups(w: &World, n: usize) {
                 .target_group_arn()
                 .unwrap()
                 .to_string();
-            elb.create_rule()
-                .listener_arn(listener)
-                .priority(i as i32 + 1)
-                .conditions(
-                    RuleCondition::builder()
-                        .field("path-pattern")
-                        .values(format!("/fill{i}"))
-                        .build(),
-                )
-                .actions(
-                    Action::builder()
-                        .r#type(ActionTypeEnum::Forward)
-                        .target_group_arn(tg)
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
+            add_forward_rule(
+                w,
+                &listener,
+                i as i32 + 1,
+                "path-pattern",
+                &format!("/fill{i}"),
+                &tg,
+            )
+            .await;
         }
     };
     for i in 0..n {
@@ -840,34 +831,43 @@ pub async fn fill_alb_with_target_groups(w: &World, n: usize) {
     }
 }
 
+/// One listener rule: `field` (`host-header`, `path-pattern`) = `value` → forward to `tg`.
+async fn add_forward_rule(
+    w: &World,
+    listener: &str,
+    priority: i32,
+    field: &str,
+    value: &str,
+    tg: &str,
+) {
+    use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, RuleCondition};
+    w.aws
+        .elb
+        .create_rule()
+        .listener_arn(listener)
+        .priority(priority)
+        .conditions(RuleCondition::builder().field(field).values(value).build())
+        .actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(tg)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 /// Add `n` host-header rules to the world's HTTPS listener (all forwarding to the api
 /// reference's target group), one at a time (see above): moto does not enforce the quota.
 pub async fn fill_listener_with_rules(w: &World, n: usize) {
-    use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, RuleCondition};
-    let elb = &w.aws.elb;
     let tg = w.s(&["references", "api", "target_group_arn"]);
     let listener = w.s(&["listener_arn"]);
     let one = |i: usize| {
         let (tg, listener) = (tg.clone(), listener.clone());
         async move {
-            elb.create_rule()
-                .listener_arn(listener)
-                .priority(40_001 + i as i32)
-                .conditions(
-                    RuleCondition::builder()
-                        .field("host-header")
-                        .values(format!("stale{i}.example.com"))
-                        .build(),
-                )
-                .actions(
-                    Action::builder()
-                        .r#type(ActionTypeEnum::Forward)
-                        .target_group_arn(tg)
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
+            let host = format!("stale{i}.example.com");
+            add_forward_rule(w, &listener, 40_001 + i as i32, "host-header", &host, &tg).await;
         }
     };
     for i in 0..n {
