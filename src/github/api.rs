@@ -1,6 +1,8 @@
 //! The REST calls the action makes (octocrab, at `GITHUB_API_URL`, so GitHub Enterprise works).
 //! Comments are edited with PATCH, as GitHub documents.
 
+use std::sync::Arc;
+
 use anyhow::{anyhow, Result};
 use octocrab::Octocrab;
 use serde_json::{json, Value};
@@ -63,7 +65,9 @@ impl IssueComment {
 
 #[derive(Debug, Clone)]
 pub struct GitHub {
-    client: Octocrab,
+    /// Shared, not cloned: a clone of an installation client would keep a token cache of its
+    /// own and mint a new installation token.
+    client: Arc<Octocrab>,
     repo: String,
 }
 
@@ -144,7 +148,7 @@ pub const PAGE: usize = 100;
 impl GitHub {
     /// A client for `repo` (`owner/name`) built by the caller (e.g. with GitHub App
     /// installation auth); its base URI decides the API host (GitHub Enterprise Server).
-    pub fn with_client(client: Octocrab, repo: &str) -> GitHub {
+    pub fn with_client(client: Arc<Octocrab>, repo: &str) -> GitHub {
         GitHub {
             client,
             repo: repo.to_string(),
@@ -174,7 +178,7 @@ impl GitHub {
             .build()
             .map_err(|e| anyhow!("building the GitHub client failed: {e}"))?;
         Ok(GitHub {
-            client,
+            client: Arc::new(client),
             repo: repo.to_string(),
         })
     }

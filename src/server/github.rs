@@ -3,7 +3,7 @@
 //! before it expires).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, Context, Result};
 use octocrab::models::{AppId, InstallationId};
@@ -15,14 +15,16 @@ use super::config::{GitHubAuth, GitHubConfig};
 pub struct Clients {
     api_url: String,
     kind: Kind,
-    installations: Mutex<HashMap<u64, Octocrab>>,
+    /// One client per installation, shared: its installation token is cached in it (a clone
+    /// of an `Octocrab` copies the cache, so clones would each mint their own token).
+    installations: Mutex<HashMap<u64, Arc<Octocrab>>>,
     /// repository → installation id (learned from deliveries, or asked for).
     repo_installation: Mutex<HashMap<String, u64>>,
 }
 
 enum Kind {
     None,
-    Token(Octocrab),
+    Token(Arc<Octocrab>),
     App(Octocrab),
 }
 
@@ -38,12 +40,12 @@ impl Clients {
     pub fn new(cfg: &GitHubConfig) -> Result<Clients> {
         let kind = match &cfg.auth {
             None => Kind::None,
-            Some(GitHubAuth::Token(t)) => Kind::Token(
+            Some(GitHubAuth::Token(t)) => Kind::Token(Arc::new(
                 builder!(&cfg.api_url)
                     .personal_token(t.expose().to_string())
                     .build()
                     .map_err(|e| anyhow!("building the GitHub client failed: {e}"))?,
-            ),
+            )),
             Some(GitHubAuth::App {
                 app_id,
                 private_key_path,
@@ -87,7 +89,7 @@ impl Clients {
         &self,
         repo: &str,
         installation: Option<u64>,
-    ) -> Result<Option<Octocrab>> {
+    ) -> Result<Option<Arc<Octocrab>>> {
         let app = match &self.kind {
             Kind::None => return Ok(None),
             Kind::Token(c) => return Ok(Some(c.clone())),
@@ -124,10 +126,14 @@ impl Clients {
         let c = app
             .installation(InstallationId(id))
             .map_err(|e| anyhow!("GitHub App installation {id}: {e}"))?;
-        self.installations
+        // Another job may have made one meanwhile: keep the first, so there is one token cache.
+        let c = self
+            .installations
             .lock()
             .expect("lock")
-            .insert(id, c.clone());
+            .entry(id)
+            .or_insert_with(|| Arc::new(c))
+            .clone();
         Ok(Some(c))
     }
 
@@ -135,7 +141,7 @@ impl Clients {
     pub async fn probe(&self) -> Result<()> {
         let (client, path) = match &self.kind {
             Kind::None => return Ok(()),
-            Kind::Token(c) => (c, "/rate_limit"),
+            Kind::Token(c) => (&**c, "/rate_limit"),
             Kind::App(c) => (c, "/app"),
         };
         let _: Value = client
