@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every test: unit tests and the integration tests against the AWS emulator (moto), which
 # this script installs into .venv-moto/ and starts on a free loopback port.
-#   scripts/test.sh [cargo test args…]
+#   scripts/test.sh [cargo test args…]   e.g. --test lease (only that file), --lib
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=""
@@ -15,4 +15,10 @@ export EDEN_PYTHON="${EDEN_PYTHON:-$PWD/.venv-moto/bin/python}"
 cleanup() { if [ -n "$started" ]; then scripts/emulator.sh stop; fi; }
 trap cleanup EXIT
 echo "AWS emulator: $AWS_ENDPOINT_URL" >&2
-cargo test --all-targets "$@"
+# Every target, unless the arguments name some (`--test lease`, `--lib`): cargo adds
+# --all-targets to those instead of narrowing it.
+targets=(--all-targets)
+for a in "$@"; do
+  case "$a" in --test|--lib|--bin|--bins|--tests|--doc|--example|--examples|--bench|--benches) targets=() ;; esac
+done
+cargo test "${targets[@]}" "$@"
