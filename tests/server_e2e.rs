@@ -6,16 +6,9 @@
 mod common;
 
 use common::fake_github::FakeGitHub;
-use common::serve::{fixture, server, with_head};
+use common::serve::{deployed_sha, deployments, fixture, server, with_head};
 use common::*;
 use serde_json::Value;
-
-async fn deployed_sha(w: &World) -> Option<String> {
-    eden::engine::state::read(&w.aws, &w.table, "api", "pr-2")
-        .await
-        .unwrap()
-        .and_then(|s| s.metadata.get("head_sha").cloned())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rapid_pushes_end_in_one_deployment_of_the_newest_sha_and_close_deletes_it() {
@@ -111,14 +104,6 @@ fn command(body: &str, user: &str) -> Value {
     c["comment"]["body"] = body.into();
     c["comment"]["user"]["login"] = user.into();
     c
-}
-
-fn deployments(gh: &FakeGitHub) -> Vec<String> {
-    let s = gh.state.lock().unwrap();
-    s.deployments
-        .iter()
-        .map(|d| d["ref"].as_str().unwrap_or_default().to_string())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::fake_github::FakeGitHub;
-use common::serve::{fixture, server_with, with_head, Server};
+use common::serve::{deployed_sha, deployments, fixture, server_with, with_head, Server};
 use common::*;
 use eden::engine::Engine;
 use eden::preview::ManualClock;
@@ -41,21 +41,6 @@ fn reconciler(w: &World, s: &Server) -> Reconciler {
         github: s.clients.clone(),
         queue: Arc::new(Memory(s.scheduler.clone())),
     }
-}
-
-async fn deployed_sha(w: &World) -> Option<String> {
-    eden::engine::state::read(&w.aws, &w.table, "api", "pr-2")
-        .await
-        .unwrap()
-        .and_then(|s| s.metadata.get("head_sha").cloned())
-}
-
-fn deployments(gh: &FakeGitHub) -> Vec<String> {
-    let s = gh.state.lock().unwrap();
-    s.deployments
-        .iter()
-        .map(|d| d["ref"].as_str().unwrap_or_default().to_string())
-        .collect()
 }
 
 /// Run round `n` and wait for the jobs it queued.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use common::fake_github::FakeGitHub;
+use common::serve::{deployed_sha, fixture, with_head};
 use common::*;
 use eden::server::signature::sign;
 use serde_json::Value;
@@ -16,16 +17,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SECRET: &str = "sqs-serve-webhook-secret";
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn fixture(path: &str) -> Value {
-    let text = std::fs::read_to_string(root().join("tests/fixtures").join(path)).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn with_head(mut event: Value, sha: &str) -> Value {
-    event["pull_request"]["head"]["sha"] = Value::String(sha.into());
-    event
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -94,13 +85,6 @@ async fn queue_counts(w: &World, url: &str) -> (String, String) {
         a[&QueueAttributeName::ApproximateNumberOfMessages].clone(),
         a[&QueueAttributeName::ApproximateNumberOfMessagesNotVisible].clone(),
     )
-}
-
-async fn deployed_sha(w: &World) -> Option<String> {
-    eden::engine::state::read(&w.aws, &w.table, "api", "pr-2")
-        .await
-        .unwrap()
-        .and_then(|s| s.metadata.get("head_sha").cloned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

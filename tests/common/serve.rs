@@ -33,6 +33,23 @@ pub fn with_head(mut event: Value, sha: &str) -> Value {
 
 const SECRET: &str = "e2e-webhook-secret";
 
+/// The head SHA the `api` preview of PR #2 (`pr-2`) was last deployed at, read from the table.
+pub async fn deployed_sha(w: &World) -> Option<String> {
+    eden::engine::state::read(&w.aws, &w.table, "api", "pr-2")
+        .await
+        .unwrap()
+        .and_then(|s| s.metadata.get("head_sha").cloned())
+}
+
+/// The refs of the deployments the fake GitHub holds, oldest first.
+pub fn deployments(gh: &FakeGitHub) -> Vec<String> {
+    let s = gh.state.lock().unwrap();
+    s.deployments
+        .iter()
+        .map(|d| d["ref"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 pub struct Done(mpsc::UnboundedSender<String>);
 impl Finished for Done {
     fn finished(&self, job: &Job) {
