@@ -57,11 +57,18 @@ impl Reconciler {
                 .problems
                 .push(format!("listing the environments failed: {e:#}")),
         }
-        for repo in self.config.repositories.iter().map(|r| r.name.as_str()) {
-            if repo.contains('*') || !self.github.enabled() {
-                continue; // a wildcard: only its PRs with a preview are known (above)
-            }
-            match self.open_pulls(repo).await {
+        // Every exactly-named repository at once (a wildcard: only its PRs with a preview, above).
+        let named: Vec<&str> = self
+            .config
+            .repositories
+            .iter()
+            .map(|r| r.name.as_str())
+            .filter(|repo| !repo.contains('*') && self.github.enabled())
+            .collect();
+        let listed =
+            futures::future::join_all(named.iter().map(|repo| self.open_pulls(repo))).await;
+        for (repo, result) in named.into_iter().zip(listed) {
+            match result {
                 Ok(numbers) => keys.extend(numbers.into_iter().map(|number| PrKey {
                     repo: repo.to_string(),
                     number,
