@@ -410,3 +410,204 @@ async fn health_and_readiness() {
         assert_eq!(res.status(), StatusCode::OK, "{path}");
     }
 }
+
+/// The router served on a loopback socket as `eden serve` serves it (with each connection's
+/// address), with `auth_failures_per_minute = 3`.
+async fn served(extra: &str) -> (std::net::SocketAddr, Arc<Recorder>) {
+    let text = format!(
+        r#"
+eden_config = "/nonexistent/config"
+auth_failures_per_minute = 3
+{extra}
+[github]
+webhook_secrets = ["{SECRET}"]
+[[repository]]
+name = "Codertocat/*"
+[repository.images]
+api = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/api:{{sha}}"
+[[api_key]]
+key = "a-long-enough-api-key"
+profiles = ["api"]
+"#
+    );
+    let (app, rec) = app_with(&text);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let svc = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, svc).await });
+    (addr, rec)
+}
+
+/// One HTTP/1.1 request from `from` (a loopback address); `body: None` sends the headers only
+/// (announcing `announced` bytes) and waits for an answer without ever sending the body.
+async fn raw(
+    to: std::net::SocketAddr,
+    from: [u8; 4],
+    head: &str,
+    body: Option<&[u8]>,
+) -> (u16, String) {
+    let exchange = raw_exchange(to, from, head, body);
+    tokio::time::timeout(std::time::Duration::from_secs(60), exchange)
+        .await
+        .expect("no answer (was the server waiting for a body it should not read?)")
+}
+
+async fn raw_exchange(
+    to: std::net::SocketAddr,
+    from: [u8; 4],
+    head: &str,
+    body: Option<&[u8]>,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind((std::net::Ipv4Addr::from(from), 0).into())
+        .unwrap();
+    let mut s = socket.connect(to).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    if let Some(b) = body {
+        s.write_all(b).await.unwrap();
+    }
+    // The answer ends the exchange: every refusal here closes the connection, and the others
+    // are read to their content-length.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).await.unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some((h, b)) = text.split_once("\r\n\r\n") {
+            let len: usize = h
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if b.len() >= len {
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&got).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("0")
+        .parse()
+        .unwrap();
+    (status, text)
+}
+
+fn webhook_head(body_len: usize, sig: &str, xff: Option<&str>) -> String {
+    let xff = xff
+        .map(|v| format!("x-forwarded-for: {v}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "POST /webhook HTTP/1.1\r\nhost: eden\r\ncontent-type: application/json\r\nx-github-event: pull_request\r\nx-github-delivery: {:032x}\r\nx-hub-signature-256: {sig}\r\n{xff}content-length: {body_len}\r\n\r\n",
+        rand::random::<u128>()
+    )
+}
+
+#[tokio::test]
+async fn a_client_that_keeps_failing_signatures_is_refused_before_its_body_is_read() {
+    let (addr, rec) = served("").await;
+    let body = fixture("github/pull_request.synchronize.json");
+    let forged = sign("not-the-secret", &body);
+    let flooder = [127, 0, 0, 2];
+    for i in 0..3 {
+        let (status, _) = raw(
+            addr,
+            flooder,
+            &webhook_head(body.len(), &forged, None),
+            Some(&body),
+        )
+        .await;
+        assert_eq!(status, 401, "failure {i} is still read and checked");
+    }
+    // Out of failures: answered at once, without the body ever being sent.
+    let (status, text) = raw(
+        addr,
+        flooder,
+        &webhook_head(body.len(), &forged, None),
+        None,
+    )
+    .await;
+    assert_eq!(status, 429, "{text}");
+    let lower = text.to_ascii_lowercase();
+    assert!(lower.contains("retry-after: 20"), "{text}");
+    assert!(lower.contains("connection: close"), "{text}");
+    assert!(
+        text.contains("too many failed signatures or API keys from 127.0.0.2"),
+        "{text}"
+    );
+    // Even a correctly signed delivery from that address waits for its bucket to refill...
+    let good = sign(SECRET, &body);
+    let (status, _) = raw(
+        addr,
+        flooder,
+        &webhook_head(body.len(), &good, None),
+        Some(&body),
+    )
+    .await;
+    assert_eq!(status, 429);
+    assert!(
+        rec.jobs().is_empty(),
+        "nothing from the throttled address ran"
+    );
+    // ...while every other address is heard as before.
+    let (status, text) = raw(
+        addr,
+        [127, 0, 0, 1],
+        &webhook_head(body.len(), &good, None),
+        Some(&body),
+    )
+    .await;
+    assert_eq!(status, 202, "{text}");
+    assert_eq!(rec.jobs().len(), 1);
+}
+
+#[tokio::test]
+async fn wrong_api_keys_count_too_and_behind_a_load_balancer_the_forwarded_address_is_the_client() {
+    let (addr, _) = served("").await;
+    let get = |key: &str| {
+        format!("GET /api/v1/environments HTTP/1.1\r\nhost: eden\r\nx-api-key: {key}\r\n\r\n")
+    };
+    let guesser = [127, 0, 0, 3];
+    for _ in 0..3 {
+        assert_eq!(raw(addr, guesser, &get("guess"), None).await.0, 403);
+    }
+    assert_eq!(raw(addr, guesser, &get("guess"), None).await.0, 429);
+    // The right key from a fresh address is not affected (503: no AWS behind this router).
+    assert_eq!(
+        raw(addr, [127, 0, 0, 4], &get("a-long-enough-api-key"), None)
+            .await
+            .0,
+        503
+    );
+
+    // client_ip = "x-forwarded-for": the load balancer's own address (the TCP peer) is shared
+    // by everyone; the address it appended is the client's.
+    let (addr, _) = served(r#"client_ip = "x-forwarded-for""#).await;
+    let body = fixture("github/pull_request.synchronize.json");
+    let forged = sign("not-the-secret", &body);
+    let alb = [127, 0, 0, 5];
+    for _ in 0..3 {
+        let head = webhook_head(body.len(), &forged, Some("10.9.9.9, 198.51.100.7"));
+        assert_eq!(raw(addr, alb, &head, Some(&body)).await.0, 401);
+    }
+    // A spoofed first entry does not help the flooder: the last one is what the ALB saw.
+    let head = webhook_head(body.len(), &forged, Some("203.0.113.1, 198.51.100.7"));
+    assert_eq!(raw(addr, alb, &head, None).await.0, 429);
+    let good = sign(SECRET, &body);
+    let head = webhook_head(body.len(), &good, Some("192.0.2.10"));
+    assert_eq!(
+        raw(addr, alb, &head, Some(&body)).await.0,
+        202,
+        "GitHub through the same ALB"
+    );
+}

@@ -27,51 +27,57 @@ pub struct PrEvent {
 impl PrEvent {
     /// A pull_request event, `None` for valid JSON of any other event (push, schedule, …).
     pub fn parse_any(json: &str) -> Result<Option<PrEvent>> {
-        let v: Value = serde_json::from_str(json)
-            .map_err(|e| anyhow!("the event payload is not JSON: {e}"))?;
-        if !v.get("pull_request").is_some_and(Value::is_object) {
-            return Ok(None);
-        }
-        PrEvent::parse(json).map(Some)
+        Ok(PrEvent::from_payload(json.as_bytes())?.map(|(e, _)| e))
     }
 
     pub fn parse(json: &str) -> Result<PrEvent> {
-        let v: Value = serde_json::from_str(json)
-            .map_err(|e| anyhow!("the event payload is not JSON: {e}"))?;
-        let pr = v
-            .get("pull_request")
-            .filter(|p| p.is_object())
-            .ok_or_else(|| anyhow!("the event is not a pull_request event (no `pull_request` object); use `command: gc`, `deploy` or `delete` for other triggers"))?;
-        let s = |v: &Value, path: &[&str]| -> Option<String> {
-            let mut cur = v;
-            for p in path {
-                cur = cur.get(*p)?;
-            }
-            cur.as_str().map(str::to_string)
+        Self::parse_slice(json.as_bytes()).map(|(e, _)| e)
+    }
+
+    /// A delivery's body: the event and the GitHub App installation it came through.
+    pub fn parse_slice(json: &[u8]) -> Result<(PrEvent, Option<u64>)> {
+        PrEvent::from_payload(json)?.ok_or_else(|| anyhow!("the event is not a pull_request event (no `pull_request` object); use `command: gc`, `deploy` or `delete` for other triggers"))
+    }
+
+    /// One pass over the payload into the few fields eden reads (the rest is skipped, not
+    /// built into a tree: a `pull_request` payload is 20-30 KB and the server reads many).
+    fn from_payload(json: &[u8]) -> Result<Option<(PrEvent, Option<u64>)>> {
+        let p: Payload = serde_json::from_slice(json)
+            .map_err(|e| anyhow!("the event payload is not JSON of a GitHub event: {e}"))?;
+        let Some(pr) = p.pull_request else {
+            return Ok(None);
         };
-        let number = v
-            .get("number")
-            .or_else(|| pr.get("number"))
-            .and_then(Value::as_u64)
+        let full_name = |r: Option<Repo>| r.and_then(|r| r.full_name);
+        let (head, base) = (pr.head.unwrap_or_default(), pr.base.unwrap_or_default());
+        let number = p
+            .number
+            .or(pr.number)
             .ok_or_else(|| anyhow!("the pull_request event has no number"))?;
-        let base_repo = s(pr, &["base", "repo", "full_name"])
-            .or_else(|| s(&v, &["repository", "full_name"]))
+        let base_repo = full_name(base.repo)
+            .or_else(|| full_name(p.repository))
             .ok_or_else(|| anyhow!("the pull_request event names no base repository"))?;
-        Ok(PrEvent {
-            action: s(&v, &["action"]).unwrap_or_default(),
+        let event = PrEvent {
+            action: p.action.unwrap_or_default(),
             number,
-            title: s(pr, &["title"]).unwrap_or_default(),
-            html_url: s(pr, &["html_url"]).unwrap_or_default(),
-            head_sha: s(pr, &["head", "sha"])
+            title: pr.title.unwrap_or_default(),
+            html_url: pr.html_url.unwrap_or_default(),
+            head_sha: head
+                .sha
                 .ok_or_else(|| anyhow!("the pull_request event has no head sha"))?,
-            head_ref: s(pr, &["head", "ref"]).unwrap_or_default(),
+            head_ref: head.branch.unwrap_or_default(),
             base_repo,
-            head_repo: s(pr, &["head", "repo", "full_name"]),
-            state: s(pr, &["state"]).unwrap_or_else(|| "open".into()),
-            merged: pr.get("merged").and_then(Value::as_bool).unwrap_or(false),
-            labels: labels(pr.get("labels")),
-            label: s(&v, &["label", "name"]),
-        })
+            head_repo: full_name(head.repo),
+            state: pr.state.unwrap_or_else(|| "open".into()),
+            merged: pr.merged.unwrap_or(false),
+            labels: pr
+                .labels
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|l| l.name)
+                .collect(),
+            label: p.label.and_then(|l| l.name),
+        };
+        Ok(Some((event, p.installation.and_then(|i| i.id))))
     }
 
     /// From another repository (or one that was deleted). `head.repo.fork` is not the test: it
@@ -79,6 +85,53 @@ impl PrEvent {
     pub fn is_fork(&self) -> bool {
         self.head_repo.as_deref() != Some(self.base_repo.as_str())
     }
+}
+
+/// The fields of an event payload that eden reads; every one may be missing or null (older
+/// payloads lack newer fields), and everything else is skipped unread.
+#[derive(Deserialize)]
+struct Payload {
+    action: Option<String>,
+    number: Option<u64>,
+    pull_request: Option<PullRequest>,
+    repository: Option<Repo>,
+    label: Option<Named>,
+    installation: Option<Installation>,
+}
+
+#[derive(Deserialize)]
+struct PullRequest {
+    number: Option<u64>,
+    title: Option<String>,
+    html_url: Option<String>,
+    head: Option<Branch>,
+    base: Option<Branch>,
+    state: Option<String>,
+    merged: Option<bool>,
+    labels: Option<Vec<Named>>,
+}
+
+#[derive(Deserialize, Default)]
+struct Branch {
+    sha: Option<String>,
+    #[serde(rename = "ref")]
+    branch: Option<String>,
+    repo: Option<Repo>,
+}
+
+#[derive(Deserialize)]
+struct Repo {
+    full_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Named {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Installation {
+    id: Option<u64>,
 }
 
 pub fn labels(v: Option<&Value>) -> Vec<String> {

@@ -15,6 +15,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 use subtle::ConstantTimeEq;
 
+use super::abuse;
 use super::config::{ApiKey, ProfilesFrom};
 use super::metrics as m;
 use super::AppState;
@@ -113,11 +114,11 @@ async fn admit<'a>(
     required: &[&str],
 ) -> Result<(&'a Backend, Profile), Response> {
     let Some(key) = authorise(&app.config.api_keys, headers) else {
-        return Err(error(
+        return Err(abuse::failed(error(
             op,
             StatusCode::FORBIDDEN,
             "Forbidden: send a valid API key in the x-api-key header",
-        ));
+        )));
     };
     require(params, required).map_err(|m| error(op, StatusCode::BAD_REQUEST, m))?;
     let profile = params
@@ -274,11 +275,11 @@ pub async fn environments(
 ) -> Response {
     const OP: &str = "environments";
     let Some(key) = authorise(&app.config.api_keys, &headers) else {
-        return error(
+        return abuse::failed(error(
             OP,
             StatusCode::FORBIDDEN,
             "Forbidden: send a valid API key in the x-api-key header",
-        );
+        ));
     };
     if let Some(p) = q.get("profile") {
         if !key.profiles.contains(p) {

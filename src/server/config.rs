@@ -72,6 +72,14 @@ pub struct ServeArgs {
     /// How long a deploy waits for the environment to be ready (`wait = true`) [default: 10m].
     #[arg(long, env = "EDEN_WAIT_TIMEOUT")]
     pub wait_timeout: Option<String>,
+    /// Whose address a request is counted against: `peer` (the TCP peer) or `x-forwarded-for`
+    /// (behind a load balancer: the address it appended) [default: peer].
+    #[arg(long, env = "EDEN_CLIENT_IP")]
+    pub client_ip: Option<String>,
+    /// Failed signatures or API keys allowed per client address per minute before it is
+    /// refused with 429 until it refills (`0` turns this off) [default: 60].
+    #[arg(long, env = "EDEN_AUTH_FAILURES_PER_MINUTE")]
+    pub auth_failures_per_minute: Option<u32>,
     /// GitHub's REST API (GitHub Enterprise Server: its API URL).
     #[arg(long, env = "GITHUB_API_URL")]
     pub github_api_url: Option<String>,
@@ -118,6 +126,8 @@ pub struct FileConfig {
     pub shutdown_timeout: Option<String>,
     pub image_wait: Option<String>,
     pub wait_timeout: Option<String>,
+    pub client_ip: Option<String>,
+    pub auth_failures_per_minute: Option<u32>,
     #[serde(default)]
     pub github: GitHubFile,
     #[serde(default)]
@@ -236,9 +246,19 @@ pub struct ServeConfig {
     pub shutdown_timeout: Duration,
     pub image_wait: Duration,
     pub wait_timeout: Duration,
+    pub client_ip: ClientIp,
+    /// `0`: no limit (src/server/abuse.rs).
+    pub auth_failures_per_minute: u32,
     pub github: GitHubConfig,
     pub repositories: Vec<RepoConfig>,
     pub api_keys: Vec<ApiKey>,
+}
+
+/// Whose address a request is attributed to (src/server/abuse.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientIp {
+    Peer,
+    ForwardedFor,
 }
 
 pub const PLACEHOLDERS: [&str; 3] = ["{number}", "{branch}", "{sha}"];
@@ -471,6 +491,24 @@ pub fn resolve(
         &file.wait_timeout,
         "10m",
     );
+    let client_ip = match args
+        .client_ip
+        .clone()
+        .or(file.client_ip)
+        .as_deref()
+        .unwrap_or("peer")
+    {
+        "peer" => ClientIp::Peer,
+        "x-forwarded-for" => ClientIp::ForwardedFor,
+        other => {
+            p.push(format!("client_ip: {other:?} is neither \"peer\" nor \"x-forwarded-for\" (behind a load balancer that appends the client's address)"));
+            ClientIp::Peer
+        }
+    };
+    let auth_failures_per_minute = args
+        .auth_failures_per_minute
+        .or(file.auth_failures_per_minute)
+        .unwrap_or(60);
 
     let github = github(p, file.github, args);
     let repos = match &args.repositories {
@@ -532,6 +570,8 @@ pub fn resolve(
         shutdown_timeout,
         image_wait,
         wait_timeout,
+        client_ip,
+        auth_failures_per_minute,
         github,
         repositories,
         api_keys,

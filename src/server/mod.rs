@@ -9,6 +9,7 @@
 //! Nothing here decides what a PR needs or writes a comment: that is `src/preview`, shared with
 //! the Action. This module receives, queues, retries, and reports.
 
+pub mod abuse;
 pub mod api;
 pub mod config;
 pub mod github;
@@ -29,6 +30,7 @@ use std::time::Duration;
 use anyhow::Result;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -74,6 +76,8 @@ pub struct AppState {
     pub config: Arc<ServeConfig>,
     pub queue: Arc<dyn Submit>,
     pub deliveries: webhook::Deliveries,
+    /// Failed signatures and API keys per client (src/server/abuse.rs).
+    pub failures: abuse::Failures,
     /// `None`: the API answers 503 (no AWS access configured, e.g. the benchmark).
     pub api: Option<api::Backend>,
     pub metrics: PrometheusHandle,
@@ -83,6 +87,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Arc<ServeConfig>, queue: Arc<dyn Submit>) -> AppState {
         AppState {
+            failures: abuse::Failures::new(config.auth_failures_per_minute),
             config,
             queue,
             deliveries: webhook::Deliveries::new(REMEMBERED_DELIVERIES),
@@ -105,12 +110,19 @@ pub fn router(app: Arc<AppState>) -> Router {
         )
         .route("/api/v1/environments", get(api::environments))
         .layer(DefaultBodyLimit::max(MAX_API_BODY));
-    Router::new()
+    // Clients that keep failing signatures or keys are refused before their body is read.
+    let guarded = Router::new()
         .route(
             "/webhook",
             post(webhook::handle).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY)),
         )
         .merge(api)
+        .route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            abuse::refuse_failing,
+        ));
+    Router::new()
+        .merge(guarded)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
@@ -164,9 +176,12 @@ pub async fn serve_until(
     grace: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     tracing::info!("no longer accepting requests; finishing queued work");
     if let Some(s) = scheduler {
         if s.shutdown(grace).await {

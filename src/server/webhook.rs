@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::abuse;
 use super::job::{ChatCommand, Job, PrKey, Work};
 use super::metrics as m;
 use super::signature;
@@ -88,7 +89,7 @@ pub async fn handle(State(app): State<Arc<AppState>>, headers: HeaderMap, body: 
     ) {
         m::delivery("unverified", "unauthorized");
         tracing::warn!(reason = e.as_str(), "webhook refused: bad signature");
-        return answer(StatusCode::UNAUTHORIZED, "error", e.as_str());
+        return abuse::failed(answer(StatusCode::UNAUTHORIZED, "error", e.as_str()));
     }
     let event = h("x-github-event").unwrap_or("");
     let label = event_label(event);
@@ -187,9 +188,7 @@ pub fn route(app: &AppState, event: &str, delivery: &str, body: &[u8]) -> Result
     match event {
         "ping" => Ok(Routed::Pong),
         "pull_request" => {
-            let text = std::str::from_utf8(body).map_err(|_| "the payload is not UTF-8")?;
-            let e = PrEvent::parse(text).map_err(|e| format!("{e:#}"))?;
-            let installation = installation(&parse(body)?);
+            let (e, installation) = PrEvent::parse_slice(body).map_err(|e| format!("{e:#}"))?;
             let Some(repo) = app.config.repository(&e.base_repo) else {
                 return ignored(format!("repository {} is not configured", e.base_repo));
             };

@@ -97,6 +97,7 @@ fn every_problem_is_reported_at_once() {
     let text = r#"
 listen = "localhost"
 queue = "sqs://sqs.us-east-1.amazonaws.com/1/not-fifo"
+client_ip = "x-real-ip"
 [github]
 token = "t"
 app_id = 1
@@ -125,6 +126,7 @@ profiles = []
         "images.api: image URI",
         "profiles is empty",
         "no webhook secret",
+        "client_ip: \"x-real-ip\" is neither",
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
     }
