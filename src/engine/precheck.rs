@@ -153,7 +153,13 @@ pub async fn observe(
         elb::find_target_group(aws, &n.target_group),
         elb::scan_rules(aws, &infra.alb.listener_arn, hostname),
         ecs::find_service(aws, &p.target_cluster, &n.service),
-        ecs::list_revisions(aws, &n.family, TaskDefinitionStatus::Active),
+        async {
+            // Round 1 found no ACTIVE revision of the family: there is nothing to list.
+            match own_td {
+                Some(_) => ecs::list_revisions(aws, &n.family, TaskDefinitionStatus::Active).await,
+                None => Ok(Vec::new()),
+            }
+        },
         alb::target_groups_on(aws, &infra.alb.arn),
     );
     let (ref_td, _) =
