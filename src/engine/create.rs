@@ -11,17 +11,19 @@
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
-use aws_sdk_ecs::types::{
-    KeyValuePair, LoadBalancer, Service, TaskDefinition, TaskDefinitionStatus,
-};
+use aws_sdk_ecs::types::{KeyValuePair, TaskDefinition};
+
+mod deploy;
+mod service;
+mod side;
 
 use super::clone;
 use super::lease::{self, Lease, LeaseError};
 use super::precheck::{self, Infra, Observed, OwnTd, Subject};
 use super::state::EnvState;
 use super::tags::{self, Owner};
-use super::{endpoints_file, Action, CreateRequest, Engine, Outcome, Steps};
-use crate::aws::{dns, ecs, elb, Aws};
+use super::{Action, CreateRequest, Engine, Outcome, Steps};
+use crate::aws::{ecs, elb, Aws};
 use crate::image::ImageRef;
 use crate::names::{self, ResourceNames};
 use crate::profile::Profile;
@@ -420,87 +422,6 @@ impl Plan<'_> {
         })
     }
 
-    /// Deploy to a known environment: no discovery. `None` means "something is missing that
-    /// only the full path can repair".
-    async fn deploy(
-        &self,
-        lease: &Lease,
-        prev: &EnvState,
-        infra: &Infra,
-        own_td: &TaskDefinition,
-        hostname: &str,
-    ) -> Result<Option<Outcome>> {
-        let aws = self.aws();
-        let n = &self.names;
-        let steps = &self.steps;
-        let container = prev
-            .container_name
-            .clone()
-            .unwrap_or_else(|| infra.container.clone());
-        let rule_arn = prev.rule_arn.clone().unwrap_or_default();
-        let tg_arn = prev.target_group_arn.clone().unwrap_or_default();
-
-        let own_td = &with_env(own_td, &container, &self.req.env);
-        let t = Instant::now();
-        let side = self.side_effects(infra, hostname, t, "entry restored");
-        let main = async {
-            // Round 2: the new revision, and a check that the rule is still there.
-            let (td_arn, rule, revisions) = tokio::join!(
-                ecs::register_clone(
-                    aws,
-                    own_td,
-                    &n.family,
-                    &container,
-                    &self.image.uri,
-                    ecs::to_tags(&self.tags())
-                ),
-                elb::rule_by_arn(aws, &rule_arn),
-                ecs::list_revisions(aws, &n.family, TaskDefinitionStatus::Active),
-            );
-            let td_arn = td_arn?;
-            steps.done(t, "task-definition", format!("registered {td_arn}"));
-            if !rule?
-                .as_ref()
-                .is_some_and(|r| r.forwards_to.contains(&tg_arn))
-            {
-                tracing::info!(
-                    "listener rule {rule_arn} is missing; repairing through the full path"
-                );
-                return Ok(None);
-            }
-            // Round 3: a new deployment of the service.
-            self.checkpoint()?;
-            let t = Instant::now();
-            let service = prev.service_arn.clone().unwrap_or_default();
-            let Some(service_arn) = self.update_service(&service, &td_arn).await? else {
-                tracing::info!("service {service} is missing; repairing through the full path");
-                return Ok(None);
-            };
-            steps.done(
-                t,
-                "service",
-                format!("updated {service_arn} to {td_arn} (new deployment)"),
-            );
-            Ok::<_, anyhow::Error>(Some((td_arn, revisions?)))
-        };
-        let (record_types, main) = tokio::join!(side, main);
-        let record_types = record_types?;
-        let Some((td_arn, revisions)) = main? else {
-            return Ok(None);
-        };
-        let state = EnvState {
-            last_updated: Some(lease::now_secs()),
-            image: Some(self.image.uri.clone()),
-            task_definition_arn: Some(td_arn.clone()),
-            record_types,
-            metadata: self.metadata(lease),
-            ..prev.clone()
-        };
-        self.finish(lease, state, Action::Deployed, &td_arn, revisions)
-            .await
-            .map(Some)
-    }
-
     /// Last round: write the state (releasing the lease) and retire old revisions.
     async fn finish(
         &self,
@@ -568,139 +489,6 @@ impl Plan<'_> {
     /// Tag a target group or rule made by the Python eden, so later deletes recognise it.
     async fn adopt(&self, arn: &str) -> Result<()> {
         elb::add_tags(self.aws(), &[arn.to_string()], elb::to_tags(&self.tags())).await
-    }
-
-    /// DNS and the environments file depend on nothing else: they run beside the main chain.
-    async fn side_effects(
-        &self,
-        infra: &Infra,
-        hostname: &str,
-        t: Instant,
-        file_step: &str,
-    ) -> Result<Vec<String>> {
-        let (records, file) = tokio::join!(self.dns(infra, hostname), self.file(hostname));
-        let records = records?;
-        let detail = format!(
-            "{hostname} → {} ({})",
-            infra.alb.dns_name,
-            records.join(", ")
-        );
-        self.steps.done(t, "dns", detail);
-        if file? {
-            self.steps.done(t, "environments-file", file_step);
-        }
-        Ok(records)
-    }
-
-    async fn dns(&self, infra: &Infra, hostname: &str) -> Result<Vec<String>> {
-        dns::upsert_alias(
-            self.aws(),
-            &self.profile.dynamic_zone_id,
-            hostname,
-            &infra.alb.dns_name,
-            &infra.alb.canonical_zone_id,
-            infra.alb.dualstack,
-        )
-        .await
-    }
-
-    async fn file(&self, hostname: &str) -> Result<bool> {
-        let Some(f) = &self.profile.endpoints else {
-            return Ok(false);
-        };
-        let name = format!("{}-{}", f.name_prefix, self.req.environment);
-        endpoints_file::update(self.aws(), f, true, |doc| {
-            endpoints_file::add(doc, &name, &f.update_key, hostname, &f.env_type)
-        })
-        .await
-    }
-
-    /// UpdateService to a new revision with a new deployment; `None` if the service is gone.
-    async fn update_service(&self, service: &str, td_arn: &str) -> Result<Option<String>> {
-        ecs::deploy_revision(self.aws(), &self.profile.target_cluster, service, td_arn).await
-    }
-
-    /// The full path on an existing service: bring it back in line with the reference (what the
-    /// original did on every deploy), point it at the new revision, and tag a legacy one.
-    async fn realign_service(
-        &self,
-        infra: &Infra,
-        svc: &Service,
-        td_arn: &str,
-        tg_arn: &str,
-        legacy: bool,
-    ) -> Result<Option<String>> {
-        let r = &infra.reference;
-        let arn = svc.service_arn().unwrap_or(&self.names.service).to_string();
-        if legacy {
-            // Tag first: the prerequisites' policy lets eden change only what carries its tags.
-            ecs::tag(self.aws(), &arn, ecs::to_tags(&self.tags())).await?;
-        }
-        let spec = self.spec(infra);
-        let lb = LoadBalancer::builder()
-            .target_group_arn(tg_arn)
-            .container_name(&infra.container)
-            .set_container_port(infra.container_port)
-            .build();
-        // A clone an older eden made under another controller is moved back to ECS.
-        let controller = svc
-            .deployment_controller()
-            .filter(|c| *c != &spec.deployment_controller)
-            .map(|_| spec.deployment_controller.clone());
-        let service = ecs::CloneService {
-            cluster: &self.profile.target_cluster,
-            td_arn,
-            load_balancer: lb,
-            reference: r,
-            spec,
-        };
-        if !ecs::realign_clone_service(self.aws(), &arn, service, controller).await? {
-            return Ok(None);
-        }
-        Ok(Some(arn))
-    }
-
-    /// The reference's service settings a clone takes; what it leaves out is said once (`-v`).
-    fn spec(&self, infra: &Infra) -> clone::ServiceSpec {
-        let spec = clone::service_spec(&infra.reference);
-        if !spec.dropped.is_empty() {
-            let detail = format!(
-                "not copied from the reference: {} (clones use ECS rolling updates with the circuit breaker)",
-                spec.dropped.join(", ")
-            );
-            tracing::info!("{detail}");
-            self.steps.done(Instant::now(), "clone", detail);
-        }
-        spec
-    }
-
-    async fn create_service(&self, infra: &Infra, td_arn: &str, tg_arn: &str) -> Result<String> {
-        let r = &infra.reference;
-        let n = &self.names;
-        let token_src = format!("{}/{}/{}", self.profile.target_cluster, n.service, td_arn);
-        let token =
-            hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(token_src.as_bytes())[..16]);
-        let lb = LoadBalancer::builder()
-            .target_group_arn(tg_arn)
-            .container_name(&infra.container)
-            .set_container_port(infra.container_port)
-            .build();
-        let spec = self.spec(infra);
-        let service = ecs::CloneService {
-            cluster: &self.profile.target_cluster,
-            td_arn,
-            load_balancer: lb,
-            reference: r,
-            spec,
-        };
-        ecs::create_clone_service(
-            self.aws(),
-            &n.service,
-            token,
-            service,
-            ecs::to_tags(&self.tags()),
-        )
-        .await
     }
 }
 /// `source` with the request's environment variables set (added, or replaced in place) in

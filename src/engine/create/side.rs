@@ -1,0 +1,58 @@
+//! What runs beside the main chain: the Route 53 alias and the environments file. Neither
+//! depends on anything the chain makes.
+
+use std::time::Instant;
+
+use anyhow::Result;
+
+use super::super::endpoints_file;
+use super::super::precheck::Infra;
+use super::Plan;
+use crate::aws::dns;
+
+impl Plan<'_> {
+    /// DNS and the environments file depend on nothing else: they run beside the main chain.
+    pub(super) async fn side_effects(
+        &self,
+        infra: &Infra,
+        hostname: &str,
+        t: Instant,
+        file_step: &str,
+    ) -> Result<Vec<String>> {
+        let (records, file) = tokio::join!(self.dns(infra, hostname), self.file(hostname));
+        let records = records?;
+        let detail = format!(
+            "{hostname} → {} ({})",
+            infra.alb.dns_name,
+            records.join(", ")
+        );
+        self.steps.done(t, "dns", detail);
+        if file? {
+            self.steps.done(t, "environments-file", file_step);
+        }
+        Ok(records)
+    }
+
+    pub(super) async fn dns(&self, infra: &Infra, hostname: &str) -> Result<Vec<String>> {
+        dns::upsert_alias(
+            self.aws(),
+            &self.profile.dynamic_zone_id,
+            hostname,
+            &infra.alb.dns_name,
+            &infra.alb.canonical_zone_id,
+            infra.alb.dualstack,
+        )
+        .await
+    }
+
+    pub(super) async fn file(&self, hostname: &str) -> Result<bool> {
+        let Some(f) = &self.profile.endpoints else {
+            return Ok(false);
+        };
+        let name = format!("{}-{}", f.name_prefix, self.req.environment);
+        endpoints_file::update(self.aws(), f, true, |doc| {
+            endpoints_file::add(doc, &name, &f.update_key, hostname, &f.env_type)
+        })
+        .await
+    }
+}
