@@ -8,6 +8,7 @@
 //! 5 service
 //! 6 state (releases the lease)
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
@@ -70,9 +71,19 @@ pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Res
     // is restored if any check fails.
     let t = Instant::now();
     let subject = plan.subject();
+    // A complete environment is deployed without round 2: once the lease shows one, the
+    // precheck starts none of round 2's early reads.
+    let known = AtomicBool::new(false);
     let (lease, checked) = tokio::join!(
-        lease::acquire(engine, &profile.name, &req.environment),
-        precheck::infra(aws, &subject),
+        async {
+            let l = lease::acquire(engine, &profile.name, &req.environment).await;
+            if let Ok(l) = &l {
+                let complete = l.previous.as_ref().is_some_and(|s| s.is_complete());
+                known.store(complete, Ordering::Release);
+            }
+            l
+        },
+        precheck::infra(aws, &subject, &known),
     );
     let (infra, own_td) = match checked {
         Ok(v) => v,
@@ -175,7 +186,7 @@ impl Plan<'_> {
         }
     }
 
-    async fn apply(&self, lease: &Lease, infra: Infra, own_td: OwnTd) -> Result<Outcome> {
+    async fn apply(&self, lease: &Lease, mut infra: Infra, own_td: OwnTd) -> Result<Outcome> {
         let hostname = self.names.hostname(&infra.zone_name);
         if let Some(prev) = lease.previous.as_ref().filter(|s| s.is_complete()) {
             // Round 1 read the family's latest revision before the lease was ours; if another
@@ -209,7 +220,7 @@ impl Plan<'_> {
                 }
             }
         }
-        Box::pin(self.create(lease, &infra, &own_td, &hostname)).await
+        Box::pin(self.create(lease, &mut infra, &own_td, &hostname)).await
     }
 
     /// The full, observing path: every step looks before it acts, so it also finishes any run
@@ -217,7 +228,7 @@ impl Plan<'_> {
     async fn create(
         &self,
         lease: &Lease,
-        infra: &Infra,
+        infra: &mut Infra,
         own_td: &OwnTd,
         hostname: &str,
     ) -> Result<Outcome> {
@@ -237,6 +248,7 @@ impl Plan<'_> {
             o = observe => o?,
             _ = self.engine.cancel.cancelled() => return Err(self.checkpoint().unwrap_err()),
         };
+        let infra = &*infra;
         self.checkpoint()?;
         let t = Instant::now();
         // DNS and the environments file depend on nothing else: they run beside the chain.

@@ -12,6 +12,9 @@
 //! room for one more target group and one more rule.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio_util::task::AbortOnDropHandle;
 
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_ecs::types::{Service, TaskDefinition, TaskDefinitionStatus};
@@ -36,6 +39,32 @@ pub struct Infra {
     pub container_port: Option<i32>,
     pub alb: elb::Alb,
     pub zone_name: String,
+    /// Round 2's reads that no eden run changes, started as soon as what they need was read.
+    pub early: Early,
+}
+
+/// Reads of the full path that may be made before the lease is ours, because no run of this
+/// environment changes what they read: the reference's task definition and target group, the
+/// ALB's target groups (a count other environments change anyway), the family's revisions (a
+/// stale list only retires fewer). Each starts when the read it depends on returns, unless the
+/// lease has already shown a known environment (a deploy, which needs none of them). What names
+/// this environment — its service, target group and rule — is read only under the lease.
+/// They run as tasks, so round 1 does not wait for them; dropping `Early` (the deploy path)
+/// aborts what is still running.
+#[derive(Default)]
+pub struct Early {
+    ref_td: Option<Pending<Option<(TaskDefinition, Vec<aws_sdk_ecs::types::Tag>)>>>,
+    ref_tg: Option<Pending<(TargetGroup, Vec<TargetGroupAttribute>)>>,
+    on_alb: Option<Pending<Vec<String>>>,
+    revisions: Option<Pending<Vec<String>>>,
+}
+
+type Pending<T> = AbortOnDropHandle<Result<T>>;
+
+fn start<T: Send + 'static>(
+    read: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) -> Pending<T> {
+    AbortOnDropHandle::new(tokio::spawn(read))
 }
 
 /// The family's latest revision and its tags, if the family exists.
@@ -66,11 +95,14 @@ pub struct Subject<'a> {
     pub names: &'a ResourceNames,
 }
 
-/// Round 1.
-pub async fn infra(aws: &Aws, s: &Subject<'_>) -> Result<(Infra, OwnTd)> {
+/// Round 1 (and the [`Early`] reads, while `known` — set when the lease shows a complete
+/// environment — is false).
+pub async fn infra(aws: &Aws, s: &Subject<'_>, known: &AtomicBool) -> Result<(Infra, OwnTd)> {
     let p = s.profile;
+    let mut early = Early::default();
+    let speculate = || !known.load(Ordering::Acquire);
     let reference = async {
-        ecs::find_service(aws, &p.target_cluster, &p.reference_service_arn)
+        let r = ecs::find_service(aws, &p.target_cluster, &p.reference_service_arn)
             .await?
             .ok_or_else(|| {
                 anyhow!(
@@ -78,17 +110,58 @@ pub async fn infra(aws: &Aws, s: &Subject<'_>) -> Result<(Infra, OwnTd)> {
                     p.reference_service_arn,
                     p.target_cluster
                 )
-            })
+            })?;
+        let tg = r
+            .load_balancers()
+            .iter()
+            .find_map(|l| l.target_group_arn.clone());
+        let reads = match (r.task_definition(), tg) {
+            (Some(td), Some(tg)) if speculate() => {
+                let (a, td) = (aws.clone(), td.to_string());
+                let ref_td = start(async move { ecs::find_task_definition(&a, &td).await });
+                let a = aws.clone();
+                let ref_tg = start(async move { elb::target_group_by_arn(&a, &tg).await });
+                Some((ref_td, ref_tg))
+            }
+            _ => None,
+        };
+        Ok::<_, anyhow::Error>((r, reads))
+    };
+    let alb = async {
+        let alb = elb::alb(aws, &p.master_alb_arn).await?;
+        let on_alb = speculate().then(|| {
+            let (a, arn) = (aws.clone(), alb.arn.clone());
+            start(async move { alb::target_groups_on(&a, &arn).await })
+        });
+        Ok::<_, anyhow::Error>((alb, on_alb))
+    };
+    let own_td = async {
+        let own = ecs::find_task_definition(aws, &s.names.family).await?;
+        let revisions = (own.is_some() && speculate()).then(|| {
+            let (a, family) = (aws.clone(), s.names.family.clone());
+            start(
+                async move { ecs::list_revisions(&a, &family, TaskDefinitionStatus::Active).await },
+            )
+        });
+        Ok::<_, anyhow::Error>((own, revisions))
     };
     let (image, reference, alb, zone_name, own_td) = tokio::join!(
         ecr::check_image(aws, s.image),
         reference,
-        elb::alb(aws, &p.master_alb_arn),
+        alb,
         dns::zone_name(aws, &p.dynamic_zone_id),
-        ecs::find_task_definition(aws, &s.names.family),
+        own_td,
     );
     image?;
-    let reference = reference?;
+    let (reference, ref_reads) = reference?;
+    let (alb, on_alb) = alb?;
+    let (own_td, revisions) = own_td?;
+    if let Some((td, tg)) = ref_reads {
+        early.ref_td = Some(td);
+        early.ref_tg = Some(tg);
+    }
+    early.on_alb = on_alb;
+    early.revisions = revisions;
     if reference.status() != Some("ACTIVE") {
         bail!(
             "reference service {} is {}, not ACTIVE",
@@ -130,37 +203,42 @@ pub async fn infra(aws: &Aws, s: &Subject<'_>) -> Result<(Infra, OwnTd)> {
         reference_tg: lb.target_group_arn.clone().unwrap_or_default(),
         container_port: lb.container_port,
         container,
-        alb: alb?,
+        alb,
         zone_name,
         reference,
+        early,
     };
-    Ok((infra, own_td?))
+    Ok((infra, own_td))
 }
 
 /// Round 2, for the full path: observe, then refuse before anything is written.
 pub async fn observe(
     aws: &Aws,
     s: &Subject<'_>,
-    infra: &Infra,
+    infra: &mut Infra,
     own_td: &OwnTd,
     hostname: &str,
 ) -> Result<Observed> {
     let (p, n, env) = (s.profile, s.names, s.environment);
     let ref_td_arn = infra.reference.task_definition().unwrap_or_default();
+    let early = std::mem::take(&mut infra.early);
     let (ref_td, ref_tg, found_tg, rules, found_svc, revisions, on_alb) = tokio::join!(
-        ecs::find_task_definition(aws, ref_td_arn),
-        elb::target_group_by_arn(aws, &infra.reference_tg),
+        or_read(early.ref_td, ecs::find_task_definition(aws, ref_td_arn)),
+        or_read(
+            early.ref_tg,
+            elb::target_group_by_arn(aws, &infra.reference_tg)
+        ),
         elb::find_target_group(aws, &n.target_group),
         elb::scan_rules(aws, &infra.alb.listener_arn, hostname),
         ecs::find_service(aws, &p.target_cluster, &n.service),
-        async {
+        or_read(early.revisions, async {
             // Round 1 found no ACTIVE revision of the family: there is nothing to list.
             match own_td {
                 Some(_) => ecs::list_revisions(aws, &n.family, TaskDefinitionStatus::Active).await,
                 None => Ok(Vec::new()),
             }
-        },
-        alb::target_groups_on(aws, &infra.alb.arn),
+        }),
+        or_read(early.on_alb, alb::target_groups_on(aws, &infra.alb.arn)),
     );
     let (ref_td, _) =
         ref_td?.ok_or_else(|| anyhow!("reference task definition {ref_td_arn} not found"))?;
@@ -213,6 +291,17 @@ pub async fn observe(
         found_svc,
         revisions: revisions?,
     })
+}
+
+/// An early read's result, or the read made now.
+async fn or_read<T>(
+    early: Option<Pending<T>>,
+    read: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match early {
+        Some(h) => h.await.map_err(|e| anyhow!("an early read stopped: {e}"))?,
+        None => read.await,
+    }
 }
 
 /// The zone's name, checked against `dynamic_zone_name` when the profile sets it.
