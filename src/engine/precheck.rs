@@ -6,8 +6,9 @@
 //! profile names, the hostname fits a host-header condition.
 //!
 //! Round 2 (the full path only; a deploy to a known environment needs none of it): the
-//! reference's task definition and target group, whatever already carries this environment's
-//! names (service, target group, the rule for its hostname), the target groups on the ALB.
+//! reference's task definition and target group and the target groups on the ALB (these start
+//! early, during round 1: [`Early`]), and, under the lease, whatever already carries this
+//! environment's names (service, target group, the rule for its hostname).
 //! Checks: nothing belongs to another profile or environment, the container exists, the ALB has
 //! room for one more target group and one more rule.
 
