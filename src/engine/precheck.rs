@@ -54,7 +54,7 @@ pub struct Infra {
 /// aborts what is still running.
 #[derive(Default)]
 pub struct Early {
-    ref_td: Option<Pending<Option<(TaskDefinition, Vec<aws_sdk_ecs::types::Tag>)>>>,
+    ref_td: Option<Pending<OwnTd>>,
     ref_tg: Option<Pending<(TargetGroup, Vec<TargetGroupAttribute>)>>,
     on_alb: Option<Pending<Vec<String>>>,
     revisions: Option<Pending<Vec<String>>>,
