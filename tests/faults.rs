@@ -385,15 +385,6 @@ async fn delete_converges_after_any_single_failure() {
     }
 }
 
-/// What `precheck::Early` reads (the reference's task definition and target group with its
-/// attributes, the ALB's target groups, the family's revisions).
-const EARLY_READS: [&str; 4] = [
-    "ECS.DescribeTaskDefinition",
-    "Elastic Load Balancing v2.DescribeTargetGroups",
-    "Elastic Load Balancing v2.DescribeTargetGroupAttributes",
-    "ECS.ListTaskDefinitions",
-];
-
 /// Retiring revisions beyond `keep_revisions` (best effort: a failure is logged).
 const RETIRING: [&str; 2] = ["ECS.DeregisterTaskDefinition", "ECS.DeleteTaskDefinitions"];
 
@@ -422,13 +413,11 @@ async fn deploy_converges_after_any_single_failure() {
         let op = inst.injected();
         inst.clear_fault();
         if op.is_some() && failed.is_ok() {
-            // Only two kinds of call may fail without failing the deploy: a create's early
-            // reads (precheck::Early), begun while the lease had not yet shown the environment
-            // complete and dropped when it did; and retiring old revisions, which is logged and
-            // left to the next deploy. Every call the deploy needs fails it.
+            // Only retiring old revisions may fail without failing the deploy: it is logged
+            // and left to the next deploy. Every call the deploy needs fails it.
             let op = op.as_deref().unwrap_or_default();
             assert!(
-                EARLY_READS.contains(&op) || RETIRING.contains(&op),
+                RETIRING.contains(&op),
                 "k={k} {op:?}: the fault must fail the deploy"
             );
         }

@@ -8,7 +8,6 @@
 //! 5 service
 //! 6 state (releases the lease)
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
@@ -71,19 +70,20 @@ pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Res
     // is restored if any check fails.
     let t = Instant::now();
     let subject = plan.subject();
-    // A complete environment is deployed without round 2: once the lease shows one, the
-    // precheck starts none of round 2's early reads.
-    let known = AtomicBool::new(false);
+    // Round 2's reads start as soon as the lease is ours (unless it shows a complete
+    // environment, which is deployed without them) and what each needs is read.
+    let (seen, seen_rx) = tokio::sync::watch::channel(None);
     let (lease, checked) = tokio::join!(
         async {
             let l = lease::acquire(engine, &profile.name, &req.environment).await;
-            if let Ok(l) = &l {
-                let complete = l.previous.as_ref().is_some_and(|s| s.is_complete());
-                known.store(complete, Ordering::Release);
-            }
+            let complete = match &l {
+                Ok(l) => l.previous.as_ref().is_some_and(|s| s.is_complete()),
+                Err(_) => true,
+            };
+            seen.send_replace(Some(complete));
             l
         },
-        precheck::infra(aws, &subject, &known),
+        precheck::infra(aws, &subject, &seen_rx),
     );
     let (infra, own_td) = match checked {
         Ok(v) => v,

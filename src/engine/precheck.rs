@@ -6,14 +6,13 @@
 //! profile names, the hostname fits a host-header condition.
 //!
 //! Round 2 (the full path only; a deploy to a known environment needs none of it): the
-//! reference's task definition and target group and the target groups on the ALB (these start
-//! early, during round 1: [`Early`]), and, under the lease, whatever already carries this
-//! environment's names (service, target group, the rule for its hostname).
+//! reference's task definition and target group, whatever already carries this environment's
+//! names (service, target group, the rule for its hostname), the target groups on the ALB.
+//! Each starts as soon as the lease is ours and what it needs is read ([`Early`]).
 //! Checks: nothing belongs to another profile or environment, the container exists, the ALB has
 //! room for one more target group and one more rule.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio_util::task::AbortOnDropHandle;
 
@@ -44,20 +43,41 @@ pub struct Infra {
     pub early: Early,
 }
 
-/// Reads of the full path that may be made before the lease is ours, because no run of this
-/// environment changes what they read: the reference's task definition and target group, the
-/// ALB's target groups (a count other environments change anyway), the family's revisions (a
-/// stale list only retires fewer). Each starts when the read it depends on returns, unless the
-/// lease has already shown a known environment (a deploy, which needs none of them). What names
-/// this environment — its service, target group and rule — is read only under the lease.
-/// They run as tasks, so round 1 does not wait for them; dropping `Early` (the deploy path)
-/// aborts what is still running.
+/// Round 2's reads, each started the moment the lease is ours (and shows an environment that
+/// is not complete: a complete one is deployed without them) and what it needs has been read:
+/// the reference's task definition and target group once the reference service is read, the
+/// ALB's target groups once the ALB is, the rule for the hostname once the listener and the
+/// zone are, the family's revisions once the family is known to exist, the service and the
+/// target group with this environment's names at once. No read waits for the slowest call of
+/// round 1, and none is made before the lease is ours. They run as tasks, so round 1 returns
+/// without them; dropping `Early` aborts what is still running.
 #[derive(Default)]
 pub struct Early {
     ref_td: Option<Pending<OwnTd>>,
     ref_tg: Option<Pending<(TargetGroup, Vec<TargetGroupAttribute>)>>,
     on_alb: Option<Pending<Vec<String>>>,
     revisions: Option<Pending<Vec<String>>>,
+    found_tg: Option<Pending<FoundTg>>,
+    found_svc: Option<Pending<Option<Service>>>,
+    rules: Option<Pending<(Option<elb::HostRule>, BTreeSet<i32>)>>,
+}
+
+/// A target group with this environment's name, and its tags.
+pub type FoundTg = Option<(String, Vec<Tag>)>;
+
+/// What the lease has shown so far: `None` until it is ours, then whether the environment is
+/// complete (a deploy). A lease that failed counts as complete: nothing more is started.
+pub type LeaseSeen = tokio::sync::watch::Receiver<Option<bool>>;
+
+/// Whether the full path's reads should start: once the lease is ours, and only when it shows
+/// an environment that is not complete.
+async fn lease_says_full_path(lease: &LeaseSeen) -> bool {
+    let mut rx = lease.clone();
+    let full = match rx.wait_for(Option::is_some).await {
+        Ok(v) => *v == Some(false),
+        Err(_) => false,
+    };
+    full
 }
 
 type Pending<T> = AbortOnDropHandle<Result<T>>;
@@ -96,12 +116,10 @@ pub struct Subject<'a> {
     pub names: &'a ResourceNames,
 }
 
-/// Round 1 (and the [`Early`] reads, while `known` — set when the lease shows a complete
-/// environment — is false).
-pub async fn infra(aws: &Aws, s: &Subject<'_>, known: &AtomicBool) -> Result<(Infra, OwnTd)> {
+/// Round 1, and round 2's reads as their inputs and the lease arrive ([`Early`]).
+pub async fn infra(aws: &Aws, s: &Subject<'_>, lease: &LeaseSeen) -> Result<(Infra, OwnTd)> {
     let p = s.profile;
     let mut early = Early::default();
-    let speculate = || !known.load(Ordering::Acquire);
     let reference = async {
         let r = ecs::find_service(aws, &p.target_cluster, &p.reference_service_arn)
             .await?
@@ -117,7 +135,7 @@ pub async fn infra(aws: &Aws, s: &Subject<'_>, known: &AtomicBool) -> Result<(In
             .iter()
             .find_map(|l| l.target_group_arn.clone());
         let reads = match (r.task_definition(), tg) {
-            (Some(td), Some(tg)) if speculate() => {
+            (Some(td), Some(tg)) if lease_says_full_path(lease).await => {
                 let (a, td) = (aws.clone(), td.to_string());
                 let ref_td = start(async move { ecs::find_task_definition(&a, &td).await });
                 let a = aws.clone();
@@ -129,16 +147,49 @@ pub async fn infra(aws: &Aws, s: &Subject<'_>, known: &AtomicBool) -> Result<(In
         Ok::<_, anyhow::Error>((r, reads))
     };
     let alb = async {
-        let alb = elb::alb(aws, &p.master_alb_arn).await?;
-        let on_alb = speculate().then(|| {
-            let (a, arn) = (aws.clone(), alb.arn.clone());
-            start(async move { alb::target_groups_on(&a, &arn).await })
-        });
-        Ok::<_, anyhow::Error>((alb, on_alb))
+        let (alb, zone) = tokio::join!(
+            async {
+                let alb = elb::alb(aws, &p.master_alb_arn).await?;
+                let on_alb = lease_says_full_path(lease).await.then(|| {
+                    let (a, arn) = (aws.clone(), alb.arn.clone());
+                    start(async move { alb::target_groups_on(&a, &arn).await })
+                });
+                Ok::<_, anyhow::Error>((alb, on_alb))
+            },
+            dns::zone_name(aws, &p.dynamic_zone_id),
+        );
+        let (alb, on_alb) = alb?;
+        let zone = zone?;
+        let rules = match lease_says_full_path(lease).await {
+            true => {
+                let (a, listener) = (aws.clone(), alb.listener_arn.clone());
+                let hostname = s.names.hostname(&zone);
+                Some(start(async move {
+                    elb::scan_rules(&a, &listener, &hostname).await
+                }))
+            }
+            false => None,
+        };
+        Ok::<_, anyhow::Error>((alb, on_alb, zone, rules))
+    };
+    let named = async {
+        if !lease_says_full_path(lease).await {
+            return (None, None);
+        }
+        let (a, name) = (aws.clone(), s.names.target_group.clone());
+        let tg = start(async move { elb::find_target_group(&a, &name).await });
+        let (a, cluster, name) = (
+            aws.clone(),
+            p.target_cluster.clone(),
+            s.names.service.clone(),
+        );
+        let svc = start(async move { ecs::find_service(&a, &cluster, &name).await });
+        (Some(tg), Some(svc))
     };
     let own_td = async {
         let own = ecs::find_task_definition(aws, &s.names.family).await?;
-        let revisions = (own.is_some() && speculate()).then(|| {
+        let full = own.is_some() && lease_says_full_path(lease).await;
+        let revisions = full.then(|| {
             let (a, family) = (aws.clone(), s.names.family.clone());
             start(
                 async move { ecs::list_revisions(&a, &family, TaskDefinitionStatus::Active).await },
@@ -146,16 +197,19 @@ pub async fn infra(aws: &Aws, s: &Subject<'_>, known: &AtomicBool) -> Result<(In
         });
         Ok::<_, anyhow::Error>((own, revisions))
     };
-    let (image, reference, alb, zone_name, own_td) = tokio::join!(
+    let (image, reference, alb, own_td, (found_tg, found_svc)) = tokio::join!(
         ecr::check_image(aws, s.image),
         reference,
         alb,
-        dns::zone_name(aws, &p.dynamic_zone_id),
         own_td,
+        named,
     );
     image?;
     let (reference, ref_reads) = reference?;
-    let (alb, on_alb) = alb?;
+    let (alb, on_alb, zone_name, rules) = alb?;
+    early.found_tg = found_tg;
+    early.found_svc = found_svc;
+    early.rules = rules;
     let (own_td, revisions) = own_td?;
     if let Some((td, tg)) = ref_reads {
         early.ref_td = Some(td);
@@ -197,7 +251,7 @@ pub async fn infra(aws: &Aws, s: &Subject<'_>, known: &AtomicBool) -> Result<(In
     let zone_name = check_zone_name(
         &p.dynamic_zone_id,
         p.dynamic_zone_name.as_deref(),
-        zone_name?,
+        zone_name,
     )?;
     names::check_hostname(&s.names.hostname(&zone_name)).map_err(|e| anyhow!(e))?;
     let infra = Infra {
@@ -229,9 +283,15 @@ pub async fn observe(
             early.ref_tg,
             elb::target_group_by_arn(aws, &infra.reference_tg)
         ),
-        elb::find_target_group(aws, &n.target_group),
-        elb::scan_rules(aws, &infra.alb.listener_arn, hostname),
-        ecs::find_service(aws, &p.target_cluster, &n.service),
+        or_read(early.found_tg, elb::find_target_group(aws, &n.target_group)),
+        or_read(
+            early.rules,
+            elb::scan_rules(aws, &infra.alb.listener_arn, hostname)
+        ),
+        or_read(
+            early.found_svc,
+            ecs::find_service(aws, &p.target_cluster, &n.service)
+        ),
         or_read(early.revisions, async {
             // Round 1 found no ACTIVE revision of the family: there is nothing to list.
             match own_td {
