@@ -1,8 +1,14 @@
-//! `cargo run --release --bin eden-bench [-- --delay-ms 50 --runs 3]`
+//! `cargo run --release --bin eden-bench [-- --delay-ms 50 --runs 3 --cli --python-eden PYTHON]`
 //!
 //! Runs create (new environment), deploy (new image) and delete against the emulator, with a
 //! fixed delay added to every AWS request, and prints wall time, AWS calls and sequential
 //! round trips (the longest chain of calls that each started after the previous one ended).
+//! `--cli` runs them again as whole `eden` processes (`cli.rs`), beside the Python eden's CLI
+//! when `--python-eden` names it.
+
+mod cli;
+mod proxy;
+mod python;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,7 +19,7 @@ use eden::aws::{Aws, ClientOptions, Instrument};
 use eden::engine::{CreateRequest, Engine};
 use eden::profile::{Profile, RawProfile};
 
-const REGION: &str = "ap-northeast-1";
+pub(crate) const REGION: &str = "ap-northeast-1";
 
 /// (wall seconds, AWS calls, sequential round trips) of one run.
 type Sample = (f64, usize, usize);
@@ -25,6 +31,13 @@ fn arg(name: &str, default: u64) -> u64 {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// The word after `name`, if given.
+fn arg_str(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1).cloned()
 }
 
 fn root() -> PathBuf {
@@ -87,7 +100,7 @@ async fn main() -> Result<()> {
         instrument: Some(inst.clone()),
         delay: Some(delay),
         region: Some(REGION.into()),
-        endpoint_url: Some(url),
+        endpoint_url: Some(url.clone()),
         static_credentials: Some(("testing".into(), "testing".into())),
         ..Default::default()
     })
@@ -107,21 +120,6 @@ async fn main() -> Result<()> {
         "eden benchmark: {} ms added to every AWS request, {runs} run(s) each, moto emulator",
         delay.as_millis()
     );
-    println!(
-        "{:<8} {:>10} {:>10} {:>12} {:>14}",
-        "op", "wall (s)", "AWS calls", "round trips", "vs Python eden"
-    );
-    // The Python eden (baikonur-oss/aws-eden-core bee5bd1), measured on this project's 2-core
-    // machine on 2026-12-02 the same way: in-process (`create_env` / `delete_env` timed, not the
-    // interpreter), 50 ms before every request, against the same emulator and seed, 5 runs
-    // after a warm-up. Its CLI adds about 0.31 s per command before the first request (Python
-    // start, boto3 import, clients), which is where the 1.48 s / 1.34 s of the earlier
-    // comparison came from. Its code is not part of this repository.
-    let python = [
-        ("create", 1.061, 19),
-        ("deploy", 0.952, 17), /* the Python eden deploys through its create pipeline */
-        ("delete", 1.004, 18),
-    ];
     let mut rows: Vec<(&str, Vec<Sample>)> =
         vec![("create", vec![]), ("deploy", vec![]), ("delete", vec![])];
     for i in 0..runs {
@@ -156,12 +154,53 @@ async fn main() -> Result<()> {
             }
         }
     }
-    for ((op, samples), (_, py_s, py_calls)) in rows.iter().zip(python) {
+    // The Python eden in-process, timed the same way (scripts/python-eden/core_bench.py)
+    let python_eden = arg_str("--python-eden").map(PathBuf::from);
+    let pairs: Vec<(String, String)> = raw.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let python_rows = match &python_eden {
+        Some(py) => Some(python::core(py, &url, delay, runs as usize, &pairs, &image).await?),
+        None => None,
+    };
+    let mut header = format!(
+        "{:<8} {:>10} {:>10} {:>12}",
+        "op", "wall (s)", "AWS calls", "round trips"
+    );
+    if python_rows.is_some() {
+        header.push_str(&format!(
+            " {:>16} {:>6} {:>9}",
+            "Python eden (s)", "calls", "ratio"
+        ));
+    }
+    println!("{header}");
+    for (i, (op, samples)) in rows.iter().enumerate() {
         let n = samples.len() as f64;
         let wall = samples.iter().map(|s| s.0).sum::<f64>() / n;
         let calls = samples.iter().map(|s| s.1).max().unwrap_or(0);
         let rounds = samples.iter().map(|s| s.2).max().unwrap_or(0);
-        println!("{op:<8} {wall:>10.3} {calls:>10} {rounds:>12} {:>8.1}x faster (Python eden in-process: {py_s} s, {py_calls} calls)", py_s / wall);
+        let mut line = format!("{op:<8} {wall:>10.3} {calls:>10} {rounds:>12}");
+        if let Some(py) = &python_rows {
+            let (py_s, py_calls) = py[i];
+            line.push_str(&format!(
+                " {py_s:>16.3} {py_calls:>6} {:>8.1}x",
+                py_s / wall
+            ));
+        }
+        println!("{line}");
+    }
+    if python_rows.is_none() {
+        println!("(no comparison: --python-eden PYTHON compares with the Python eden, measured beside; see docs/testing.md)");
+    }
+    if std::env::args().any(|a| a == "--cli") || python_eden.is_some() {
+        cli::run(cli::Setup {
+            emulator: &url,
+            delay,
+            runs: runs as usize,
+            prefix: &prefix,
+            profile: pairs,
+            image: &image,
+            python: python_eden,
+        })
+        .await?;
     }
     Ok(())
 }
