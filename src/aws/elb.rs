@@ -1,16 +1,18 @@
-//! Elastic Load Balancing v2 calls: the shared ALB, target groups, host-header rules, tags.
+//! Elastic Load Balancing v2 calls: the shared ALB, target groups, tags; host-header rules in
+//! `rules.rs`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, HostHeaderConditionConfig, IpAddressType, ProtocolEnum, Rule,
-    RuleCondition, Tag, TargetGroup, TargetGroupAttribute,
+    IpAddressType, ProtocolEnum, Tag, TargetGroup, TargetGroupAttribute,
 };
-use rand::Rng;
 
 use super::{describe, error_code, kind, Aws, AwsErrorKind};
+
+mod rules;
+pub use rules::{create_host_rule, delete_rule, rule_by_arn, scan_rules, HostRule};
 
 /// The shared ALB and its HTTPS:443 listener.
 #[derive(Debug, Clone)]
@@ -318,195 +320,6 @@ pub async fn copy_attributes(aws: &Aws, arn: &str, attrs: &[TargetGroupAttribute
     Ok(())
 }
 
-/// A rule found on the listener.
-#[derive(Debug, Clone)]
-pub struct HostRule {
-    pub arn: String,
-    pub forwards_to: Vec<String>,
-}
-
-fn hosts(rule: &Rule) -> impl Iterator<Item = &str> {
-    rule.conditions()
-        .iter()
-        .filter(|c| c.field() == Some("host-header"))
-        .flat_map(|c| {
-            c.values()
-                .iter()
-                .chain(
-                    c.host_header_config()
-                        .map(|h| h.values())
-                        .unwrap_or_default(),
-                )
-                .map(String::as_str)
-        })
-}
-
-fn forwards(rule: &Rule) -> Vec<String> {
-    let mut out = Vec::new();
-    for a in rule.actions() {
-        if a.r#type() == Some(&ActionTypeEnum::Forward) {
-            out.extend(a.target_group_arn().map(str::to_string));
-            if let Some(fc) = a.forward_config() {
-                out.extend(
-                    fc.target_groups()
-                        .iter()
-                        .filter_map(|t| t.target_group_arn().map(str::to_string)),
-                );
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// All rules of a listener (every page): the rule for `hostname` if any, and the used priorities.
-pub async fn scan_rules(
-    aws: &Aws,
-    listener: &str,
-    hostname: &str,
-) -> Result<(Option<HostRule>, BTreeSet<i32>)> {
-    let mut marker = None;
-    let mut used = BTreeSet::new();
-    let mut found = None;
-    loop {
-        let out = aws
-            .elb
-            .describe_rules()
-            .listener_arn(listener)
-            .page_size(400)
-            .set_marker(marker)
-            .send()
-            .await
-            .map_err(|e| anyhow!("elbv2:DescribeRules on {listener} failed: {}", describe(&e)))?;
-        for rule in out.rules.unwrap_or_default() {
-            if let Some(p) = rule.priority().and_then(|p| p.parse::<i32>().ok()) {
-                used.insert(p);
-            }
-            if found.is_none() && hosts(&rule).any(|h| h.eq_ignore_ascii_case(hostname)) {
-                found = Some(HostRule {
-                    arn: rule.rule_arn().unwrap_or_default().to_string(),
-                    forwards_to: forwards(&rule),
-                });
-            }
-        }
-        marker = out.next_marker;
-        if marker.is_none() {
-            return Ok((found, used));
-        }
-    }
-}
-
-/// A rule by ARN; `None` if it is gone.
-pub async fn rule_by_arn(aws: &Aws, arn: &str) -> Result<Option<HostRule>> {
-    match aws.elb.describe_rules().rule_arns(arn).send().await {
-        Ok(o) => Ok(o
-            .rules
-            .unwrap_or_default()
-            .into_iter()
-            .next()
-            .map(|r| HostRule {
-                arn: arn.to_string(),
-                forwards_to: forwards(&r),
-            })),
-        Err(e) if error_code(&e) == Some("RuleNotFound") => Ok(None),
-        Err(e) => bail!("elbv2:DescribeRules {arn} failed: {}", describe(&e)),
-    }
-}
-
-/// A stable preferred priority per hostname, so concurrent creators rarely pick the same one.
-fn preferred_priority(hostname: &str) -> i32 {
-    let mut h: u32 = 0x811c9dc5;
-    for b in hostname.bytes() {
-        h = (h ^ b as u32).wrapping_mul(0x01000193);
-    }
-    1 + (h % 40_000) as i32
-}
-
-fn free_priority(used: &BTreeSet<i32>, preferred: i32) -> Option<i32> {
-    (preferred..=50_000)
-        .chain(1..preferred)
-        .find(|p| !used.contains(p))
-}
-
-/// Add a host-header rule forwarding to `target_group`, at a free priority; retried on
-/// `PriorityInUse` with a fresh read of every page of rules.
-pub async fn create_host_rule(
-    aws: &Aws,
-    listener: &str,
-    hostname: &str,
-    target_group: &str,
-    mut used: BTreeSet<i32>,
-    tags: Vec<Tag>,
-) -> Result<String> {
-    let preferred = preferred_priority(hostname);
-    for attempt in 0..20 {
-        let priority = free_priority(&used, preferred)
-            .ok_or_else(|| anyhow!("listener {listener} has no free rule priority (1-50000)"))?;
-        let out = aws
-            .elb
-            .create_rule()
-            .listener_arn(listener)
-            .priority(priority)
-            .conditions(
-                RuleCondition::builder()
-                    .field("host-header")
-                    .host_header_config(
-                        HostHeaderConditionConfig::builder()
-                            .values(hostname)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .actions(
-                Action::builder()
-                    .r#type(ActionTypeEnum::Forward)
-                    .target_group_arn(target_group)
-                    .build(),
-            )
-            .set_tags(Some(tags.clone()))
-            .send()
-            .await;
-        match out {
-            Ok(o) => {
-                return o
-                    .rules
-                    .unwrap_or_default()
-                    .into_iter()
-                    .next()
-                    .and_then(|r| r.rule_arn)
-                    .ok_or_else(|| anyhow!("elbv2:CreateRule returned no ARN"))
-            }
-            Err(e) if error_code(&e) == Some("PriorityInUse") => {
-                let pause = rand::thread_rng().gen_range(5..40) * (attempt + 1);
-                tokio::time::sleep(Duration::from_millis(pause)).await;
-                let (existing, fresh) = scan_rules(aws, listener, hostname).await?;
-                if let Some(rule) = existing {
-                    if rule.forwards_to.iter().any(|t| t == target_group) {
-                        return Ok(rule.arn);
-                    }
-                }
-                used = fresh;
-                used.insert(priority);
-            }
-            Err(e) if error_code(&e) == Some("TooManyRules") => {
-                bail!("listener {listener} holds the maximum number of rules; delete unused environments or raise the quota")
-            }
-            Err(e) => bail!("elbv2:CreateRule for {hostname} failed: {}", describe(&e)),
-        }
-    }
-    bail!("could not find a free rule priority on {listener} after 20 attempts; retry")
-}
-
-/// DeleteRule; `false` if it was already gone.
-pub async fn delete_rule(aws: &Aws, arn: &str) -> Result<bool> {
-    match aws.elb.delete_rule().rule_arn(arn).send().await {
-        Ok(_) => Ok(true),
-        Err(e) if kind(&e) == AwsErrorKind::NotFound => Ok(false),
-        Err(e) => bail!("elbv2:DeleteRule {arn} failed: {}", describe(&e)),
-    }
-}
-
 /// DeleteTargetGroup, retried while a rule or service still holds it (ResourceInUse).
 pub async fn delete_target_group(aws: &Aws, arn: &str) -> Result<()> {
     for attempt in 0..40u64 {
@@ -526,19 +339,4 @@ pub async fn delete_target_group(aws: &Aws, arn: &str) -> Result<()> {
         }
     }
     bail!("target group {arn} is still in use after 60 s; run delete again")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn priorities_skip_used_ones_and_wrap() {
-        let used: BTreeSet<i32> = [5, 6, 50_000].into_iter().collect();
-        assert_eq!(free_priority(&used, 5), Some(7));
-        assert_eq!(free_priority(&used, 50_000), Some(1));
-        let p = preferred_priority("api-pr-1.dev.example.com");
-        assert!((1..=40_000).contains(&p));
-        assert_eq!(p, preferred_priority("api-pr-1.dev.example.com"));
-    }
 }

@@ -41,13 +41,22 @@ impl JobRunner for Nothing {
     }
 }
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// The webhook receiver under load, client and server in one process on loopback.
+#[derive(clap::Parser)]
+#[command(name = "eden-serve-bench")]
+struct Args {
+    /// Seconds per phase.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
+    seconds: u64,
+    /// Client connections.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=512))]
+    connections: u64,
+    /// Valid deliveries offered a second in the fixed-rate phases.
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    rate: u64,
+    /// Forged deliveries a second in the flood phases.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    flood_rate: u64,
 }
 
 fn rss_kb(field: &str) -> u64 {
@@ -297,10 +306,9 @@ fn print(what: &str, p: &Phase) {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let secs = arg("--seconds", 5).clamp(1, 60);
-    let conns = arg("--connections", 8).clamp(1, 512);
-    let rate = arg("--rate", 5_000).clamp(1, 100_000);
-    let flood_rate = arg("--flood-rate", 10_000).clamp(1, 100_000);
+    let args = <Args as clap::Parser>::parse();
+    let (secs, conns, rate, flood_rate) =
+        (args.seconds, args.connections, args.rate, args.flood_rate);
     let runner = Arc::new(Nothing(AtomicU64::new(0)));
     let limited = server(60, runner.clone()).await?;
     let open = server(0, runner.clone()).await?;

@@ -116,107 +116,147 @@ pub struct Subject<'a> {
     pub names: &'a ResourceNames,
 }
 
-/// Round 1, and round 2's reads as their inputs and the lease arrive ([`Early`]).
+/// Round 1, and round 2's reads as their inputs and the lease arrive ([`Early`]): four chains
+/// of reads, side by side, then the checks on what they found.
 pub async fn infra(aws: &Aws, s: &Subject<'_>, lease: &LeaseSeen) -> Result<(Infra, OwnTd)> {
-    let p = s.profile;
-    let mut early = Early::default();
-    let reference = async {
-        let r = ecs::find_service(aws, &p.target_cluster, &p.reference_service_arn)
-            .await?
-            .ok_or_else(|| {
-                anyhow!(
-                    "reference service {} not found in cluster {}; check reference_service_arn and target_cluster",
-                    p.reference_service_arn,
-                    p.target_cluster
-                )
-            })?;
-        let tg = r
-            .load_balancers()
-            .iter()
-            .find_map(|l| l.target_group_arn.clone());
-        let reads = match (r.task_definition(), tg) {
-            (Some(td), Some(tg)) if lease_says_full_path(lease).await => {
-                let (a, td) = (aws.clone(), td.to_string());
-                let ref_td = start(async move { ecs::find_task_definition(&a, &td).await });
-                let a = aws.clone();
-                let ref_tg = start(async move { elb::target_group_by_arn(&a, &tg).await });
-                Some((ref_td, ref_tg))
-            }
-            _ => None,
-        };
-        Ok::<_, anyhow::Error>((r, reads))
-    };
-    let alb = async {
-        let (alb, zone) = tokio::join!(
-            async {
-                let alb = elb::alb(aws, &p.master_alb_arn).await?;
-                let on_alb = lease_says_full_path(lease).await.then(|| {
-                    let (a, arn) = (aws.clone(), alb.arn.clone());
-                    start(async move { alb::target_groups_on(&a, &arn).await })
-                });
-                Ok::<_, anyhow::Error>((alb, on_alb))
-            },
-            dns::zone_name(aws, &p.dynamic_zone_id),
-        );
-        let (alb, on_alb) = alb?;
-        let zone = zone?;
-        let rules = match lease_says_full_path(lease).await {
-            true => {
-                let (a, listener) = (aws.clone(), alb.listener_arn.clone());
-                let hostname = s.names.hostname(&zone);
-                Some(start(async move {
-                    elb::scan_rules(&a, &listener, &hostname).await
-                }))
-            }
-            false => None,
-        };
-        Ok::<_, anyhow::Error>((alb, on_alb, zone, rules))
-    };
-    let named = async {
-        if !lease_says_full_path(lease).await {
-            return (None, None);
-        }
-        let (a, name) = (aws.clone(), s.names.target_group.clone());
-        let tg = start(async move { elb::find_target_group(&a, &name).await });
-        let (a, cluster, name) = (
-            aws.clone(),
-            p.target_cluster.clone(),
-            s.names.service.clone(),
-        );
-        let svc = start(async move { ecs::find_service(&a, &cluster, &name).await });
-        (Some(tg), Some(svc))
-    };
-    let own_td = async {
-        let own = ecs::find_task_definition(aws, &s.names.family).await?;
-        let full = own.is_some() && lease_says_full_path(lease).await;
-        let revisions = full.then(|| {
-            let (a, family) = (aws.clone(), s.names.family.clone());
-            start(
-                async move { ecs::list_revisions(&a, &family, TaskDefinitionStatus::Active).await },
-            )
-        });
-        Ok::<_, anyhow::Error>((own, revisions))
-    };
     let (image, reference, alb, own_td, (found_tg, found_svc)) = tokio::join!(
         ecr::check_image(aws, s.image),
-        reference,
-        alb,
-        own_td,
-        named,
+        reference_chain(aws, s.profile, lease),
+        alb_chain(aws, s, lease),
+        own_td_chain(aws, s, lease),
+        named_reads(aws, s, lease),
     );
     image?;
     let (reference, ref_reads) = reference?;
     let (alb, on_alb, zone_name, rules) = alb?;
-    early.found_tg = found_tg;
-    early.found_svc = found_svc;
-    early.rules = rules;
     let (own_td, revisions) = own_td?;
-    if let Some((td, tg)) = ref_reads {
-        early.ref_td = Some(td);
-        early.ref_tg = Some(tg);
+    let (ref_td, ref_tg) = ref_reads.unzip();
+    let early = Early {
+        ref_td,
+        ref_tg,
+        on_alb,
+        revisions,
+        found_tg,
+        found_svc,
+        rules,
+    };
+    let infra = check(s, reference, alb, zone_name, early)?;
+    Ok((infra, own_td))
+}
+
+/// The reference's reads of round 2, started once it is read and the lease says full path.
+type RefReads = (
+    Pending<OwnTd>,
+    Pending<(TargetGroup, Vec<TargetGroupAttribute>)>,
+);
+
+/// The reference service; then its task definition and target group.
+async fn reference_chain(
+    aws: &Aws,
+    p: &Profile,
+    lease: &LeaseSeen,
+) -> Result<(Service, Option<RefReads>)> {
+    let r = ecs::find_service(aws, &p.target_cluster, &p.reference_service_arn)
+        .await?
+        .ok_or_else(|| {
+            anyhow!(
+                "reference service {} not found in cluster {}; check reference_service_arn and target_cluster",
+                p.reference_service_arn,
+                p.target_cluster
+            )
+        })?;
+    let tg = r
+        .load_balancers()
+        .iter()
+        .find_map(|l| l.target_group_arn.clone());
+    let reads = match (r.task_definition(), tg) {
+        (Some(td), Some(tg)) if lease_says_full_path(lease).await => {
+            let (a, td) = (aws.clone(), td.to_string());
+            let ref_td = start(async move { ecs::find_task_definition(&a, &td).await });
+            let a = aws.clone();
+            let ref_tg = start(async move { elb::target_group_by_arn(&a, &tg).await });
+            Some((ref_td, ref_tg))
+        }
+        _ => None,
+    };
+    Ok((r, reads))
+}
+
+type AlbReads = (
+    elb::Alb,
+    Option<Pending<Vec<String>>>,
+    String,
+    Option<Pending<(Option<elb::HostRule>, BTreeSet<i32>)>>,
+);
+
+/// The shared ALB (then the target groups on it) beside the zone; then the listener's rules.
+async fn alb_chain(aws: &Aws, s: &Subject<'_>, lease: &LeaseSeen) -> Result<AlbReads> {
+    let p = s.profile;
+    let (alb, zone) = tokio::join!(
+        async {
+            let alb = elb::alb(aws, &p.master_alb_arn).await?;
+            let on_alb = lease_says_full_path(lease).await.then(|| {
+                let (a, arn) = (aws.clone(), alb.arn.clone());
+                start(async move { alb::target_groups_on(&a, &arn).await })
+            });
+            Ok::<_, anyhow::Error>((alb, on_alb))
+        },
+        dns::zone_name(aws, &p.dynamic_zone_id),
+    );
+    let (alb, on_alb) = alb?;
+    let zone = zone?;
+    let rules = lease_says_full_path(lease).await.then(|| {
+        let (a, listener) = (aws.clone(), alb.listener_arn.clone());
+        let hostname = s.names.hostname(&zone);
+        start(async move { elb::scan_rules(&a, &listener, &hostname).await })
+    });
+    Ok((alb, on_alb, zone, rules))
+}
+
+/// The family's latest revision; then, if there is one, its ACTIVE revisions.
+async fn own_td_chain(
+    aws: &Aws,
+    s: &Subject<'_>,
+    lease: &LeaseSeen,
+) -> Result<(OwnTd, Option<Pending<Vec<String>>>)> {
+    let own = ecs::find_task_definition(aws, &s.names.family).await?;
+    let full = own.is_some() && lease_says_full_path(lease).await;
+    let revisions = full.then(|| {
+        let (a, family) = (aws.clone(), s.names.family.clone());
+        start(async move { ecs::list_revisions(&a, &family, TaskDefinitionStatus::Active).await })
+    });
+    Ok((own, revisions))
+}
+
+/// The target group and service with this environment's names, once the lease says full path.
+async fn named_reads(
+    aws: &Aws,
+    s: &Subject<'_>,
+    lease: &LeaseSeen,
+) -> (Option<Pending<FoundTg>>, Option<Pending<Option<Service>>>) {
+    if !lease_says_full_path(lease).await {
+        return (None, None);
     }
-    early.on_alb = on_alb;
-    early.revisions = revisions;
+    let (a, name) = (aws.clone(), s.names.target_group.clone());
+    let tg = start(async move { elb::find_target_group(&a, &name).await });
+    let (a, cluster, name) = (
+        aws.clone(),
+        s.profile.target_cluster.clone(),
+        s.names.service.clone(),
+    );
+    let svc = start(async move { ecs::find_service(&a, &cluster, &name).await });
+    (Some(tg), Some(svc))
+}
+
+/// Round 1's checks: the reference is usable, the names and the hostname are legal.
+fn check(
+    s: &Subject<'_>,
+    reference: Service,
+    alb: elb::Alb,
+    zone_name: String,
+    early: Early,
+) -> Result<Infra> {
+    let p = s.profile;
     if reference.status() != Some("ACTIVE") {
         bail!(
             "reference service {} is {}, not ACTIVE",
@@ -254,7 +294,7 @@ pub async fn infra(aws: &Aws, s: &Subject<'_>, lease: &LeaseSeen) -> Result<(Inf
         zone_name,
     )?;
     names::check_hostname(&s.names.hostname(&zone_name)).map_err(|e| anyhow!(e))?;
-    let infra = Infra {
+    Ok(Infra {
         reference_tg: lb.target_group_arn.clone().unwrap_or_default(),
         container_port: lb.container_port,
         container,
@@ -262,8 +302,7 @@ pub async fn infra(aws: &Aws, s: &Subject<'_>, lease: &LeaseSeen) -> Result<(Inf
         zone_name,
         reference,
         early,
-    };
-    Ok((infra, own_td))
+    })
 }
 
 /// Round 2, for the full path: observe, then refuse before anything is written.

@@ -36,6 +36,9 @@ struct Tool {
     success: Option<&'static str>,
 }
 
+/// (wall seconds, requests) of one process.
+type Sample = (f64, usize);
+
 pub async fn run(s: Setup<'_>) -> Result<()> {
     let proxy = DelayProxy::start(s.emulator, s.delay).await?;
     let dir = std::env::temp_dir().join(format!("eden-bench-{}", s.prefix));
@@ -46,7 +49,14 @@ pub async fn run(s: Setup<'_>) -> Result<()> {
         ini.push_str(&format!("{k} = {v}\n"));
     }
     std::fs::write(&config, ini)?;
+    let tools = tools(&s)?;
+    let samples = measure(&s, &tools, &config, &proxy).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    print(&s, &samples?);
+    Ok(())
+}
 
+fn tools(s: &Setup<'_>) -> Result<Vec<Tool>> {
     let mut tools = vec![Tool {
         label: "eden",
         argv: vec![eden_binary()?.display().to_string()],
@@ -63,21 +73,30 @@ pub async fn run(s: Setup<'_>) -> Result<()> {
             success: Some("Successfully finished"),
         });
     }
-    // samples[tool][op] = (wall seconds, requests)
-    let mut samples = vec![vec![Vec::<(f64, usize)>::new(); 3]; tools.len()];
-    for tool in &tools {
+    Ok(tools)
+}
+
+/// samples[tool][op], the tools taking turns run by run.
+async fn measure(
+    s: &Setup<'_>,
+    tools: &[Tool],
+    config: &Path,
+    proxy: &DelayProxy,
+) -> Result<Vec<Vec<Vec<Sample>>>> {
+    let mut samples = vec![vec![Vec::new(); 3]; tools.len()];
+    for tool in tools {
         // warm-up, outside the measurement: the page cache, and the Python eden's table
         let warm = format!("{}-warm", tool.env_prefix);
         invoke(
             tool,
-            &config,
-            &proxy,
+            config,
+            proxy,
             "create",
             &warm,
             Some(&(s.image)("sha-0")),
         )
         .await?;
-        invoke(tool, &config, &proxy, "delete", &warm, None).await?;
+        invoke(tool, config, proxy, "delete", &warm, None).await?;
     }
     for i in 0..s.runs {
         for (t, tool) in tools.iter().enumerate() {
@@ -90,12 +109,15 @@ pub async fn run(s: Setup<'_>) -> Result<()> {
             for (op, (verb, image)) in steps.iter().enumerate() {
                 proxy.take_count();
                 let t0 = Instant::now();
-                invoke(tool, &config, &proxy, verb, &env, image.as_deref()).await?;
+                invoke(tool, config, proxy, verb, &env, image.as_deref()).await?;
                 samples[t][op].push((t0.elapsed().as_secs_f64(), proxy.take_count()));
             }
         }
     }
+    Ok(samples)
+}
 
+fn print(s: &Setup<'_>, samples: &[Vec<Vec<Sample>>]) {
     println!();
     println!(
         "CLI, process start to exit, {} ms added to every request by a loopback proxy, {} run(s)",
@@ -103,7 +125,7 @@ pub async fn run(s: Setup<'_>) -> Result<()> {
         s.runs
     );
     let mut header = format!("{:<8} {:>10} {:>6}", "op", "eden (s)", "calls");
-    if tools.len() > 1 {
+    if samples.len() > 1 {
         header.push_str(&format!(
             " {:>16} {:>6} {:>9}",
             "Python eden (s)", "calls", "ratio"
@@ -118,19 +140,17 @@ pub async fn run(s: Setup<'_>) -> Result<()> {
         };
         let (ours, calls) = mean(0);
         let mut line = format!("{name:<8} {ours:>10.3} {calls:>6}");
-        if tools.len() > 1 {
+        if samples.len() > 1 {
             let (py, py_calls) = mean(1);
             line.push_str(&format!(" {py:>16.3} {py_calls:>6} {:>8.1}x", py / ours));
         }
         println!("{line}");
     }
-    if tools.len() == 1 {
+    if samples.len() == 1 {
         println!(
             "(the Python eden's CLI was not measured: --python-eden PYTHON, see docs/testing.md)"
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
 }
 
 /// `eden` beside this benchmark's own executable (target/release/).

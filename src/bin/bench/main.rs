@@ -1,4 +1,4 @@
-//! `cargo run --release --bin eden-bench [-- --delay-ms 50 --runs 3 --cli --python-eden PYTHON]`
+//! `cargo build --release --bins && target/release/eden-bench [--delay-ms 50 --runs 3 --cli --python-eden PYTHON]`
 //!
 //! Runs create (new environment), deploy (new image) and delete against the emulator, with a
 //! fixed delay added to every AWS request, and prints wall time, AWS calls and sequential
@@ -15,6 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use clap::Parser;
 use eden::aws::{Aws, ClientOptions, Instrument};
 use eden::engine::{CreateRequest, Engine};
 use eden::profile::{Profile, RawProfile};
@@ -24,20 +25,24 @@ pub(crate) const REGION: &str = "ap-northeast-1";
 /// (wall seconds, AWS calls, sequential round trips) of one run.
 type Sample = (f64, usize, usize);
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The word after `name`, if given.
-fn arg_str(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    let i = args.iter().position(|a| a == name)?;
-    args.get(i + 1).cloned()
+/// The engine benchmark: create, deploy and delete against the emulator, a fixed delay added to
+/// every AWS request.
+#[derive(Parser)]
+#[command(name = "eden-bench")]
+struct Args {
+    /// Milliseconds added to every AWS request.
+    #[arg(long, default_value_t = 50)]
+    delay_ms: u64,
+    /// Measured runs of each operation (after one warm-up).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    runs: u64,
+    /// Also time whole `eden` CLI processes, behind a delaying loopback proxy.
+    #[arg(long)]
+    cli: bool,
+    /// The Python eden's interpreter (scripts/python-eden/setup.sh prints it): measure it beside
+    /// ours, in-process and as a CLI (implies --cli).
+    #[arg(long, value_name = "PYTHON")]
+    python_eden: Option<PathBuf>,
 }
 
 fn root() -> PathBuf {
@@ -61,70 +66,83 @@ fn endpoint() -> Result<String> {
     Ok(String::from_utf8(out.stdout)?.trim().to_string())
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    let delay = Duration::from_millis(arg("--delay-ms", 50));
-    let runs = arg("--runs", 3).max(1);
-    let url = endpoint()?;
-    let prefix = format!("b{:04x}", rand::random::<u16>());
-    let python = std::env::var("EDEN_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join(".venv-moto/bin/python"));
-    let out = Command::new(python)
-        .arg(root().join("scripts/seed.py"))
-        .args(["--endpoint", &url, "--prefix", &prefix, "--region", REGION])
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .output()
-        .context("running scripts/seed.py")?;
-    if !out.status.success() {
-        bail!("seeding failed: {}", String::from_utf8_lossy(&out.stderr));
+/// A world seeded in the emulator for this run: the `api` profile and its images.
+struct World {
+    url: String,
+    prefix: String,
+    raw: RawProfile,
+    seed: serde_json::Value,
+}
+
+impl World {
+    fn seed() -> Result<World> {
+        let url = endpoint()?;
+        let prefix = format!("b{:04x}", rand::random::<u16>());
+        let python = std::env::var("EDEN_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| root().join(".venv-moto/bin/python"));
+        let out = Command::new(python)
+            .arg(root().join("scripts/seed.py"))
+            .args(["--endpoint", &url, "--prefix", &prefix, "--region", REGION])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .output()
+            .context("running scripts/seed.py")?;
+        if !out.status.success() {
+            bail!("seeding failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let seed: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let raw: RawProfile = seed["profiles"]["api"]
+            .as_object()
+            .context("seed output")?
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect();
+        Ok(World {
+            url,
+            prefix,
+            raw,
+            seed,
+        })
     }
-    let seed: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let raw: RawProfile = seed["profiles"]["api"]
-        .as_object()
-        .context("seed output")?
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-        .collect();
-    let profile = Profile::from_raw("api", &raw).map_err(|p| anyhow::anyhow!(p.join("; ")))?;
-    let image = |tag: &str| {
-        seed["references"]["api"]["images"][tag]
+
+    fn image(&self, tag: &str) -> String {
+        self.seed["references"]["api"]["images"][tag]
             .as_str()
             .unwrap_or_default()
             .to_string()
-    };
+    }
+}
 
+/// create, deploy and delete through one in-process engine, `runs` times each.
+async fn in_process(world: &World, delay: Duration, runs: u64) -> Result<Vec<Vec<Sample>>> {
+    let profile =
+        Profile::from_raw("api", &world.raw).map_err(|p| anyhow::anyhow!(p.join("; ")))?;
     let inst = Instrument::new();
     let aws = Aws::load(ClientOptions {
         instrument: Some(inst.clone()),
         delay: Some(delay),
         region: Some(REGION.into()),
-        endpoint_url: Some(url.clone()),
+        endpoint_url: Some(world.url.clone()),
         static_credentials: Some(("testing".into(), "testing".into())),
         ..Default::default()
     })
     .await;
-    let engine = Engine::new(aws, format!("{prefix}-eden"));
-    // The state table exists in any account that uses eden: create it outside the measurement.
+    let engine = Engine::new(aws, format!("{}-eden", world.prefix));
     let req = |env: &str, tag: &str| CreateRequest {
         environment: env.into(),
-        image_uri: image(tag),
+        image_uri: world.image(tag),
         metadata: Default::default(),
         env: Vec::new(),
     };
+    // The state table exists in any account that uses eden: create it outside the measurement.
     engine.create(&profile, &req("warm", "sha-0")).await?;
     engine.delete(&profile, "warm").await?;
 
-    println!(
-        "eden benchmark: {} ms added to every AWS request, {runs} run(s) each, moto emulator",
-        delay.as_millis()
-    );
-    let mut rows: Vec<(&str, Vec<Sample>)> =
-        vec![("create", vec![]), ("deploy", vec![]), ("delete", vec![])];
+    let mut rows = vec![Vec::new(), Vec::new(), Vec::new()];
     for i in 0..runs {
         let env = format!("pr-{i}");
-        for (op, samples) in rows.iter_mut() {
+        for (op, samples) in OPS.iter().zip(rows.iter_mut()) {
             inst.reset();
             let t = Instant::now();
             match *op {
@@ -144,41 +162,45 @@ async fn main() -> Result<()> {
                 inst.sequential_round_trips(),
             ));
             if std::env::var_os("EDEN_BENCH_TRACE").is_some() {
-                let calls = inst.calls();
-                let t0 = calls.iter().map(|c| c.start).min();
-                for c in calls {
-                    let s = c.start.duration_since(t0.unwrap()).as_millis();
-                    let e = c.end.duration_since(t0.unwrap()).as_millis();
-                    eprintln!("  {op} {s:>5}-{e:>5} ms {}", c.operation);
-                }
+                trace(op, &inst);
             }
         }
     }
-    // The Python eden in-process, timed the same way (scripts/python-eden/core_bench.py)
-    let python_eden = arg_str("--python-eden").map(PathBuf::from);
-    let pairs: Vec<(String, String)> = raw.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let python_rows = match &python_eden {
-        Some(py) => Some(python::core(py, &url, delay, runs as usize, &pairs, &image).await?),
-        None => None,
+    Ok(rows)
+}
+
+const OPS: [&str; 3] = ["create", "deploy", "delete"];
+
+fn trace(op: &str, inst: &Instrument) {
+    let calls = inst.calls();
+    let Some(t0) = calls.iter().map(|c| c.start).min() else {
+        return;
     };
+    for c in calls {
+        let s = c.start.duration_since(t0).as_millis();
+        let e = c.end.duration_since(t0).as_millis();
+        eprintln!("  {op} {s:>5}-{e:>5} ms {}", c.operation);
+    }
+}
+
+fn print_in_process(rows: &[Vec<Sample>], python: Option<&[(f64, usize); 3]>) {
     let mut header = format!(
         "{:<8} {:>10} {:>10} {:>12}",
         "op", "wall (s)", "AWS calls", "round trips"
     );
-    if python_rows.is_some() {
+    if python.is_some() {
         header.push_str(&format!(
             " {:>16} {:>6} {:>9}",
             "Python eden (s)", "calls", "ratio"
         ));
     }
     println!("{header}");
-    for (i, (op, samples)) in rows.iter().enumerate() {
-        let n = samples.len() as f64;
-        let wall = samples.iter().map(|s| s.0).sum::<f64>() / n;
+    for (i, (op, samples)) in OPS.iter().zip(rows).enumerate() {
+        let wall = samples.iter().map(|s| s.0).sum::<f64>() / samples.len() as f64;
         let calls = samples.iter().map(|s| s.1).max().unwrap_or(0);
         let rounds = samples.iter().map(|s| s.2).max().unwrap_or(0);
         let mut line = format!("{op:<8} {wall:>10.3} {calls:>10} {rounds:>12}");
-        if let Some(py) = &python_rows {
+        if let Some(py) = python {
             let (py_s, py_calls) = py[i];
             line.push_str(&format!(
                 " {py_s:>16.3} {py_calls:>6} {:>8.1}x",
@@ -187,18 +209,45 @@ async fn main() -> Result<()> {
         }
         println!("{line}");
     }
-    if python_rows.is_none() {
-        println!("(no comparison: --python-eden PYTHON compares with the Python eden, measured beside; see docs/testing.md)");
+    if python.is_none() {
+        println!("(no comparison: --python-eden PYTHON measures the Python eden beside; see docs/testing.md)");
     }
-    if std::env::args().any(|a| a == "--cli") || python_eden.is_some() {
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let delay = Duration::from_millis(args.delay_ms);
+    let world = World::seed()?;
+    let rows = in_process(&world, delay, args.runs).await?;
+    // The Python eden in-process, timed the same way (scripts/python-eden/core_bench.py)
+    let pairs: Vec<(String, String)> = world
+        .raw
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let image = |tag: &str| world.image(tag);
+    let python = match &args.python_eden {
+        Some(py) => {
+            Some(python::core(py, &world.url, delay, args.runs as usize, &pairs, &image).await?)
+        }
+        None => None,
+    };
+    println!(
+        "eden benchmark: {} ms added to every AWS request, {} run(s) each, moto emulator",
+        delay.as_millis(),
+        args.runs
+    );
+    print_in_process(&rows, python.as_ref());
+    if args.cli || args.python_eden.is_some() {
         cli::run(cli::Setup {
-            emulator: &url,
+            emulator: &world.url,
             delay,
-            runs: runs as usize,
-            prefix: &prefix,
+            runs: args.runs as usize,
+            prefix: &world.prefix,
             profile: pairs,
             image: &image,
-            python: python_eden,
+            python: args.python_eden,
         })
         .await?;
     }
