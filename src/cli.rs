@@ -5,13 +5,16 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::aws::{Aws, ClientOptions};
 use crate::engine::{CreateRequest, Engine, LeaseSettings};
 use crate::profile::{self, Profile, RawProfile};
 use crate::{profile_store, report};
+
+mod config;
+use config::config;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -399,142 +402,5 @@ fn print_outcome(o: &crate::engine::Outcome, output: Output, verbose: bool) {
     match output {
         Output::Json => println!("{}", report::json(o)),
         Output::Text => print!("{}", report::text(o, verbose)),
-    }
-}
-
-async fn config(g: &Global, c: &ConfigCommand) -> Result<i32> {
-    let path = g.config_path();
-    match c {
-        ConfigCommand::Setup { keys } => {
-            let raw = keys.to_raw();
-            if raw.is_empty() {
-                bail!("no keys given; pass e.g. --name-prefix dev-api --target-cluster dev (see `eden config setup --help`)");
-            }
-            let changed = profile::write_keys(&path, g.profile(), &raw)?;
-            if changed.is_empty() {
-                println!(
-                    "Profile {} in {} already has these values",
-                    g.profile(),
-                    path.display()
-                );
-            }
-            for c in changed {
-                println!("Set {c} in profile {} ({})", g.profile(), path.display());
-            }
-            Ok(0)
-        }
-        ConfigCommand::Check { only } => {
-            let names = if *only {
-                vec![g.profile().to_string()]
-            } else {
-                profile::profile_names(&path)?
-            };
-            if names.is_empty() {
-                bail!(
-                    "{} has no profiles; add one with `eden config setup -p NAME …`",
-                    path.display()
-                );
-            }
-            let mut problems = Vec::new();
-            for name in &names {
-                match profile::read_raw(&path, name) {
-                    Ok(raw) => {
-                        if let Err(p) = Profile::from_raw(name, &raw) {
-                            problems.extend(p);
-                        }
-                    }
-                    Err(e) => problems.push(format!("{e:#}")),
-                }
-            }
-            // Collisions are judged against every valid profile in the file.
-            let valid: Vec<Profile> = profile::profile_names(&path)?
-                .iter()
-                .filter_map(|n| Profile::from_raw(n, &profile::read_raw(&path, n).ok()?).ok())
-                .collect();
-            problems.extend(crate::collisions::collisions(&valid, &names));
-            if problems.is_empty() {
-                println!(
-                    "No errors found in {} ({})",
-                    path.display(),
-                    names.join(", ")
-                );
-                Ok(0)
-            } else {
-                for p in &problems {
-                    eprintln!("{p}");
-                }
-                eprintln!("Found {} error(s) in {}", problems.len(), path.display());
-                Ok(1)
-            }
-        }
-        ConfigCommand::Push => {
-            let profile = load_profile(
-                &Global {
-                    remote_profile: false,
-                    ..g.clone()
-                },
-                None,
-                &ProfileFlags::default(),
-            )
-            .await?;
-            let aws = aws_for(Some(&profile)).await;
-            profile_store::push(&aws, &g.remote_table_name, &profile).await?;
-            println!(
-                "Pushed profile {} to DynamoDB table {}",
-                profile.name, g.remote_table_name
-            );
-            Ok(0)
-        }
-        ConfigCommand::Pull => {
-            let aws = aws_for(None).await;
-            let raw = profile_store::fetch(&aws, &g.remote_table_name, g.profile()).await?;
-            Profile::from_raw(g.profile(), &raw).map_err(|p| {
-                anyhow!(
-                    "the remote profile {} is not valid: {}",
-                    g.profile(),
-                    p.join("; ")
-                )
-            })?;
-            profile::write_keys(&path, g.profile(), &raw)
-                .with_context(|| format!("writing {}", path.display()))?;
-            println!(
-                "Pulled profile {} from table {} into {}",
-                g.profile(),
-                g.remote_table_name,
-                path.display()
-            );
-            Ok(0)
-        }
-        ConfigCommand::Ls => {
-            let aws = aws_for(None).await;
-            let profiles = profile_store::list(&aws, &g.remote_table_name).await?;
-            if profiles.is_empty() {
-                println!("No profiles in table {}", g.remote_table_name);
-            }
-            for (name, raw) in profiles {
-                println!("Profile {name}:");
-                for (k, v) in raw {
-                    println!("  {k} = {v}");
-                }
-            }
-            Ok(0)
-        }
-        ConfigCommand::RemoteRm => {
-            let aws = aws_for(None).await;
-            if profile_store::remove(&aws, &g.remote_table_name, g.profile()).await? {
-                println!(
-                    "Removed profile {} from table {}",
-                    g.profile(),
-                    g.remote_table_name
-                );
-            } else {
-                println!(
-                    "Profile {} was not in table {}; nothing to remove",
-                    g.profile(),
-                    g.remote_table_name
-                );
-            }
-            Ok(0)
-        }
     }
 }

@@ -151,6 +151,140 @@ fn get<'a>(raw: &'a RawProfile, key: &str) -> Option<&'a str> {
     raw.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
 }
 
+fn check_names(p: &mut Vec<String>, name: &str, name_prefix: &str, domain_name_prefix: &str) {
+    if !name_prefix.is_empty()
+        && !name_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        p.push(format!(
+            "profile {name}: name_prefix {name_prefix:?} may only hold letters, digits, '-' and '_'"
+        ));
+    }
+    if !domain_name_prefix.is_empty()
+        && !domain_name_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        p.push(format!(
+            "profile {name}: domain_name_prefix {domain_name_prefix:?} may only hold letters, digits and '-' (it starts a DNS label)"
+        ));
+    }
+}
+
+/// An ECS service ARN, in the target cluster.
+fn check_reference(p: &mut Vec<String>, name: &str, arn: &str, target_cluster: &str) {
+    if arn.is_empty() {
+        return;
+    }
+    match parse_arn(arn, "ecs") {
+        Some(resource) if resource.starts_with("service/") => {
+            let parts: Vec<&str> = resource.split('/').collect();
+            if parts.len() == 3 && !target_cluster.is_empty() {
+                let cluster = target_cluster.rsplit('/').next().unwrap_or_default();
+                if parts[1] != cluster {
+                    p.push(format!(
+                        "profile {name}: the reference service is in cluster {:?} but target_cluster is {target_cluster:?}; eden clones within one cluster",
+                        parts[1]
+                    ));
+                }
+            }
+        }
+        _ => p.push(format!(
+            "profile {name}: reference_service_arn {arn:?} is not an ECS service ARN (arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME)"
+        )),
+    }
+}
+
+fn check_alb(p: &mut Vec<String>, name: &str, arn: &str) {
+    if arn.is_empty() {
+        return;
+    }
+    match parse_arn(arn, "elasticloadbalancing") {
+        Some(r) if r.starts_with("loadbalancer/app/") => {}
+        _ => p.push(format!(
+            "profile {name}: master_alb_arn {arn:?} is not an Application Load Balancer ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/NAME/ID)"
+        )),
+    }
+}
+
+/// The hosted zone id without `/hostedzone/`.
+fn zone_id(p: &mut Vec<String>, name: &str, dynamic_zone_id: &str) -> String {
+    let zone = dynamic_zone_id
+        .trim_start_matches("/hostedzone/")
+        .to_string();
+    if !dynamic_zone_id.is_empty()
+        && (zone.is_empty()
+            || !zone
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+    {
+        p.push(format!(
+            "profile {name}: dynamic_zone_id {dynamic_zone_id:?} is not a Route 53 hosted zone id (e.g. Z0123456789ABCDEFGHIJ)"
+        ));
+    }
+    zone
+}
+
+/// The environments file: all five endpoint keys (either spelling) or none.
+fn endpoints_file(p: &mut Vec<String>, name: &str, raw: &RawProfile) -> Option<EndpointsFile> {
+    let mut found = BTreeMap::new();
+    for (canon, new, old) in ENDPOINT_KEYS {
+        match (get(raw, new), get(raw, old)) {
+            (Some(a), Some(b)) if a != b => p.push(format!(
+                "profile {name}: {new} = {a:?} and {old} = {b:?} disagree; keep one of them"
+            )),
+            (Some(v), _) | (None, Some(v)) => {
+                found.insert(canon, v.to_string());
+            }
+            (None, None) => {}
+        }
+    }
+    if found.is_empty() {
+        return None;
+    }
+    if found.len() < ENDPOINT_KEYS.len() {
+        let missing: Vec<&str> = ENDPOINT_KEYS
+            .iter()
+            .filter(|(c, _, _)| !found.contains_key(c))
+            .map(|(_, new, _)| *new)
+            .collect();
+        p.push(format!(
+            "profile {name}: the environments file needs all five endpoint_* keys or none; missing {}",
+            missing.join(", ")
+        ));
+        return None;
+    }
+    let bucket = found["bucket"].clone();
+    if !bucket_name_ok(&bucket) {
+        p.push(format!(
+            "profile {name}: {bucket:?} is not a valid S3 bucket name"
+        ));
+    }
+    Some(EndpointsFile {
+        bucket,
+        key: found["key"].clone(),
+        update_key: found["update_key"].clone(),
+        name_prefix: found["name_prefix"].clone(),
+        env_type: found["env_type"].clone(),
+    })
+}
+
+fn keep_revisions(p: &mut Vec<String>, name: &str, raw: &RawProfile) -> usize {
+    match get(raw, "keep_revisions") {
+        None => DEFAULT_KEEP_REVISIONS,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                p.push(format!(
+                    "profile {name}: keep_revisions {v:?} must be a whole number ≥ 1"
+                ));
+                DEFAULT_KEEP_REVISIONS
+            }
+        },
+    }
+}
+
 impl Profile {
     /// Validate raw keys. Every problem is reported, one per line.
     pub fn from_raw(name: &str, raw: &RawProfile) -> Result<Profile, Vec<String>> {
@@ -179,117 +313,12 @@ impl Profile {
         let master_alb_arn = req("master_alb_arn");
         let dynamic_zone_id = req("dynamic_zone_id");
 
-        if !name_prefix.is_empty()
-            && !name_prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            problems.push(format!(
-                "profile {name}: name_prefix {name_prefix:?} may only hold letters, digits, '-' and '_'"
-            ));
-        }
-        if !domain_name_prefix.is_empty()
-            && !domain_name_prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-')
-        {
-            problems.push(format!(
-                "profile {name}: domain_name_prefix {domain_name_prefix:?} may only hold letters, digits and '-' (it starts a DNS label)"
-            ));
-        }
-        if !reference_service_arn.is_empty() {
-            match parse_arn(&reference_service_arn, "ecs") {
-                Some(resource) if resource.starts_with("service/") => {
-                    let parts: Vec<&str> = resource.split('/').collect();
-                    if parts.len() == 3 && !target_cluster.is_empty() {
-                        let cluster = target_cluster.rsplit('/').next().unwrap_or_default();
-                        if parts[1] != cluster {
-                            problems.push(format!(
-                                "profile {name}: the reference service is in cluster {:?} but target_cluster is {target_cluster:?}; eden clones within one cluster",
-                                parts[1]
-                            ));
-                        }
-                    }
-                }
-                _ => problems.push(format!(
-                    "profile {name}: reference_service_arn {reference_service_arn:?} is not an ECS service ARN (arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME)"
-                )),
-            }
-        }
-        if !master_alb_arn.is_empty() {
-            match parse_arn(&master_alb_arn, "elasticloadbalancing") {
-                Some(r) if r.starts_with("loadbalancer/app/") => {}
-                _ => problems.push(format!(
-                    "profile {name}: master_alb_arn {master_alb_arn:?} is not an Application Load Balancer ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/NAME/ID)"
-                )),
-            }
-        }
-        let zone = dynamic_zone_id
-            .trim_start_matches("/hostedzone/")
-            .to_string();
-        if !dynamic_zone_id.is_empty()
-            && (zone.is_empty()
-                || !zone
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
-        {
-            problems.push(format!(
-                "profile {name}: dynamic_zone_id {dynamic_zone_id:?} is not a Route 53 hosted zone id (e.g. Z0123456789ABCDEFGHIJ)"
-            ));
-        }
-
-        let mut found = BTreeMap::new();
-        for (canon, new, old) in ENDPOINT_KEYS {
-            match (get(raw, new), get(raw, old)) {
-                (Some(a), Some(b)) if a != b => problems.push(format!(
-                    "profile {name}: {new} = {a:?} and {old} = {b:?} disagree; keep one of them"
-                )),
-                (Some(v), _) | (None, Some(v)) => {
-                    found.insert(canon, v.to_string());
-                }
-                (None, None) => {}
-            }
-        }
-        let endpoints = if found.is_empty() {
-            None
-        } else if found.len() < ENDPOINT_KEYS.len() {
-            let missing: Vec<&str> = ENDPOINT_KEYS
-                .iter()
-                .filter(|(c, _, _)| !found.contains_key(c))
-                .map(|(_, new, _)| *new)
-                .collect();
-            problems.push(format!(
-                "profile {name}: the environments file needs all five endpoint_* keys or none; missing {}",
-                missing.join(", ")
-            ));
-            None
-        } else {
-            let bucket = found["bucket"].clone();
-            if !bucket_name_ok(&bucket) {
-                problems.push(format!(
-                    "profile {name}: {bucket:?} is not a valid S3 bucket name"
-                ));
-            }
-            Some(EndpointsFile {
-                bucket,
-                key: found["key"].clone(),
-                update_key: found["update_key"].clone(),
-                name_prefix: found["name_prefix"].clone(),
-                env_type: found["env_type"].clone(),
-            })
-        };
-        let keep_revisions = match get(raw, "keep_revisions") {
-            None => DEFAULT_KEEP_REVISIONS,
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if n >= 1 => n,
-                _ => {
-                    problems.push(format!(
-                        "profile {name}: keep_revisions {v:?} must be a whole number ≥ 1"
-                    ));
-                    DEFAULT_KEEP_REVISIONS
-                }
-            },
-        };
+        check_names(&mut problems, name, &name_prefix, &domain_name_prefix);
+        check_reference(&mut problems, name, &reference_service_arn, &target_cluster);
+        check_alb(&mut problems, name, &master_alb_arn);
+        let zone = zone_id(&mut problems, name, &dynamic_zone_id);
+        let endpoints = endpoints_file(&mut problems, name, raw);
+        let keep_revisions = keep_revisions(&mut problems, name, raw);
         if !problems.is_empty() {
             return Err(problems);
         }

@@ -10,16 +10,16 @@
 
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use aws_sdk_ecs::types::{KeyValuePair, TaskDefinition};
 
+mod build;
 mod deploy;
 mod service;
 mod side;
 
-use super::clone;
 use super::lease::{self, Lease, LeaseError};
-use super::precheck::{self, Infra, Observed, OwnTd, Subject};
+use super::precheck::{self, Infra, OwnTd, Subject};
 use super::state::EnvState;
 use super::tags::{self, Owner};
 use super::{Action, CreateRequest, Engine, Outcome, Steps};
@@ -289,149 +289,6 @@ impl Plan<'_> {
             metadata: self.metadata(lease),
         };
         self.finish(lease, state, action, &td_arn, revisions).await
-    }
-
-    /// The dependency chain of a new environment: observe, then task definition ∥ (target group →
-    /// attributes ∥ rule), then the service.
-    async fn build(
-        &self,
-        lease: &Lease,
-        infra: &Infra,
-        observed: Observed,
-        hostname: &str,
-    ) -> Result<Built> {
-        let aws = self.aws();
-        let p = self.profile;
-        let n = &self.names;
-        let steps = &self.steps;
-        let Observed {
-            ref_td,
-            ref_tg,
-            ref_attrs,
-            found_tg,
-            found_rule,
-            used,
-            found_svc,
-            revisions,
-        } = observed;
-        if let Some((arn, tg_tags)) = &found_tg {
-            let owner = tags::owner(elb::tags_of(tg_tags), &p.name, &self.req.environment);
-            if owner == Owner::Legacy {
-                self.adopt(arn).await?;
-            }
-        }
-        self.checkpoint()?;
-
-        // Rounds 3-5: task definition ∥ (target group → attributes ∥ rule), then the service.
-        let td_chain = async {
-            let t = Instant::now();
-            let td = with_env(&ref_td, &infra.container, &self.req.env);
-            let arn = ecs::register_clone(
-                aws,
-                &td,
-                &n.family,
-                &infra.container,
-                &self.image.uri,
-                ecs::to_tags(&self.tags()),
-            )
-            .await?;
-            steps.done(t, "task-definition", format!("registered {arn}"));
-            Ok::<_, anyhow::Error>(arn)
-        };
-        let tg_chain = async {
-            let t = Instant::now();
-            let tg_arn = match &found_tg {
-                Some((arn, _)) => arn.clone(),
-                None => {
-                    let arn = elb::create_target_group(
-                        aws,
-                        &n.target_group,
-                        &ref_tg,
-                        elb::to_tags(&self.tags()),
-                    )
-                    .await?;
-                    steps.done(t, "target-group", format!("created {arn}"));
-                    arn
-                }
-            };
-            let t = Instant::now();
-            // Always (idempotent): a run that died between CreateTargetGroup and this call
-            // left a target group with default attributes.
-            let attrs = async {
-                if found_tg.is_some() {
-                    elb::align_health_check(aws, &tg_arn, &ref_tg).await?;
-                }
-                elb::copy_attributes(
-                    aws,
-                    &tg_arn,
-                    &clone::target_group_attributes(&ref_tg, &ref_attrs),
-                )
-                .await
-            };
-            let rule = async {
-                match &found_rule {
-                    Some(rule) if rule.forwards_to.iter().any(|a| a == &tg_arn) => {
-                        // (re)tag: a rule the Python eden made, or one whose tagging was cut short
-                        self.adopt(&rule.arn).await?;
-                        Ok(rule.arn.clone())
-                    }
-                    Some(rule) => bail!(
-                        "listener rule {} for {hostname} forwards to another target group ({}); delete it and retry",
-                        rule.arn,
-                        rule.forwards_to.join(", ")
-                    ),
-                    None => {
-                        let arn = elb::create_host_rule(aws, &infra.alb.listener_arn, hostname, &tg_arn, used.clone(), elb::to_tags(&self.tags())).await?;
-                        steps.done(t, "listener-rule", format!("host {hostname} → target group ({arn})"));
-                        Ok(arn)
-                    }
-                }
-            };
-            let (_, rule_arn) = tokio::try_join!(attrs, rule)?;
-            Ok::<_, anyhow::Error>((tg_arn, rule_arn))
-        };
-        let (td_arn, (tg_arn, rule_arn)) = tokio::try_join!(td_chain, tg_chain)?;
-        self.checkpoint()?;
-
-        let t = Instant::now();
-        let (service_arn, action) = match &found_svc {
-            Some(svc) => {
-                let owner = tags::owner(ecs::tags_of(svc.tags()), &p.name, &self.req.environment);
-                let arn = self
-                    .realign_service(infra, svc, &td_arn, &tg_arn, owner == Owner::Legacy)
-                    .await?
-                    .ok_or_else(|| {
-                        anyhow!("ECS service {} vanished while deploying; retry", n.service)
-                    })?;
-                steps.done(t, "service", format!("updated {arn} to {td_arn}"));
-                (
-                    arn,
-                    if lease
-                        .previous
-                        .as_ref()
-                        .is_some_and(|s| s.endpoint.is_some())
-                    {
-                        Action::Deployed
-                    } else {
-                        Action::Created
-                    },
-                )
-            }
-            None => {
-                let arn = self.create_service(infra, &td_arn, &tg_arn).await?;
-                steps.done(t, "service", format!("created {arn}"));
-                (arn, Action::Created)
-            }
-        };
-
-        Ok(Built {
-            service_arn,
-            td_arn,
-            tg_arn,
-            rule_arn,
-            action,
-            revisions,
-        })
     }
 
     /// Last round: write the state (releasing the lease) and retire old revisions.

@@ -1,0 +1,219 @@
+//! The dependency chain of a new environment (rounds 3-5): task definition ∥ (target group →
+//! attributes ∥ rule), then the service.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Result};
+use aws_sdk_ecs::types::{Service, TaskDefinition};
+use aws_sdk_elasticloadbalancingv2::types::{TargetGroup, TargetGroupAttribute};
+
+use super::super::clone;
+use super::super::lease::Lease;
+use super::super::precheck::{FoundTg, Infra, Observed};
+use super::super::tags::{self, Owner};
+use super::super::Action;
+use super::{with_env, Built, Plan};
+use crate::aws::{ecs, elb};
+
+impl Plan<'_> {
+    /// Observe, then build: adopt an untagged target group of the Python eden's, the chain,
+    /// the service.
+    pub(super) async fn build(
+        &self,
+        lease: &Lease,
+        infra: &Infra,
+        observed: Observed,
+        hostname: &str,
+    ) -> Result<Built> {
+        let Observed {
+            ref_td,
+            ref_tg,
+            ref_attrs,
+            found_tg,
+            found_rule,
+            used,
+            found_svc,
+            revisions,
+        } = observed;
+        if let Some((arn, tg_tags)) = &found_tg {
+            let owner = tags::owner(
+                elb::tags_of(tg_tags),
+                &self.profile.name,
+                &self.req.environment,
+            );
+            if owner == Owner::Legacy {
+                self.adopt(arn).await?;
+            }
+        }
+        self.checkpoint()?;
+
+        let tg = TgChain {
+            infra,
+            ref_tg: &ref_tg,
+            ref_attrs: &ref_attrs,
+            found_tg: &found_tg,
+            found_rule: found_rule.as_ref(),
+            used: &used,
+            hostname,
+        };
+        let (td_arn, (tg_arn, rule_arn)) =
+            tokio::try_join!(self.register(infra, &ref_td), self.target_group(tg))?;
+        self.checkpoint()?;
+        let (service_arn, action) = self
+            .service(lease, infra, found_svc.as_ref(), &td_arn, &tg_arn)
+            .await?;
+        Ok(Built {
+            service_arn,
+            td_arn,
+            tg_arn,
+            rule_arn,
+            action,
+            revisions,
+        })
+    }
+
+    /// The reference's task definition, cloned with this run's image and environment.
+    async fn register(&self, infra: &Infra, ref_td: &TaskDefinition) -> Result<String> {
+        let t = Instant::now();
+        let td = with_env(ref_td, &infra.container, &self.req.env);
+        let arn = ecs::register_clone(
+            self.aws(),
+            &td,
+            &self.names.family,
+            &infra.container,
+            &self.image.uri,
+            ecs::to_tags(&self.tags()),
+        )
+        .await?;
+        self.steps
+            .done(t, "task-definition", format!("registered {arn}"));
+        Ok(arn)
+    }
+
+    /// The target group (found or created), then its attributes beside the rule.
+    async fn target_group(&self, c: TgChain<'_>) -> Result<(String, String)> {
+        let aws = self.aws();
+        let t = Instant::now();
+        let tg_arn = match c.found_tg {
+            Some((arn, _)) => arn.clone(),
+            None => {
+                let arn = elb::create_target_group(
+                    aws,
+                    &self.names.target_group,
+                    c.ref_tg,
+                    elb::to_tags(&self.tags()),
+                )
+                .await?;
+                self.steps.done(t, "target-group", format!("created {arn}"));
+                arn
+            }
+        };
+        // Always (idempotent): a run that died between CreateTargetGroup and this call left a
+        // target group with default attributes.
+        let attrs = async {
+            if c.found_tg.is_some() {
+                elb::align_health_check(aws, &tg_arn, c.ref_tg).await?;
+            }
+            elb::copy_attributes(
+                aws,
+                &tg_arn,
+                &clone::target_group_attributes(c.ref_tg, c.ref_attrs),
+            )
+            .await
+        };
+        let (_, rule_arn) = tokio::try_join!(attrs, self.rule(&c, &tg_arn))?;
+        Ok((tg_arn, rule_arn))
+    }
+
+    /// The host-header rule: this hostname's own (re)tagged, or a new one.
+    async fn rule(&self, c: &TgChain<'_>, tg_arn: &str) -> Result<String> {
+        let hostname = c.hostname;
+        match c.found_rule {
+            Some(rule) if rule.forwards_to.iter().any(|a| a == tg_arn) => {
+                // (re)tag: a rule the Python eden made, or one whose tagging was cut short
+                self.adopt(&rule.arn).await?;
+                Ok(rule.arn.clone())
+            }
+            Some(rule) => bail!(
+                "listener rule {} for {hostname} forwards to another target group ({}); delete it and retry",
+                rule.arn,
+                rule.forwards_to.join(", ")
+            ),
+            None => {
+                let t = Instant::now();
+                let arn = elb::create_host_rule(
+                    self.aws(),
+                    &c.infra.alb.listener_arn,
+                    hostname,
+                    tg_arn,
+                    c.used.clone(),
+                    elb::to_tags(&self.tags()),
+                )
+                .await?;
+                self.steps.done(
+                    t,
+                    "listener-rule",
+                    format!("host {hostname} → target group ({arn})"),
+                );
+                Ok(arn)
+            }
+        }
+    }
+
+    /// The service: the one found realigned to this revision and target group, or a new one.
+    async fn service(
+        &self,
+        lease: &Lease,
+        infra: &Infra,
+        found: Option<&Service>,
+        td_arn: &str,
+        tg_arn: &str,
+    ) -> Result<(String, Action)> {
+        let t = Instant::now();
+        let Some(svc) = found else {
+            let arn = self.create_service(infra, td_arn, tg_arn).await?;
+            self.steps.done(t, "service", format!("created {arn}"));
+            return Ok((arn, Action::Created));
+        };
+        let owner = tags::owner(
+            ecs::tags_of(svc.tags()),
+            &self.profile.name,
+            &self.req.environment,
+        );
+        let arn = self
+            .realign_service(infra, svc, td_arn, tg_arn, owner == Owner::Legacy)
+            .await?
+            .ok_or_else(|| {
+                anyhow!(
+                    "ECS service {} vanished while deploying; retry",
+                    self.names.service
+                )
+            })?;
+        self.steps
+            .done(t, "service", format!("updated {arn} to {td_arn}"));
+        let known = lease
+            .previous
+            .as_ref()
+            .is_some_and(|s| s.endpoint.is_some());
+        Ok((
+            arn,
+            if known {
+                Action::Deployed
+            } else {
+                Action::Created
+            },
+        ))
+    }
+}
+
+/// What the target-group chain works from.
+struct TgChain<'a> {
+    infra: &'a Infra,
+    ref_tg: &'a TargetGroup,
+    ref_attrs: &'a [TargetGroupAttribute],
+    found_tg: &'a FoundTg,
+    found_rule: Option<&'a elb::HostRule>,
+    used: &'a BTreeSet<i32>,
+    hostname: &'a str,
+}
