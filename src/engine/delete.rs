@@ -15,7 +15,7 @@ use super::state::{key, EnvState};
 use super::tags;
 use super::{endpoints_file, Action, Engine, Outcome, Steps};
 use crate::aws::dynamodb::{self, DdbErrorKind};
-use crate::aws::{dns, ecs, elb};
+use crate::aws::{dns, ecs, elb, Aws};
 use crate::names::{self, ResourceNames};
 use crate::profile::Profile;
 
@@ -70,19 +70,7 @@ pub async fn run(engine: &Engine, profile: &Profile, environment: &str) -> Resul
                 profile.target_cluster
             )
         })?;
-        let guard = Guard {
-            service: reference.service_arn().unwrap_or_default().to_string(),
-            target_groups: reference
-                .load_balancers()
-                .iter()
-                .filter_map(|l| l.target_group_arn.clone())
-                .collect(),
-            family: reference
-                .task_definition()
-                .and_then(ecs::family_of)
-                .unwrap_or_default()
-                .to_string(),
-        };
+        let guard = Guard::of(&reference);
         let legacy_item = legacy_item?;
         steps.done(t, "lease", "lease taken, state read");
         let state = lease
@@ -94,16 +82,7 @@ pub async fn run(engine: &Engine, profile: &Profile, environment: &str) -> Resul
         checkpoint()?;
         // The environments file is independent of the resources: it runs beside them.
         let t = Instant::now();
-        let file = async {
-            let Some(f) = &profile.endpoints else {
-                return Ok(false);
-            };
-            let name = format!("{}-{environment}", f.name_prefix);
-            endpoints_file::update(aws, f, false, |doc| {
-                endpoints_file::remove(doc, &name, &f.update_key)
-            })
-            .await
-        };
+        let file = remove_file_entry(aws, profile, environment);
         let resources = async {
             let complete = state.as_ref().filter(|s| s.is_complete());
             let targets = discover(aws, profile, &names, environment, complete, &guard).await?;
@@ -138,21 +117,32 @@ pub async fn run(engine: &Engine, profile: &Profile, environment: &str) -> Resul
         outcome.steps = steps.take();
         Ok(outcome)
     };
-    match work.await {
-        Ok(o) => Ok(o),
-        Err(e) => match &lease {
-            Some(l) => {
-                let e = lease::explain(l, e);
-                if l.check().is_ok() {
-                    if let Err(r) = l.release(&guarded.aws).await {
-                        tracing::warn!("{r:#}");
-                    }
+    match (work.await, &lease) {
+        (Ok(o), _) => Ok(o),
+        (Err(e), None) => Err(e),
+        (Err(e), Some(l)) => {
+            // a failed run gives the lease back at once (unless it was lost: not ours to give)
+            let e = lease::explain(l, e);
+            if l.check().is_ok() {
+                if let Err(r) = l.release(&guarded.aws).await {
+                    tracing::warn!("{r:#}");
                 }
-                Err(e)
             }
-            None => Err(e),
-        },
+            Err(e)
+        }
     }
+}
+
+/// The environment's entry in the environments file, if the profile keeps one.
+async fn remove_file_entry(aws: &Aws, profile: &Profile, environment: &str) -> Result<bool> {
+    let Some(f) = &profile.endpoints else {
+        return Ok(false);
+    };
+    let name = format!("{}-{environment}", f.name_prefix);
+    endpoints_file::update(aws, f, false, |doc| {
+        endpoints_file::remove(doc, &name, &f.update_key)
+    })
+    .await
 }
 
 /// An item written by the Python CLI under `name_prefix-name`.

@@ -32,6 +32,25 @@ pub(super) struct Guard {
     pub(super) family: String,
 }
 
+impl Guard {
+    /// What belongs to the reference: never deleted.
+    pub(super) fn of(reference: &aws_sdk_ecs::types::Service) -> Guard {
+        Guard {
+            service: reference.service_arn().unwrap_or_default().to_string(),
+            target_groups: reference
+                .load_balancers()
+                .iter()
+                .filter_map(|l| l.target_group_arn.clone())
+                .collect(),
+            family: reference
+                .task_definition()
+                .and_then(ecs::family_of)
+                .unwrap_or_default()
+                .to_string(),
+        }
+    }
+}
+
 /// What every discovery needs.
 struct Ask<'a> {
     aws: &'a Aws,
