@@ -15,5 +15,6 @@ pub mod names;
 pub mod preview;
 pub mod profile;
 pub mod profile_store;
+pub mod proxy;
 pub mod report;
 pub mod server;

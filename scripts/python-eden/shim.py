@@ -9,7 +9,6 @@ It adds, and nothing else:
     for a measurement without the proxy.
 """
 import os
-import sys
 import time
 
 import boto3

@@ -256,14 +256,7 @@ impl Plan<'_> {
         let (record_types, built) =
             tokio::join!(side, self.build(lease, infra, observed, hostname));
         let record_types = record_types?;
-        let Built {
-            service_arn,
-            td_arn,
-            tg_arn,
-            rule_arn,
-            action,
-            revisions,
-        } = built?;
+        let built = built?;
         let state = EnvState {
             profile: p.name.clone(),
             environment: self.req.environment.clone(),
@@ -276,19 +269,20 @@ impl Plan<'_> {
                 .or_else(|| Some(super::rfc3339(lease::now_secs()))),
             image: Some(self.image.uri.clone()),
             cluster: Some(p.target_cluster.clone()),
-            service_arn: Some(service_arn),
-            target_group_arn: Some(tg_arn),
-            task_definition_arn: Some(td_arn.clone()),
+            service_arn: Some(built.service_arn),
+            target_group_arn: Some(built.tg_arn),
+            task_definition_arn: Some(built.td_arn.clone()),
             task_family: Some(n.family.clone()),
             container_name: Some(infra.container.clone()),
             reference_task_definition: infra.reference.task_definition().map(str::to_string),
-            rule_arn: Some(rule_arn),
+            rule_arn: Some(built.rule_arn),
             listener_arn: Some(infra.alb.listener_arn.clone()),
             alb_arn: Some(infra.alb.arn.clone()),
             record_types,
             metadata: self.metadata(lease),
         };
-        self.finish(lease, state, action, &td_arn, revisions).await
+        self.finish(lease, state, built.action, &built.td_arn, built.revisions)
+            .await
     }
 
     /// Last round: write the state (releasing the lease) and retire old revisions.

@@ -9,6 +9,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use eden::profile::RawProfile;
 use tokio::process::Command;
 
 use crate::proxy::DelayProxy;
@@ -18,8 +19,8 @@ pub struct Setup<'a> {
     pub delay: Duration,
     pub runs: usize,
     pub prefix: &'a str,
-    /// The seed's `api` profile, `key = value` pairs, written as an eden config file.
-    pub profile: Vec<(String, String)>,
+    /// The seed's `api` profile, written as an eden config file.
+    pub profile: &'a RawProfile,
     pub image: &'a dyn Fn(&str) -> String,
     /// The interpreter of a virtualenv with the Python eden (scripts/python-eden/setup.sh).
     pub python: Option<PathBuf>,
@@ -45,7 +46,7 @@ pub async fn run(s: Setup<'_>) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("config");
     let mut ini = String::from("[api]\n");
-    for (k, v) in &s.profile {
+    for (k, v) in s.profile {
         ini.push_str(&format!("{k} = {v}\n"));
     }
     std::fs::write(&config, ini)?;

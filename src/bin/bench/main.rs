@@ -221,16 +221,19 @@ async fn main() -> Result<()> {
     let world = World::seed()?;
     let rows = in_process(&world, delay, args.runs).await?;
     // The Python eden in-process, timed the same way (scripts/python-eden/core_bench.py)
-    let pairs: Vec<(String, String)> = world
-        .raw
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
     let image = |tag: &str| world.image(tag);
     let python = match &args.python_eden {
-        Some(py) => {
-            Some(python::core(py, &world.url, delay, args.runs as usize, &pairs, &image).await?)
-        }
+        Some(py) => Some(
+            python::core(
+                py,
+                &world.url,
+                delay,
+                args.runs as usize,
+                &world.raw,
+                &image,
+            )
+            .await?,
+        ),
         None => None,
     };
     println!(
@@ -245,7 +248,7 @@ async fn main() -> Result<()> {
             delay,
             runs: args.runs as usize,
             prefix: &world.prefix,
-            profile: pairs,
+            profile: &world.raw,
             image: &image,
             python: args.python_eden,
         })

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use eden::profile::RawProfile;
 use tokio::process::Command;
 
 fn script(name: &str) -> PathBuf {
@@ -27,16 +28,12 @@ pub async fn core(
     emulator: &str,
     delay: Duration,
     runs: usize,
-    profile: &[(String, String)],
+    profile: &RawProfile,
     image: &dyn Fn(&str) -> String,
 ) -> Result<[(f64, usize); 3]> {
-    let profile: serde_json::Map<String, serde_json::Value> = profile
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone().into()))
-        .collect();
     let out = Command::new(python)
         .arg(script("core_bench.py"))
-        .arg(serde_json::Value::Object(profile).to_string())
+        .arg(serde_json::to_string(profile)?)
         .arg(runs.to_string())
         .args([image("sha-1"), image("sha-2"), image("sha-0")])
         .env("DELAY_MS", delay.as_millis().to_string())

@@ -26,17 +26,7 @@ impl Plan<'_> {
         observed: Observed,
         hostname: &str,
     ) -> Result<Built> {
-        let Observed {
-            ref_td,
-            ref_tg,
-            ref_attrs,
-            found_tg,
-            found_rule,
-            used,
-            found_svc,
-            revisions,
-        } = observed;
-        if let Some((arn, tg_tags)) = &found_tg {
+        if let Some((arn, tg_tags)) = &observed.found_tg {
             let owner = tags::owner(
                 elb::tags_of(tg_tags),
                 &self.profile.name,
@@ -50,18 +40,20 @@ impl Plan<'_> {
 
         let tg = TgChain {
             infra,
-            ref_tg: &ref_tg,
-            ref_attrs: &ref_attrs,
-            found_tg: &found_tg,
-            found_rule: found_rule.as_ref(),
-            used: &used,
+            ref_tg: &observed.ref_tg,
+            ref_attrs: &observed.ref_attrs,
+            found_tg: &observed.found_tg,
+            found_rule: observed.found_rule.as_ref(),
+            used: &observed.used,
             hostname,
         };
-        let (td_arn, (tg_arn, rule_arn)) =
-            tokio::try_join!(self.register(infra, &ref_td), self.target_group(tg))?;
+        let (td_arn, (tg_arn, rule_arn)) = tokio::try_join!(
+            self.register(infra, &observed.ref_td),
+            self.target_group(tg)
+        )?;
         self.checkpoint()?;
         let (service_arn, action) = self
-            .service(lease, infra, found_svc.as_ref(), &td_arn, &tg_arn)
+            .service(lease, infra, observed.found_svc.as_ref(), &td_arn, &tg_arn)
             .await?;
         Ok(Built {
             service_arn,
@@ -69,7 +61,7 @@ impl Plan<'_> {
             tg_arn,
             rule_arn,
             action,
-            revisions,
+            revisions: observed.revisions,
         })
     }
 
