@@ -7,6 +7,7 @@ use anyhow::Result;
 use time::OffsetDateTime;
 
 use super::context::Context;
+use super::meta::PrMeta;
 use super::sticky::Sticky;
 use crate::engine::Outcome;
 use crate::github::comment::{Endpoint, Status, View};
@@ -74,11 +75,10 @@ impl Context {
             dry_run,
             items: Vec::new(),
         };
-        for row in rows
-            .iter()
-            .filter(|r| r.metadata.get("repository") == Some(&self.origin.repository))
-        {
-            let pr: Option<u64> = row.metadata.get("pr_number").and_then(|n| n.parse().ok());
+        for row in rows.iter().filter(|r| {
+            PrMeta::read(&r.metadata).repository.as_ref() == Some(&self.origin.repository)
+        }) {
+            let pr = PrMeta::read(&row.metadata).pr_number;
             let closed = match (pr, &self.github) {
                 (Some(n), Some(gh)) if !gh.pull(n).await?.open => Some(GcReason::PrClosed(n)),
                 _ => None,
@@ -122,10 +122,8 @@ impl Context {
     /// Mark a collected environment's comment deleted (found by the remembered id) and its
     /// deployments inactive.
     async fn tell_deleted(&self, row: &Outcome, pr: u64) -> Result<()> {
-        let id = row
-            .metadata
-            .get("comment_id")
-            .and_then(|i| i.parse::<u64>().ok());
+        let meta = PrMeta::read(&row.metadata);
+        let id = meta.comment_id;
         if let (Some(gh), Some(id)) = (self.commenting(), id) {
             let view = View {
                 pr,
@@ -135,8 +133,8 @@ impl Context {
                     profile: row.profile.clone(),
                     hostname: row.hostname.clone().unwrap_or_default(),
                 }],
-                branch: row.metadata.get("head_ref").cloned().unwrap_or_default(),
-                commit_sha: row.metadata.get("head_sha").cloned().unwrap_or_default(),
+                branch: meta.head_ref.clone().unwrap_or_default(),
+                commit_sha: meta.head_sha.clone().unwrap_or_default(),
                 repo_url: self.origin.repo_url(),
                 run_url: self.origin.run_url.clone(),
                 at: self.clock.now(),

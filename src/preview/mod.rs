@@ -62,6 +62,7 @@ pub mod clock;
 pub mod context;
 pub mod env;
 pub mod gc;
+pub mod meta;
 pub mod placeholder;
 pub mod prepare;
 pub mod report;

@@ -5,6 +5,7 @@ use anyhow::{bail, Context as _, Result};
 
 use super::context::{Context, Target};
 use super::env::EnvValues;
+use super::meta::PrMeta;
 use crate::engine::state;
 use crate::github::comment::Endpoint;
 use crate::github::decide::{decide, needs_current_state, Command, Decision, Settings};
@@ -128,8 +129,7 @@ impl Context {
         });
         let comment_id = remembered
             .as_ref()
-            .and_then(|s| s.metadata.get("comment_id"))
-            .and_then(|v| v.parse::<u64>().ok());
+            .and_then(|s| PrMeta::read(&s.metadata).comment_id);
         let endpoints: Vec<Endpoint> = profiles
             .iter()
             .map(|p| {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, Context as _, Result};
 
 use super::context::Context;
+use super::meta::PrMeta;
 use super::prepare::Prepared;
 use super::report::{action_of, failures, DeploymentState, GitHubSide, ProfileRun, Report};
 use super::sticky::Sticky;
@@ -73,14 +74,14 @@ impl Context {
     }
 
     fn metadata(&self, event: Option<&PrEvent>) -> BTreeMap<String, String> {
-        let mut meta = BTreeMap::new();
-        meta.insert("repository".to_string(), self.origin.repository.clone());
-        if let Some(e) = event {
-            meta.insert("pr_number".to_string(), e.number.to_string());
-            meta.insert("head_sha".to_string(), e.head_sha.clone());
-            meta.insert("head_ref".to_string(), e.head_ref.clone());
+        PrMeta {
+            repository: Some(self.origin.repository.clone()),
+            pr_number: event.map(|e| e.number),
+            head_sha: event.map(|e| e.head_sha.clone()),
+            head_ref: event.map(|e| e.head_ref.clone()),
+            comment_id: None,
         }
-        meta
+        .to_map()
     }
 
     async fn deploy_one(
@@ -189,7 +190,7 @@ impl Context {
                     &self.engine.table,
                     &p.targets[0].profile,
                     &p.environment,
-                    "comment_id",
+                    PrMeta::COMMENT_ID_FIELD,
                     &id.to_string(),
                 )
                 .await?;

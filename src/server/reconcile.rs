@@ -21,6 +21,7 @@ use super::job::{Job, PrKey, Work};
 use super::Submit;
 use crate::engine::Engine;
 use crate::github::api::GitHub;
+use crate::preview::meta::PrMeta;
 
 pub struct Reconciler {
     pub config: Arc<ServeConfig>,
@@ -46,10 +47,10 @@ impl Reconciler {
         let mut keys = BTreeSet::new();
         match self.engine.list(None).await {
             Ok(rows) => keys.extend(rows.iter().filter_map(|r| {
-                let repo = r.metadata.get("repository")?;
-                let number = r.metadata.get("pr_number")?.parse().ok()?;
+                let meta = PrMeta::read(&r.metadata);
+                let (repo, number) = meta.pr()?;
                 self.config.repository(repo).map(|_| PrKey {
-                    repo: repo.clone(),
+                    repo: repo.to_string(),
                     number,
                 })
             })),

@@ -18,6 +18,7 @@ use super::queue::{JobDone, JobError, JobRunner, Signals};
 use crate::engine::lease::LeaseError;
 use crate::engine::{state, Engine};
 use crate::github::api::GitHub;
+use crate::preview::meta::PrMeta;
 use crate::preview::{
     Author, Clock, Command, Context, Decision, Options, Origin, PrEvent, Prepared, ProfileSource,
     Request, SystemClock, Target, WaitSettings,
@@ -306,8 +307,7 @@ impl PreviewRunner {
             .map_err(fail)?;
         let deployed = known
             .as_ref()
-            .and_then(|s| s.metadata.get("head_sha"))
-            .cloned();
+            .and_then(|s| PrMeta::read(&s.metadata).head_sha);
         let current = deployed.as_deref() == Some(event.head_sha.as_str());
         let open = event.state == "open";
         let idle = match (open, pr.repo.ttl) {
