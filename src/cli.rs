@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::aws::{Aws, ClientOptions};
 use crate::engine::{CreateRequest, Engine, LeaseSettings};
+use crate::error::BadInput;
 use crate::profile::{self, Profile, RawProfile};
 use crate::{profile_store, report};
 
@@ -245,12 +246,12 @@ pub async fn load_profile(
     };
     raw.extend(overrides.to_raw());
     Profile::from_raw(g.profile(), &raw).map_err(|problems| {
-        anyhow!(
+        anyhow::Error::new(crate::error::BadInput(format!(
             "profile {} is not usable: {} (run `eden config check -p {}`)",
             g.profile(),
             problems.join("; "),
             g.profile()
-        )
+        )))
     })
 }
 
@@ -259,9 +260,9 @@ fn parse_meta(meta: &[String]) -> Result<BTreeMap<String, String>> {
         .map(|m| {
             let (k, v) = m
                 .split_once('=')
-                .ok_or_else(|| anyhow!("--meta {m:?} must look like KEY=VALUE"))?;
+                .ok_or_else(|| BadInput(format!("--meta {m:?} must look like KEY=VALUE")))?;
             if k.is_empty() {
-                bail!("--meta {m:?} has an empty key");
+                return Err(BadInput(format!("--meta {m:?} has an empty key")).into());
             }
             Ok((k.to_string(), v.to_string()))
         })
@@ -323,44 +324,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
             name,
             output,
             overrides,
-        } => {
-            let (profile, aws) = profile_and_aws(g, overrides).await?;
-            let engine = engine(g, aws, 0);
-            let unlocked = crate::engine::unlock::run(&engine, &profile.name, name).await?;
-            match (output, &unlocked) {
-                (Output::Json, _) => println!(
-                    "{}",
-                    serde_json::json!({ "profile": profile.name, "environment": name, "unlocked": unlocked })
-                ),
-                (Output::Text, Some(u)) => print!("{}", crate::engine::unlock::render(u)),
-                (Output::Text, None) => println!(
-                    "{}/{name} has no lease in table {}; nothing to do",
-                    profile.name, g.remote_table_name
-                ),
-            }
-            Ok(0)
-        }
-        Command::Ls { output, all } => {
-            let aws = aws_for(None).await;
-            let engine = Engine::new(aws, &g.remote_table_name);
-            let only = g.profile_flag.as_deref().filter(|_| !*all);
-            let rows = engine.list(only).await?;
-            match output {
-                Output::Json => println!("{}", report::json_list(&rows)),
-                Output::Text => print!("{}", report::list_text(&rows)),
-            }
-            Ok(0)
-        }
+        } => unlock(g, name, *output, overrides).await,
+        Command::Ls { output, all } => ls(g, *output, *all).await,
         Command::Config(c) => config(g, c).await,
-        Command::Doctor { output, overrides } => {
-            let (profile, aws) = profile_and_aws(g, overrides).await?;
-            let r = crate::doctor::run(&aws, &profile, &g.remote_table_name).await;
-            match output {
-                Output::Json => println!("{}", crate::doctor::render::json(&r)),
-                Output::Text => print!("{}", crate::doctor::render::text(&r)),
-            }
-            Ok(if r.ok { 0 } else { 1 })
-        }
+        Command::Doctor { output, overrides } => doctor(g, *output, overrides).await,
         Command::Action => crate::action::run().await,
         Command::Serve(args) => {
             let flags = crate::server::config::GlobalProfileFlags {
@@ -371,6 +338,46 @@ pub async fn run(cli: Cli) -> Result<i32> {
             crate::server::start::run(args, &flags, g.verbose).await
         }
     }
+}
+
+async fn unlock(g: &Global, name: &str, output: Output, overrides: &ProfileFlags) -> Result<i32> {
+    let (profile, aws) = profile_and_aws(g, overrides).await?;
+    let engine = engine(g, aws, 0);
+    let unlocked = crate::engine::unlock::run(&engine, &profile.name, name).await?;
+    match (output, &unlocked) {
+        (Output::Json, _) => println!(
+            "{}",
+            serde_json::json!({ "profile": profile.name, "environment": name, "unlocked": unlocked })
+        ),
+        (Output::Text, Some(u)) => print!("{}", crate::engine::unlock::render(u)),
+        (Output::Text, None) => println!(
+            "{}/{name} has no lease in table {}; nothing to do",
+            profile.name, g.remote_table_name
+        ),
+    }
+    Ok(0)
+}
+
+async fn ls(g: &Global, output: Output, all: bool) -> Result<i32> {
+    let aws = aws_for(None).await;
+    let engine = Engine::new(aws, &g.remote_table_name);
+    let only = g.profile_flag.as_deref().filter(|_| !all);
+    let rows = engine.list(only).await?;
+    match output {
+        Output::Json => println!("{}", report::json_list(&rows)),
+        Output::Text => print!("{}", report::list_text(&rows)),
+    }
+    Ok(0)
+}
+
+async fn doctor(g: &Global, output: Output, overrides: &ProfileFlags) -> Result<i32> {
+    let (profile, aws) = profile_and_aws(g, overrides).await?;
+    let r = crate::doctor::run(&aws, &profile, &g.remote_table_name).await;
+    match output {
+        Output::Json => println!("{}", crate::doctor::render::json(&r)),
+        Output::Text => print!("{}", crate::doctor::render::text(&r)),
+    }
+    Ok(if r.ok { 0 } else { 1 })
 }
 
 /// The engine for one command, with the lease settings of the command line.

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod collisions;
 pub mod doctor;
 pub mod engine;
+pub mod error;
 pub mod github;
 pub mod image;
 pub mod names;

@@ -47,7 +47,7 @@ async fn main() {
             }
             None => {
                 eprintln!("error: {}", one_line(&e));
-                1
+                eden::report::exit_code(eden::engine::Error::kind_of(&e))
             }
         },
     };

@@ -142,11 +142,14 @@ fn collapse_hyphens(s: &str) -> String {
 
 /// Why a hostname cannot be an environment's address: an ALB host-header condition value holds
 /// at most 128 characters (a long zone name passes the DNS limits and fails at CreateRule).
-pub fn check_hostname(hostname: &str) -> Result<(), String> {
+pub fn check_hostname(hostname: &str) -> Result<(), crate::error::Refusal> {
     if hostname.len() > HOST_HEADER_MAX {
-        return Err(format!(
-            "hostname {hostname} has {} characters; an ALB host-header rule allows at most {HOST_HEADER_MAX}: use a shorter zone (dynamic_zone_id) or a shorter domain_name_prefix",
-            hostname.len()
+        return Err(crate::error::Refusal::new(
+            format!(
+                "hostname {hostname} has {} characters; an ALB host-header rule allows at most {HOST_HEADER_MAX}",
+                hostname.len()
+            ),
+            "use a shorter zone (dynamic_zone_id) or a shorter domain_name_prefix",
         ));
     }
     Ok(())
@@ -275,7 +278,7 @@ mod tests {
         let host = n.hostname(&zone);
         assert!(host.len() > HOST_HEADER_MAX);
         let err = check_hostname(&host).unwrap_err();
-        assert!(err.contains("at most 128"), "{err}");
+        assert!(err.to_string().contains("at most 128"), "{err}");
         assert!(check_hostname(&n.hostname("dev.example.com")).is_ok());
         assert!(check_hostname(&"a".repeat(128)).is_ok());
     }

@@ -76,13 +76,13 @@ pub type RawProfile = BTreeMap<String, String>;
 /// Read one section of the INI file (with `[DEFAULT]` inherited, like Python's configparser).
 pub fn read_raw(path: &Path, profile: &str) -> Result<RawProfile> {
     let ini = load_ini(path)?;
-    let section = ini.section(Some(profile)).with_context(|| {
+    let section = ini.section(Some(profile)).ok_or_else(|| {
         let names: Vec<&str> = ini.sections().flatten().filter(|s| *s != "DEFAULT").collect();
-        format!(
+        crate::error::NotFound(format!(
             "profile {profile:?} is not in {} (profiles there: {}); create it with `eden config setup -p {profile} …`",
             path.display(),
             if names.is_empty() { "none".to_string() } else { names.join(", ") }
-        )
+        ))
     })?;
     let mut raw = RawProfile::new();
     if let Some(defaults) = ini.section(Some("DEFAULT")) {
@@ -98,13 +98,19 @@ pub fn read_raw(path: &Path, profile: &str) -> Result<RawProfile> {
 
 pub fn load_ini(path: &Path) -> Result<Ini> {
     if !path.exists() {
-        anyhow::bail!(
+        return Err(crate::error::NotFound(format!(
             "config file {} does not exist; create it with `eden config setup -p NAME --name-prefix … ` or pass -c PATH",
             path.display()
-        );
+        ))
+        .into());
     }
-    Ini::load_from_file(path)
-        .with_context(|| format!("config file {} is not a valid INI file", path.display()))
+    Ini::load_from_file(path).map_err(|e| {
+        crate::error::BadInput(format!(
+            "config file {} is not a valid INI file: {e}",
+            path.display()
+        ))
+        .into()
+    })
 }
 
 /// Profile names in the file (excluding `DEFAULT`).

@@ -23,10 +23,7 @@ pub async fn push(aws: &Aws, table: &str, profile: &Profile) -> Result<()> {
                 lease::create_table(aws, table).await?;
             }
             Err(e) => {
-                return Err(anyhow!(
-                    "storing profile {} in table {table} failed: {e}",
-                    profile.name,
-                ))
+                return Err(e.failed(format!("storing profile {} in table {table}", profile.name)))
             }
         }
     }
@@ -41,10 +38,12 @@ pub async fn fetch(aws: &Aws, table: &str, name: &str) -> Result<RawProfile> {
         Err(e) if e.is(DdbErrorKind::TableMissing) => {
             return Err(anyhow!("DynamoDB table {table} does not exist; push a profile first with `eden config push -p {name}`"))
         }
-        Err(e) => return Err(anyhow!("reading profile {name} from table {table} failed: {e}")),
+        Err(e) => return Err(e.failed(format!("reading profile {name} from table {table}"))),
     };
     let item = item.ok_or_else(|| {
-        anyhow!("profile {name} is not in table {table}; push it with `eden config push -p {name}`")
+        crate::error::NotFound(format!(
+            "profile {name} is not in table {table}; push it with `eden config push -p {name}`"
+        ))
     })?;
     let json = item
         .get("profile")
@@ -64,7 +63,7 @@ pub async fn list(aws: &Aws, table: &str) -> Result<Vec<(String, RawProfile)>> {
         let (items, next) = match page {
             Ok(p) => p,
             Err(e) if e.is(DdbErrorKind::TableMissing) => return Ok(out),
-            Err(e) => return Err(anyhow!("listing profiles in table {table} failed: {e}")),
+            Err(e) => return Err(e.failed(format!("listing profiles in table {table}"))),
         };
         for item in items {
             let name = item
@@ -95,8 +94,6 @@ pub async fn remove(aws: &Aws, table: &str, name: &str) -> Result<bool> {
     match dynamodb::delete(aws, table, key(PROFILE_TYPE, name), true).await {
         Ok(old) => Ok(old.is_some_and(|a| !a.is_empty())),
         Err(e) if e.is(DdbErrorKind::TableMissing) => Ok(false),
-        Err(e) => Err(anyhow!(
-            "removing profile {name} from table {table} failed: {e}"
-        )),
+        Err(e) => Err(e.failed(format!("removing profile {name} from table {table}"))),
     }
 }

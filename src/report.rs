@@ -1,6 +1,20 @@
 //! Rendering outcomes for people (text) and programs (JSON). Pure: no I/O.
 
-use crate::engine::{Action, Outcome};
+use crate::engine::{Action, ErrorKind, Outcome};
+
+/// The exit code for a failure of this kind (the CLI and the Action; docs/cli.md lists them).
+/// An interrupted run exits with its signal's code instead (130 or 143, `main.rs`).
+pub fn exit_code(kind: ErrorKind) -> i32 {
+    match kind {
+        ErrorKind::Internal => 1,
+        ErrorKind::BadInput => 2,
+        ErrorKind::Refused => 3,
+        ErrorKind::NotFound => 4,
+        ErrorKind::Aws => 5,
+        ErrorKind::Busy => 75,
+        ErrorKind::Interrupted => 130,
+    }
+}
 
 pub fn json(outcome: &Outcome) -> String {
     serde_json::to_string_pretty(outcome).expect("outcomes serialise")

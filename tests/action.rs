@@ -455,7 +455,7 @@ async fn a_failing_deploy_says_so_and_exits_non_zero() {
         &opened,
         &[("profile", "api"), ("image-uri", &missing)],
     );
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 3, "a refusal's exit code, as the CLI's");
     assert_eq!(run.outputs["action"], "failed");
     assert!(
         run.stdout.contains("::error::api: image") && run.stdout.contains("push the image first"),

@@ -29,7 +29,8 @@ async fn bad_inputs_change_nothing() {
     let garbage = dir.path().join("garbage");
     std::fs::write(&garbage, "[api\nname_prefix = x\n").unwrap();
 
-    let cases: Vec<(Vec<&str>, &str, Option<&std::path::Path>)> = vec![
+    // The exit code follows the kind: 2 bad input, 3 refused by a check, 4 not found.
+    let cases: Vec<(Vec<&str>, &str, Option<&std::path::Path>, i32)> = vec![
         (
             vec![
                 "-p",
@@ -42,6 +43,7 @@ async fn bad_inputs_change_nothing() {
             ],
             "not found",
             None,
+            3,
         ),
         (
             vec![
@@ -55,6 +57,7 @@ async fn bad_inputs_change_nothing() {
             ],
             "no ECR repository",
             None,
+            3,
         ),
         (
             vec![
@@ -68,6 +71,7 @@ async fn bad_inputs_change_nothing() {
             ],
             "not an Amazon ECR image",
             None,
+            2,
         ),
         (
             vec![
@@ -81,26 +85,31 @@ async fn bad_inputs_change_nothing() {
             ],
             "profile \"nope\" is not in",
             None,
+            4,
         ),
         (
             vec!["-p", "api", "create", "--name", "", "--image-uri", &img],
             "environment name is empty",
             None,
+            2,
         ),
         (
             vec!["-p", "api", "create", "--name", "pr-1", "--image-uri", &img],
             "required key target_cluster is missing",
             Some(&bad_config),
+            2,
         ),
         (
             vec!["-p", "api", "create", "--name", "pr-1", "--image-uri", &img],
             "not a valid INI",
             Some(&garbage),
+            2,
         ),
         (
             vec!["-p", "api", "delete", "--name", "///"],
             "no letter or digit",
             None,
+            2,
         ),
         (
             vec![
@@ -118,11 +127,13 @@ async fn bad_inputs_change_nothing() {
             ],
             "cluster",
             None,
+            3,
         ),
     ];
-    for (args, expect, cfg) in cases {
+    for (args, expect, cfg, want) in cases {
         let (code, stdout, stderr) = eden(cfg.unwrap_or(&config), &w.table, &args);
         assert_ne!(code, 0, "{args:?} succeeded: {stdout}");
+        assert_eq!(code, want, "{args:?}: exit code; stderr {stderr}");
         assert!(
             stderr.contains(expect),
             "{args:?}: stderr {stderr:?} lacks {expect:?}"

@@ -63,7 +63,7 @@ impl Rig {
     async fn die_at<F, Fut>(&self, k: usize, run: F) -> (Instant, String)
     where
         F: FnOnce(Engine) -> Fut,
-        Fut: std::future::Future<Output = anyhow::Result<Outcome>>,
+        Fut: std::future::Future<Output = Result<Outcome, eden::engine::Error>>,
     {
         self.inst.die_at(k);
         let result = run(self.dying.clone()).await;
@@ -86,7 +86,7 @@ impl Rig {
     async fn next<F, Fut>(&self, k: usize, op: &str, died: Instant, run: F) -> Outcome
     where
         F: FnOnce(Engine) -> Fut,
-        Fut: std::future::Future<Output = anyhow::Result<Outcome>>,
+        Fut: std::future::Future<Output = Result<Outcome, eden::engine::Error>>,
     {
         let leased = self.leased("pr-1").await;
         self.seen.reset();

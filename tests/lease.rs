@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue as V;
 use common::*;
-use eden::engine::lease::{self, LeaseError};
+use eden::engine::lease;
+use eden::engine::LeaseSettings;
 use eden::engine::{unlock, Action};
 use tokio::time::Instant;
 
@@ -57,10 +58,7 @@ async fn a_live_holder_keeps_waiters_out_and_a_dead_one_delays_the_next_run_at_m
         .await
         .unwrap_err();
     assert!(
-        matches!(
-            err.downcast_ref::<LeaseError>(),
-            Some(LeaseError::Busy { .. })
-        ),
+        matches!(&err, eden::engine::Error::Busy { retry_after, .. } if *retry_after == LeaseSettings::default().duration),
         "{err:#}"
     );
     assert!(

@@ -58,13 +58,13 @@ fn cli(w: &World, dir: &std::path::Path, args: &[&str]) -> (i32, String) {
     (code, stderr)
 }
 
-/// A refused create through the CLI: exit 1, one `error:` line containing `expect`, and the
-/// account exactly as it was.
+/// A refused create through the CLI: exit 3 (refused by a check), one `error:` line containing
+/// `expect`, and the account exactly as it was.
 async fn refused(w: &World, args: &[&str], expect: &str) {
     let dir = tempfile::tempdir().unwrap();
     let before = w.snapshot().await;
     let (code, stderr) = cli(w, dir.path(), args);
-    assert_eq!(code, 1, "{args:?}: {stderr}");
+    assert_eq!(code, 3, "{args:?}: {stderr}");
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(stderr.contains(expect), "{stderr:?} lacks {expect:?}");
     assert_eq!(w.snapshot().await, before, "{args:?} changed the account");

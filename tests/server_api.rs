@@ -16,6 +16,8 @@ use tower::ServiceExt;
 
 const KEY_API: &str = "key-for-api-only-0123456789";
 const KEY_BOTH: &str = "key-for-api-and-admin-0123456789";
+/// May use a profile the configuration file does not have.
+const KEY_GHOST: &str = "key-for-api-and-ghost-0123456789";
 
 struct NoQueue;
 impl Submit for NoQueue {
@@ -31,6 +33,11 @@ struct Api {
 }
 
 async fn api() -> Api {
+    api_with(|_| {}).await
+}
+
+/// The API over an engine `tune` may change (its lease wait, cancellation, clients).
+async fn api_with(tune: impl FnOnce(&mut eden::engine::Engine)) -> Api {
     let w = World::new("api").await;
     w.warm().await;
     let dir = tempfile::tempdir().unwrap();
@@ -45,6 +52,9 @@ profiles = ["api"]
 [[api_key]]
 key = "{KEY_BOTH}"
 profiles = ["api", "admin"]
+[[api_key]]
+key = "{KEY_GHOST}"
+profiles = ["api", "ghost"]
 "#,
         path.display(),
         w.table
@@ -53,8 +63,10 @@ profiles = ["api", "admin"]
     let cfg = config::resolve(file, &ServeArgs::default(), &GlobalProfileFlags::default())
         .unwrap_or_else(|p| panic!("{p:?}"));
     let mut state = AppState::new(Arc::new(cfg), Arc::new(NoQueue));
+    let mut engine = w.engine(None).await;
+    tune(&mut engine);
     state.api = Some(api::Backend {
-        engine: w.engine(None).await,
+        engine,
         profiles: ProfilesFrom::File(path),
     });
     Api {
@@ -263,12 +275,121 @@ async fn bad_parameters_are_400_with_what_to_fix() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["kind"], "refused", "{body}");
+    assert_eq!(body["fix"], "push the image first", "{body}");
     assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("not found in ECR"),
+        body["message"].as_str().unwrap().contains("never-pushed"),
         "{body}"
     );
     assert_eq!(w.snapshot().await, before);
+}
+
+/// What `/api/v1/create` answers for each kind of engine error; none changes the account.
+#[tokio::test]
+async fn the_status_follows_the_kind_of_error() {
+    // bad input (400), refused (400, with the fix), not found (404)
+    let a = api().await;
+    let w = &a.w;
+    let before = w.snapshot().await;
+    let image = w.image("api", "sha-1");
+    let create = |name: &str, image: &str, profile: &str| json!({"name": name, "image_uri": image, "profile": profile});
+    let cases = [
+        (
+            KEY_BOTH,
+            create("x", "nginx:latest", "api"),
+            StatusCode::BAD_REQUEST,
+            "bad_input",
+        ),
+        (
+            KEY_BOTH,
+            create("x", &image.replace("sha-1", "nope"), "api"),
+            StatusCode::BAD_REQUEST,
+            "refused",
+        ),
+        (
+            KEY_GHOST,
+            create("x", &image, "ghost"),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+    ];
+    for (key, body, status, kind) in cases {
+        let (got, answer) = a.post("/api/v1/create", key, body.clone()).await;
+        assert_eq!(
+            (got, answer["kind"].as_str()),
+            (status, Some(kind)),
+            "{body}: {answer}"
+        );
+        assert_eq!(answer["status"], "error");
+    }
+    assert_eq!(w.snapshot().await, before);
+
+    // busy (409 + Retry-After): another live run holds the environment's lease
+    let a = api_with(|e| e.lease.wait = std::time::Duration::from_millis(500)).await;
+    let w = &a.w;
+    let holder = eden::engine::lease::acquire(&w.engine(None).await, "api", "held")
+        .await
+        .unwrap();
+    let req = Request::post("/api/v1/create")
+        .header("x-api-key", KEY_API)
+        .header("content-type", "application/json")
+        .body(Body::from(
+            create("held", &w.image("api", "sha-1"), "api").to_string(),
+        ))
+        .unwrap();
+    let res = a.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let retry = res.headers()["retry-after"].to_str().unwrap().to_string();
+    assert_eq!(
+        retry,
+        eden::engine::LeaseSettings::default()
+            .duration
+            .as_secs()
+            .to_string()
+    );
+    holder.release(&w.engine(None).await.aws).await.unwrap();
+
+    // interrupted (503): the process was asked to stop
+    let a = api_with(|e| {
+        e.cancel = tokio_util::sync::CancellationToken::new();
+        e.cancel.cancel();
+    })
+    .await;
+    let w = &a.w;
+    let before = w.snapshot().await;
+    let (status, body) = a
+        .post(
+            "/api/v1/create",
+            KEY_API,
+            create("stop", &w.image("api", "sha-1"), "api"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("interrupted")),
+        "{body}"
+    );
+    assert_eq!(w.snapshot().await, before);
+
+    // AWS unreachable (502): every call fails to connect, after the SDK's own retries
+    let closed = eden::aws::Aws::load(eden::aws::ClientOptions {
+        region: Some(REGION.into()),
+        endpoint_url: Some("http://127.0.0.1:9".into()),
+        static_credentials: Some(("testing".into(), "testing".into())),
+        ..Default::default()
+    })
+    .await;
+    let a = api_with(|e| e.aws = closed).await;
+    let (status, body) = a
+        .post(
+            "/api/v1/create",
+            KEY_API,
+            create("down", &a.w.image("api", "sha-1"), "api"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (StatusCode::BAD_GATEWAY, Some("aws")),
+        "{body}"
+    );
 }

@@ -196,11 +196,14 @@ fn finish(runner: &Runner, prepared: &Prepared, report: &Report) -> Result<i32> 
         failed_line(&format!("updating the pull request comment failed: {e:#}"));
         return Ok(1);
     }
-    let failed = report.failures();
-    for f in &failed {
+    for f in &report.failures() {
         failed_line(f);
     }
-    Ok(if failed.is_empty() { 0 } else { 1 })
+    // The first failed profile's kind decides the code, as the CLI's would.
+    let first = report.runs.iter().find_map(|r| r.result.as_ref().err());
+    Ok(first.map_or(0, |e| {
+        crate::report::exit_code(crate::engine::Error::kind_of(e))
+    }))
 }
 
 /// Outputs and summary of a run that changed nothing (skipped, or a dry run).

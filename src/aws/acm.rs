@@ -1,8 +1,9 @@
 //! ACM: the names a certificate covers (`eden doctor`).
 
+use super::fail;
 use anyhow::{anyhow, Result};
 
-use super::{describe, Aws};
+use super::Aws;
 
 impl Aws {
     /// An ACM client for the region of the certificate's ARN.
@@ -35,7 +36,13 @@ pub async fn certificate(aws: &Aws, arn: &str) -> Result<Certificate> {
         .certificate_arn(arn)
         .send()
         .await
-        .map_err(|e| anyhow!("acm:DescribeCertificate {arn} failed: {}", describe(&e)))?;
+        .map_err(|e| {
+            fail(
+                "acm:DescribeCertificate",
+                format!("acm:DescribeCertificate {arn}"),
+                &e,
+            )
+        })?;
     let c = out
         .certificate
         .ok_or_else(|| anyhow!("acm:DescribeCertificate {arn} returned nothing"))?;

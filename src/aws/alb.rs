@@ -2,10 +2,11 @@
 //! the target groups it holds (against the 100-per-ALB limit), the certificates of a listener,
 //! the health of a target group's targets.
 
-use anyhow::{anyhow, bail, Result};
+use super::fail;
+use anyhow::Result;
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthDescription;
 
-use super::{describe, error_code, Aws};
+use super::{error_code, Aws};
 
 /// ARNs of every target group attached to the load balancer (through a listener or rule).
 pub async fn target_groups_on(aws: &Aws, alb_arn: &str) -> Result<Vec<String>> {
@@ -24,10 +25,13 @@ pub async fn target_groups_on(aws: &Aws, alb_arn: &str) -> Result<Vec<String>> {
             Ok(o) => o,
             // moto answers "none" with TargetGroupNotFound; AWS with an empty list.
             Err(e) if error_code(&e) == Some("TargetGroupNotFound") => return Ok(arns),
-            Err(e) => bail!(
-                "elbv2:DescribeTargetGroups on load balancer {alb_arn} failed: {}",
-                describe(&e)
-            ),
+            Err(e) => {
+                return Err(fail(
+                    "elasticloadbalancing:DescribeTargetGroups",
+                    format!("elbv2:DescribeTargetGroups on load balancer {alb_arn}"),
+                    &e,
+                ))
+            }
         };
         arns.extend(
             out.target_groups
@@ -55,9 +59,10 @@ pub async fn listener_certificates(aws: &Aws, listener_arn: &str) -> Result<Vec<
             .send()
             .await
             .map_err(|e| {
-                anyhow::anyhow!(
-                    "elbv2:DescribeListenerCertificates on {listener_arn} failed: {}",
-                    describe(&e)
+                fail(
+                    "elasticloadbalancing:DescribeListenerCertificates",
+                    format!("elbv2:DescribeListenerCertificates on {listener_arn}"),
+                    &e,
                 )
             })?;
         certs.extend(
@@ -83,6 +88,12 @@ pub async fn target_health(
         .target_group_arn(target_group)
         .send()
         .await
-        .map_err(|e| anyhow!("elbv2:DescribeTargetHealth failed: {}", describe(&e)))?;
+        .map_err(|e| {
+            fail(
+                "elasticloadbalancing:DescribeTargetHealth",
+                "elbv2:DescribeTargetHealth",
+                &e,
+            )
+        })?;
     Ok(out.target_health_descriptions.unwrap_or_default())
 }

@@ -1,11 +1,12 @@
 //! Route 53: the zone's name, alias records to the shared ALB, and removing them again.
 
+use super::fail;
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecordSet, RrType,
 };
 
-use super::{describe, error_code, Aws};
+use super::{error_code, Aws};
 
 pub async fn zone_name(aws: &Aws, zone_id: &str) -> Result<String> {
     match aws.route53.get_hosted_zone().id(zone_id).send().await {
@@ -14,9 +15,19 @@ pub async fn zone_name(aws: &Aws, zone_id: &str) -> Result<String> {
             .map(|z| z.name.trim_end_matches('.').to_string())
             .ok_or_else(|| anyhow!("route53:GetHostedZone {zone_id} returned no zone"))?),
         Err(e) if error_code(&e) == Some("NoSuchHostedZone") => {
-            bail!("hosted zone {zone_id} does not exist; check dynamic_zone_id in the profile")
+            return Err(crate::error::Refusal::new(
+                format!("hosted zone {zone_id} does not exist"),
+                "check dynamic_zone_id in the profile",
+            )
+            .into())
         }
-        Err(e) => bail!("route53:GetHostedZone {zone_id} failed: {}", describe(&e)),
+        Err(e) => {
+            return Err(fail(
+                "route53:GetHostedZone",
+                format!("route53:GetHostedZone {zone_id}"),
+                &e,
+            ))
+        }
     }
 }
 
@@ -62,9 +73,10 @@ pub async fn upsert_alias(
         .send()
         .await
         .map_err(|e| {
-            anyhow!(
-                "route53:ChangeResourceRecordSets UPSERT {hostname} failed: {}",
-                describe(&e)
+            fail(
+                "route53:ChangeResourceRecordSets",
+                format!("route53:ChangeResourceRecordSets UPSERT {hostname}"),
+                &e,
             )
         })?;
     Ok(types.iter().map(|t| t.as_str().to_string()).collect())
@@ -96,9 +108,10 @@ pub async fn find_records(
         .send()
         .await
         .map_err(|e| {
-            anyhow!(
-                "route53:ListResourceRecordSets {hostname} failed: {}",
-                describe(&e)
+            fail(
+                "route53:ListResourceRecordSets",
+                format!("route53:ListResourceRecordSets {hostname}"),
+                &e,
             )
         })?;
     let want = format!("{}.", hostname.trim_end_matches('.').to_ascii_lowercase());
@@ -160,10 +173,13 @@ pub async fn delete_records(
                     .filter(|r| wanted.contains(&(r.name.to_ascii_lowercase(), r.r#type.clone())))
                     .collect();
             }
-            Err(e) => bail!(
-                "route53:ChangeResourceRecordSets DELETE failed: {}",
-                describe(&e)
-            ),
+            Err(e) => {
+                return Err(fail(
+                    "route53:ChangeResourceRecordSets",
+                    "route53:ChangeResourceRecordSets DELETE",
+                    &e,
+                ))
+            }
         }
     }
     bail!("route53: the records kept changing while eden deleted them; run delete again")

@@ -42,6 +42,8 @@ pub struct DdbError {
     /// With [`DdbErrorKind::ConditionFailed`]: the item at the time (ALL_OLD on failure).
     pub item: Option<Item>,
     description: String,
+    /// The same failure as every other AWS call's (operation, kind, transient).
+    pub aws: super::AwsError,
 }
 
 impl fmt::Display for DdbError {
@@ -54,6 +56,7 @@ impl std::error::Error for DdbError {}
 
 impl DdbError {
     fn new<E: ProvideErrorMetadata + std::error::Error + 'static>(
+        operation: &'static str,
         e: &SdkError<E, HttpResponse>,
         item: Option<Item>,
     ) -> DdbError {
@@ -68,6 +71,7 @@ impl DdbError {
             kind,
             item,
             description: describe(e),
+            aws: super::AwsError::new(operation, operation, e),
         }
     }
 
@@ -77,7 +81,14 @@ impl DdbError {
             Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item.clone(),
             _ => None,
         };
-        DdbError::new(&e, item)
+        DdbError::new("dynamodb:UpdateItem", &e, item)
+    }
+
+    /// This failure as a typed AWS error told in the caller's words: "`what` failed: …".
+    pub fn failed(&self, what: impl Into<String>) -> anyhow::Error {
+        let mut aws = self.aws.clone();
+        aws.what = what.into();
+        aws.into()
     }
 
     pub fn is(&self, kind: DdbErrorKind) -> bool {
@@ -100,7 +111,7 @@ pub async fn get(
         .send()
         .await
         .map(|o| o.item)
-        .map_err(|e| DdbError::new(&e, None))
+        .map_err(|e| DdbError::new("dynamodb:GetItem", &e, None))
 }
 
 /// PutItem, unconditional.
@@ -112,7 +123,7 @@ pub async fn put(aws: &Aws, table: &str, item: Item) -> Result<(), DdbError> {
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| DdbError::new(&e, None))
+        .map_err(|e| DdbError::new("dynamodb:PutItem", &e, None))
 }
 
 /// DeleteItem, unconditional; returns the item that was there (ALL_OLD) when `return_old`.
@@ -130,7 +141,7 @@ pub async fn delete(
         .send()
         .await
         .map(|o| o.attributes)
-        .map_err(|e| DdbError::new(&e, None))
+        .map_err(|e| DdbError::new("dynamodb:DeleteItem", &e, None))
 }
 
 /// One page of items: a Query on the partition key `type` (`Some`), or a Scan (`None`).
@@ -152,7 +163,7 @@ pub async fn page(
             .send()
             .await
             .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
-            .map_err(|e| DdbError::new(&e, None)),
+            .map_err(|e| DdbError::new("dynamodb:Query", &e, None)),
         None => aws
             .dynamodb
             .scan()
@@ -161,7 +172,7 @@ pub async fn page(
             .send()
             .await
             .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
-            .map_err(|e| DdbError::new(&e, None)),
+            .map_err(|e| DdbError::new("dynamodb:Scan", &e, None)),
     }
 }
 
@@ -312,7 +323,7 @@ pub async fn put_owned(aws: &Aws, table: &str, item: Item, owner: &str) -> Resul
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| DdbError::new(&e, None))
+        .map_err(|e| DdbError::new("dynamodb:PutItem", &e, None))
 }
 
 /// Delete an item, if `owner` holds its lease.
@@ -326,7 +337,7 @@ pub async fn delete_owned(aws: &Aws, table: &str, key: Item, owner: &str) -> Res
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| DdbError::new(&e, None))
+        .map_err(|e| DdbError::new("dynamodb:DeleteItem", &e, None))
 }
 
 /// CreateTable in the original Generation B layout: key (`type`, `name`), the GSI
@@ -370,7 +381,7 @@ pub async fn create_state_table(aws: &Aws, table: &str) -> anyhow::Result<Result
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| DdbError::new(&e, None)))
+        .map_err(|e| DdbError::new("dynamodb:CreateTable", &e, None)))
 }
 
 /// DescribeTable: is the table ACTIVE?
@@ -381,6 +392,6 @@ pub async fn table_active(aws: &Aws, table: &str) -> Result<bool, DdbError> {
         .table_name(table)
         .send()
         .await
-        .map_err(|e| DdbError::new(&e, None))?;
+        .map_err(|e| DdbError::new("dynamodb:DescribeTable", &e, None))?;
     Ok(out.table.and_then(|t| t.table_status) == Some(TableStatus::Active))
 }

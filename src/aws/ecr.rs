@@ -1,12 +1,14 @@
 //! ECR: does the image exist (by tag or digest, in the URI's registry and region)?
 
-use anyhow::{bail, Result};
+use super::fail;
+use crate::error::Refusal;
+use anyhow::Result;
 use aws_sdk_ecr::error::SdkError;
 use aws_sdk_ecr::operation::describe_images::{DescribeImagesError, DescribeImagesOutput};
 use aws_sdk_ecr::types::ImageIdentifier;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-use super::{describe, error_code, kind, Aws, AwsErrorKind};
+use super::{error_code, kind, Aws, AwsErrorKind};
 use crate::image::ImageRef;
 
 /// DescribeImages for exactly this image, in its registry and region.
@@ -36,28 +38,37 @@ pub async fn check_image(aws: &Aws, image: &ImageRef) -> Result<()> {
         .unwrap_or_else(|| format!("digest {}", image.digest.as_deref().unwrap_or("")));
     match out {
         Ok(o) if !o.image_details().is_empty() => Ok(()),
-        Ok(_) => bail!("image {image} not found: repository {} has no {what}; push the image first", image.repository),
+        Ok(_) => Err(Refusal::new(
+            format!("image {image} not found: repository {} has no {what}", image.repository),
+            "push the image first",
+        )
+        .into()),
         Err(e) => match error_code(&e) {
-            Some("ImageNotFoundException") => bail!(
-                "image {image} not found: repository {} (registry {}, region {}) has no {what}; push the image first",
-                image.repository,
-                image.registry_id,
-                image.region
-            ),
-            Some("RepositoryNotFoundException") => bail!(
-                "image {image} not found: there is no ECR repository {} in registry {} (region {}); check --image-uri",
-                image.repository,
-                image.registry_id,
-                image.region
-            ),
-            _ if kind(&e) == AwsErrorKind::AccessDenied => bail!(
-                "checking image {image} was denied: allow ecr:DescribeImages on arn:aws:ecr:{}:{}:repository/{} for eden's role; when registry {} is another account's, that repository's policy must allow it too (and ecr:BatchGetImage, ecr:GetDownloadUrlForLayer for the task execution role)",
-                image.region,
-                image.registry_id,
-                image.repository,
-                image.registry_id,
-            ),
-            _ => bail!("checking image {image} in ECR failed: {}", describe(&e)),
+            Some("ImageNotFoundException") => Err(Refusal::new(
+                format!(
+                    "image {image} not found: repository {} (registry {}, region {}) has no {what}",
+                    image.repository, image.registry_id, image.region
+                ),
+                "push the image first",
+            )
+            .into()),
+            Some("RepositoryNotFoundException") => Err(Refusal::new(
+                format!(
+                    "image {image} not found: there is no ECR repository {} in registry {} (region {})",
+                    image.repository, image.registry_id, image.region
+                ),
+                "check --image-uri",
+            )
+            .into()),
+            _ if kind(&e) == AwsErrorKind::AccessDenied => Err(Refusal::new(
+                format!("checking image {image} was denied"),
+                format!(
+                    "allow ecr:DescribeImages on arn:aws:ecr:{}:{}:repository/{} for eden's role; when registry {} is another account's, that repository's policy must allow it too (and ecr:BatchGetImage, ecr:GetDownloadUrlForLayer for the task execution role)",
+                    image.region, image.registry_id, image.repository, image.registry_id,
+                ),
+            )
+            .into()),
+            _ => return Err(fail("ecr:DescribeImages", format!("checking image {image} in ECR"), &e)),
         },
     }
 }
@@ -70,7 +81,13 @@ pub async fn image_exists(aws: &Aws, image: &ImageRef) -> Result<bool> {
         Ok(o) => Ok(!o.image_details().is_empty()),
         Err(e) => match error_code(&e) {
             Some("ImageNotFoundException") | Some("RepositoryNotFoundException") => Ok(false),
-            _ => bail!("checking image {image} in ECR failed: {}", describe(&e)),
+            _ => {
+                return Err(fail(
+                    "ecr:DescribeImages",
+                    format!("checking image {image} in ECR"),
+                    &e,
+                ))
+            }
         },
     }
 }

@@ -1,5 +1,6 @@
 //! ECS calls the engine needs, with their expected errors turned into `Option`s.
 
+use super::fail;
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_ecs::types::{
     ContainerDefinition, Service, ServiceField, SortOrder, Tag, TaskDefinition,
@@ -10,7 +11,7 @@ pub use super::ecs_service::{
     create_clone_service, realign_clone_service, CloneService, ServiceSpec,
 };
 
-use super::{describe, error_code, Aws};
+use super::{error_code, Aws};
 
 /// Describe one service; `None` when it is missing (ECS reports that as a failure, not an error).
 pub async fn find_service(aws: &Aws, cluster: &str, service: &str) -> Result<Option<Service>> {
@@ -25,9 +26,19 @@ pub async fn find_service(aws: &Aws, cluster: &str, service: &str) -> Result<Opt
     let out = match out {
         Ok(o) => o,
         Err(e) if error_code(&e) == Some("ClusterNotFoundException") => {
-            bail!("ECS cluster {cluster} does not exist; check target_cluster in the profile")
+            return Err(crate::error::Refusal::new(
+                format!("ECS cluster {cluster} does not exist"),
+                "check target_cluster in the profile",
+            )
+            .into())
         }
-        Err(e) => bail!("ecs:DescribeServices {service} failed: {}", describe(&e)),
+        Err(e) => {
+            return Err(fail(
+                "ecs:DescribeServices",
+                format!("ecs:DescribeServices {service}"),
+                &e,
+            ))
+        }
     };
     Ok(out.services.unwrap_or_default().into_iter().next())
 }
@@ -47,7 +58,13 @@ pub async fn find_task_definition(
     match out {
         Ok(o) => Ok(o.task_definition.map(|t| (t, o.tags.unwrap_or_default()))),
         Err(e) if error_code(&e) == Some("ClientException") => Ok(None),
-        Err(e) => bail!("ecs:DescribeTaskDefinition {td} failed: {}", describe(&e)),
+        Err(e) => {
+            return Err(fail(
+                "ecs:DescribeTaskDefinition",
+                format!("ecs:DescribeTaskDefinition {td}"),
+                &e,
+            ))
+        }
     }
 }
 
@@ -109,9 +126,10 @@ pub async fn register_clone(
         .send()
         .await
         .map_err(|e| {
-            anyhow!(
-                "ecs:RegisterTaskDefinition {family} failed: {}",
-                describe(&e)
+            fail(
+                "ecs:RegisterTaskDefinition",
+                format!("ecs:RegisterTaskDefinition {family}"),
+                &e,
             )
         })?;
     out.task_definition
@@ -137,7 +155,13 @@ pub async fn list_revisions(
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| anyhow!("ecs:ListTaskDefinitions {family} failed: {}", describe(&e)))?;
+            .map_err(|e| {
+                fail(
+                    "ecs:ListTaskDefinitions",
+                    format!("ecs:ListTaskDefinitions {family}"),
+                    &e,
+                )
+            })?;
         arns.extend(
             out.task_definition_arns
                 .unwrap_or_default()
@@ -179,9 +203,10 @@ pub async fn retire_revisions(aws: &Aws, arns: &[String]) -> Result<()> {
         {
             Ok(_) => Ok(()),
             Err(e) if error_code(&e) == Some("ClientException") => Ok(()),
-            Err(e) => Err(anyhow!(
-                "ecs:DeregisterTaskDefinition {arn} failed: {}",
-                describe(&e)
+            Err(e) => Err(fail(
+                "ecs:DeregisterTaskDefinition",
+                format!("ecs:DeregisterTaskDefinition {arn}"),
+                &e,
             )),
         }
     });
@@ -193,7 +218,7 @@ pub async fn retire_revisions(aws: &Aws, arns: &[String]) -> Result<()> {
             .set_task_definitions(Some(chunk.to_vec()))
             .send()
             .await
-            .map_err(|e| anyhow!("ecs:DeleteTaskDefinitions failed: {}", describe(&e)))?;
+            .map_err(|e| fail("ecs:DeleteTaskDefinitions", "ecs:DeleteTaskDefinitions", &e))?;
         let failures = out.failures.unwrap_or_default();
         let checks = failures.iter().map(|f| async move {
             let reason = f.reason().unwrap_or("?");
@@ -245,7 +270,13 @@ async fn still_there(aws: &Aws, arn: &str) -> Result<Option<String>> {
         {
             Ok(None)
         }
-        Err(e) => bail!("ecs:DescribeTaskDefinition {arn} failed: {}", describe(&e)),
+        Err(e) => {
+            return Err(fail(
+                "ecs:DescribeTaskDefinition",
+                format!("ecs:DescribeTaskDefinition {arn}"),
+                &e,
+            ))
+        }
     }
 }
 
@@ -277,7 +308,13 @@ pub async fn wait_drained(
             .services(service)
             .send()
             .await
-            .map_err(|e| anyhow!("ecs:DescribeServices {service} failed: {}", describe(&e)))?;
+            .map_err(|e| {
+                fail(
+                    "ecs:DescribeServices",
+                    format!("ecs:DescribeServices {service}"),
+                    &e,
+                )
+            })?;
         let status = out
             .services()
             .first()
@@ -305,7 +342,7 @@ pub async fn tag(aws: &Aws, arn: &str, tags: Vec<Tag>) -> Result<()> {
         .set_tags(Some(tags))
         .send()
         .await
-        .map_err(|e| anyhow!("tagging ECS resource {arn} failed: {}", describe(&e)))?;
+        .map_err(|e| fail("ecs:TagResource", format!("tagging ECS resource {arn}"), &e))?;
     Ok(())
 }
 
@@ -322,7 +359,13 @@ pub async fn delete_service(aws: &Aws, cluster: &str, arn: &str) -> Result<bool>
     {
         Ok(_) => Ok(true),
         Err(e) if is_service_gone(error_code(&e)) => Ok(false),
-        Err(e) => bail!("ecs:DeleteService {arn} failed: {}", describe(&e)),
+        Err(e) => {
+            return Err(fail(
+                "ecs:DeleteService",
+                format!("ecs:DeleteService {arn}"),
+                &e,
+            ))
+        }
     }
 }
 
@@ -349,7 +392,13 @@ pub async fn deploy_revision(
                 .unwrap_or_else(|| service.to_string()),
         )),
         Err(e) if is_service_gone(error_code(&e)) => Ok(None),
-        Err(e) => bail!("ecs:UpdateService {service} failed: {}", describe(&e)),
+        Err(e) => {
+            return Err(fail(
+                "ecs:UpdateService",
+                format!("ecs:UpdateService {service}"),
+                &e,
+            ))
+        }
     }
 }
 
@@ -373,6 +422,12 @@ pub async fn service_now(
         .services(service)
         .send()
         .await
-        .map_err(|e| anyhow!("ecs:DescribeServices {service} failed: {}", describe(&e)))?;
+        .map_err(|e| {
+            fail(
+                "ecs:DescribeServices",
+                format!("ecs:DescribeServices {service}"),
+                &e,
+            )
+        })?;
     Ok(out.services.unwrap_or_default().into_iter().next())
 }

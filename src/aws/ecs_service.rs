@@ -1,7 +1,8 @@
 //! A clone's ECS service: CreateService and the realigning UpdateService, with what it takes
 //! from the reference (re-exported from [`super::ecs`]).
 
-use anyhow::{anyhow, bail, Result};
+use super::fail;
+use anyhow::{anyhow, Result};
 use aws_sdk_ecs::types::{
     AvailabilityZoneRebalancing, CapacityProviderStrategyItem, DeploymentConfiguration,
     DeploymentController, LaunchType, LoadBalancer, PropagateTags, Service,
@@ -9,7 +10,7 @@ use aws_sdk_ecs::types::{
 };
 
 use super::ecs::is_service_gone;
-use super::{describe, error_code, Aws};
+use super::{error_code, Aws};
 
 /// The settings of a clone's CreateService / UpdateService that come from the reference.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,7 +73,7 @@ pub async fn create_clone_service(
         .set_tags(Some(tags))
         .send()
         .await
-        .map_err(|e| anyhow!("ecs:CreateService {name} failed: {}", describe(&e)))?;
+        .map_err(|e| fail("ecs:CreateService", format!("ecs:CreateService {name}"), &e))?;
     out.service
         .and_then(|s| s.service_arn)
         .ok_or_else(|| anyhow!("ecs:CreateService returned no ARN"))
@@ -110,6 +111,12 @@ pub async fn realign_clone_service(
     match out {
         Ok(_) => Ok(true),
         Err(e) if is_service_gone(error_code(&e)) => Ok(false),
-        Err(e) => bail!("ecs:UpdateService {service} failed: {}", describe(&e)),
+        Err(e) => {
+            return Err(fail(
+                "ecs:UpdateService",
+                format!("ecs:UpdateService {service}"),
+                &e,
+            ))
+        }
     }
 }

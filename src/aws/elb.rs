@@ -1,6 +1,8 @@
 //! Elastic Load Balancing v2 calls: the shared ALB, target groups, tags; host-header rules in
 //! `rules.rs`.
 
+use super::fail;
+use crate::error::Refusal;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -9,7 +11,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     IpAddressType, ProtocolEnum, Tag, TargetGroup, TargetGroupAttribute,
 };
 
-use super::{describe, error_code, kind, Aws, AwsErrorKind};
+use super::{error_code, kind, Aws, AwsErrorKind};
 
 mod rules;
 pub use rules::{create_host_rule, delete_rule, rule_by_arn, scan_rules, HostRule};
@@ -38,13 +40,15 @@ pub async fn alb(aws: &Aws, arn: &str) -> Result<Alb> {
                 .unwrap_or_default()
                 .into_iter()
                 .next()
-                .ok_or_else(|| {
-                    anyhow!("load balancer {arn} not found; check master_alb_arn in the profile")
-                }),
-            Err(e) if error_code(&e) == Some("LoadBalancerNotFound") => {
-                bail!("load balancer {arn} not found; check master_alb_arn in the profile")
+                .ok_or_else(|| alb_missing(arn)),
+            Err(e) if error_code(&e) == Some("LoadBalancerNotFound") => Err(alb_missing(arn)),
+            Err(e) => {
+                return Err(fail(
+                    "elasticloadbalancing:DescribeLoadBalancers",
+                    "elbv2:DescribeLoadBalancers",
+                    &e,
+                ))
             }
-            Err(e) => bail!("elbv2:DescribeLoadBalancers failed: {}", describe(&e)),
         }
     };
     let listener = async {
@@ -59,7 +63,11 @@ pub async fn alb(aws: &Aws, arn: &str) -> Result<Alb> {
                 .send()
                 .await
                 .map_err(|e| {
-                    anyhow!("elbv2:DescribeListeners on {arn} failed: {}", describe(&e))
+                    fail(
+                        "elasticloadbalancing:DescribeListeners",
+                        format!("elbv2:DescribeListeners on {arn}"),
+                        &e,
+                    )
                 })?;
             for l in out.listeners.unwrap_or_default() {
                 if l.port == Some(443) && l.protocol == Some(ProtocolEnum::Https) {
@@ -72,7 +80,11 @@ pub async fn alb(aws: &Aws, arn: &str) -> Result<Alb> {
             }
         }
         https.ok_or_else(|| {
-            anyhow!("load balancer {arn} has no HTTPS listener on port 443; add one with a wildcard certificate for the zone")
+            Refusal::new(
+                format!("load balancer {arn} has no HTTPS listener on port 443"),
+                "add one with a wildcard certificate for the zone",
+            )
+            .into()
         })
     };
     let (lb, listener_arn) = tokio::try_join!(lb, listener)?;
@@ -98,7 +110,13 @@ pub async fn target_group_by_arn(
             .target_group_arns(arn)
             .send()
             .await
-            .map_err(|e| anyhow!("elbv2:DescribeTargetGroups {arn} failed: {}", describe(&e)))?
+            .map_err(|e| {
+                fail(
+                    "elasticloadbalancing:DescribeTargetGroups",
+                    format!("elbv2:DescribeTargetGroups {arn}"),
+                    &e,
+                )
+            })?
             .target_groups
             .unwrap_or_default()
             .into_iter()
@@ -113,9 +131,10 @@ pub async fn target_group_by_arn(
                 .send()
                 .await
                 .map_err(|e| {
-                    anyhow!(
-                        "elbv2:DescribeTargetGroupAttributes {arn} failed: {}",
-                        describe(&e)
+                    fail(
+                        "elasticloadbalancing:DescribeTargetGroupAttributes",
+                        format!("elbv2:DescribeTargetGroupAttributes {arn}"),
+                        &e,
                     )
                 })?
                 .attributes
@@ -140,7 +159,13 @@ pub async fn find_target_group(aws: &Aws, name: &str) -> Result<Option<(String, 
             None => return Ok(None),
         },
         Err(e) if error_code(&e) == Some("TargetGroupNotFound") => return Ok(None),
-        Err(e) => bail!("elbv2:DescribeTargetGroups {name} failed: {}", describe(&e)),
+        Err(e) => {
+            return Err(fail(
+                "elasticloadbalancing:DescribeTargetGroups",
+                format!("elbv2:DescribeTargetGroups {name}"),
+                &e,
+            ))
+        }
     };
     let tags = tags(aws, std::slice::from_ref(&arn))
         .await?
@@ -192,7 +217,13 @@ async fn describe_tags(aws: &Aws, arns: &[String]) -> Result<Option<HashMap<Stri
                 .collect(),
         )),
         Err(e) if kind(&e) == AwsErrorKind::NotFound => Ok(None),
-        Err(e) => bail!("elbv2:DescribeTags failed: {}", describe(&e)),
+        Err(e) => {
+            return Err(fail(
+                "elasticloadbalancing:DescribeTags",
+                "elbv2:DescribeTags",
+                &e,
+            ))
+        }
     }
 }
 
@@ -219,7 +250,13 @@ pub async fn add_tags(aws: &Aws, arns: &[String], tags: Vec<Tag>) -> Result<()> 
             Ok(())
         }
         Err(e) if kind(&e) == AwsErrorKind::NotFound => Ok(()),
-        Err(e) => bail!("tagging {} failed: {}", arns.join(", "), describe(&e)),
+        Err(e) => {
+            return Err(fail(
+                "elasticloadbalancing:AddTags",
+                format!("tagging {}", arns.join(", ")),
+                &e,
+            ))
+        }
     }
 }
 
@@ -286,17 +323,26 @@ pub async fn create_target_group(
                 .map(|(arn, _)| arn)
                 .ok_or_else(|| anyhow!("target group {name} exists and vanished; retry"))
         }
-        Err(e) => bail!("elbv2:CreateTargetGroup {name} failed: {}", describe(&e)),
+        Err(e) => {
+            return Err(fail(
+                "elasticloadbalancing:CreateTargetGroup",
+                format!("elbv2:CreateTargetGroup {name}"),
+                &e,
+            ))
+        }
     }
 }
 
 /// Bring an existing target group's health check in line with the reference's.
 pub async fn align_health_check(aws: &Aws, arn: &str, r: &TargetGroup) -> Result<()> {
     let modify = aws.elb.modify_target_group().target_group_arn(arn);
-    health_check!(modify, r)
-        .send()
-        .await
-        .map_err(|e| anyhow!("elbv2:ModifyTargetGroup {arn} failed: {}", describe(&e)))?;
+    health_check!(modify, r).send().await.map_err(|e| {
+        fail(
+            "elasticloadbalancing:ModifyTargetGroup",
+            format!("elbv2:ModifyTargetGroup {arn}"),
+            &e,
+        )
+    })?;
     Ok(())
 }
 
@@ -312,9 +358,10 @@ pub async fn copy_attributes(aws: &Aws, arn: &str, attrs: &[TargetGroupAttribute
         .send()
         .await
         .map_err(|e| {
-            anyhow!(
-                "elbv2:ModifyTargetGroupAttributes {arn} failed: {}",
-                describe(&e)
+            fail(
+                "elasticloadbalancing:ModifyTargetGroupAttributes",
+                format!("elbv2:ModifyTargetGroupAttributes {arn}"),
+                &e,
             )
         })?;
     Ok(())
@@ -335,8 +382,22 @@ pub async fn delete_target_group(aws: &Aws, arn: &str) -> Result<()> {
             Err(e) if error_code(&e) == Some("ResourceInUse") => {
                 tokio::time::sleep(Duration::from_millis(250 + 250 * attempt.min(7))).await;
             }
-            Err(e) => bail!("elbv2:DeleteTargetGroup {arn} failed: {}", describe(&e)),
+            Err(e) => {
+                return Err(fail(
+                    "elasticloadbalancing:DeleteTargetGroup",
+                    format!("elbv2:DeleteTargetGroup {arn}"),
+                    &e,
+                ))
+            }
         }
     }
     bail!("target group {arn} is still in use after 60 s; run delete again")
+}
+
+fn alb_missing(arn: &str) -> anyhow::Error {
+    Refusal::new(
+        format!("load balancer {arn} not found"),
+        "check master_alb_arn in the profile",
+    )
+    .into()
 }

@@ -130,6 +130,44 @@ pub fn kind<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> AwsErro
     }
 }
 
+/// A failed AWS call, typed: which operation (`service:Operation`, as IAM names it), its kind,
+/// whether another attempt may succeed; `what` is the call in words (its target), `detail` the
+/// service's code and message. Shown as "`what` failed: `detail`".
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{what} failed: {detail}")]
+pub struct AwsError {
+    pub operation: &'static str,
+    pub kind: AwsErrorKind,
+    pub transient: bool,
+    pub what: String,
+    pub detail: String,
+}
+
+impl AwsError {
+    pub fn new<E: ProvideErrorMetadata + std::error::Error + 'static>(
+        operation: &'static str,
+        what: impl Into<String>,
+        err: &SdkError<E, HttpResponse>,
+    ) -> AwsError {
+        AwsError {
+            operation,
+            kind: kind(err),
+            transient: is_transient(err),
+            what: what.into(),
+            detail: super::describe(err),
+        }
+    }
+}
+
+/// [`AwsError::new`] as an `anyhow::Error`, for `map_err` and `return Err(…)`.
+pub fn fail<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    operation: &'static str,
+    what: impl Into<String>,
+    err: &SdkError<E, HttpResponse>,
+) -> anyhow::Error {
+    AwsError::new(operation, what, err).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::AwsErrorKind::*;

@@ -29,7 +29,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-pub use error::{kind, AwsErrorKind};
+pub use error::{fail, kind, AwsError, AwsErrorKind};
 pub use inject::Injector;
 pub use instrument::Instrument;
 use instrument::{DelayedHttpClient, Interceptor};

@@ -1,9 +1,10 @@
 //! Read-only probes for `eden doctor`: can an S3 object be read, and what is a table's key?
 
+use super::fail;
 use anyhow::{anyhow, Result};
 use aws_sdk_dynamodb::types::{KeyType, ScalarAttributeType};
 
-use super::{describe, error_code, kind, Aws, AwsErrorKind};
+use super::{error_code, kind, Aws, AwsErrorKind};
 
 /// What a GetObject answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,9 +25,10 @@ pub async fn read_object(aws: &Aws, bucket: &str, key: &str) -> Result<ObjectRea
         Err(e) => match kind(&e) {
             AwsErrorKind::NotFound => Ok(ObjectRead::Missing),
             AwsErrorKind::AccessDenied => Ok(ObjectRead::Forbidden),
-            _ => Err(anyhow!(
-                "s3:GetObject s3://{bucket}/{key} failed: {}",
-                describe(&e)
+            _ => Err(fail(
+                "s3:GetObject",
+                format!("s3:GetObject s3://{bucket}/{key}"),
+                &e,
             )),
         },
     }
@@ -56,9 +58,10 @@ pub async fn table_key(aws: &Aws, table: &str) -> Result<Option<KeySchema>> {
             ))
         }
         Err(e) if kind(&e) == AwsErrorKind::NotFound => Ok(None),
-        Err(e) => Err(anyhow!(
-            "dynamodb:DescribeTable {table} failed: {}",
-            describe(&e)
+        Err(e) => Err(fail(
+            "dynamodb:DescribeTable",
+            format!("dynamodb:DescribeTable {table}"),
+            &e,
         )),
     }
 }

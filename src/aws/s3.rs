@@ -4,10 +4,11 @@
 //! `s3:ListBucket` on the bucket, so "denied" on a read may mean "absent": [`Read::Denied`]
 //! leaves that to the caller, who settles it with a conditional create (`If-None-Match: *`).
 
+use super::fail;
 use anyhow::{anyhow, Result};
 use aws_sdk_s3::primitives::ByteStream;
 
-use super::{describe, kind, Aws, AwsErrorKind};
+use super::{kind, Aws, AwsErrorKind};
 
 /// The outcome of a GetObject.
 #[derive(Debug)]
@@ -55,9 +56,10 @@ pub async fn read(aws: &Aws, bucket: &str, key: &str) -> Result<Read> {
         Err(e) => match kind(&e) {
             AwsErrorKind::NotFound => Ok(Read::Missing),
             AwsErrorKind::AccessDenied => Ok(Read::Denied),
-            _ => Err(anyhow!(
-                "reading s3://{bucket}/{key} failed: {}",
-                describe(&e)
+            _ => Err(fail(
+                "s3:GetObject",
+                format!("reading s3://{bucket}/{key}"),
+                &e,
             )),
         },
     }
@@ -88,9 +90,10 @@ pub async fn write(
                 Ok(Write::Stale)
             }
             AwsErrorKind::AccessDenied => Ok(Write::Denied),
-            _ => Err(anyhow!(
-                "writing s3://{bucket}/{key} failed: {}",
-                describe(&e)
+            _ => Err(fail(
+                "s3:PutObject",
+                format!("writing s3://{bucket}/{key}"),
+                &e,
             )),
         },
     }

@@ -1,8 +1,9 @@
 //! STS: who is calling (for `eden doctor`), and the IAM principal to simulate for it.
 
-use anyhow::{anyhow, Result};
+use super::fail;
+use anyhow::Result;
 
-use super::{describe, Aws};
+use super::Aws;
 
 impl Aws {
     pub fn sts(&self) -> aws_sdk_sts::Client {
@@ -27,7 +28,7 @@ pub async fn caller_identity(aws: &Aws) -> Result<Identity> {
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| anyhow!("sts:GetCallerIdentity failed: {}", describe(&e)))?;
+        .map_err(|e| fail("sts:GetCallerIdentity", "sts:GetCallerIdentity", &e))?;
     Ok(Identity {
         account: out.account.unwrap_or_default(),
         arn: out.arn.unwrap_or_default(),

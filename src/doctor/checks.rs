@@ -3,13 +3,15 @@
 
 use aws_sdk_dynamodb::types::{KeyType, ScalarAttributeType};
 use aws_sdk_ecs::types::TaskDefinition;
+use aws_sdk_elasticloadbalancingv2::types::{TargetGroup, TargetGroupAttribute};
 
 use super::Check;
 #[cfg(test)]
 use super::Status;
 use crate::aws::probe::{self, ObjectRead};
 use crate::aws::{acm, alb, dns, ecs, elb, Aws};
-use crate::engine::precheck::{RULES_PER_ALB, TARGET_GROUPS_PER_ALB, WAY_OUT};
+use crate::engine::precheck::{self, RULES_PER_ALB, TARGET_GROUPS_PER_ALB, WAY_OUT};
+use crate::error::Refusal;
 use crate::names::{self, HOST_HEADER_MAX};
 use crate::profile::Profile;
 
@@ -39,22 +41,18 @@ pub async fn infra(aws: &Aws, p: &Profile, table: &str) -> (Vec<Check>, Facts) {
     (out, facts)
 }
 
+const SVC: &str = "reference-service";
+const TG: &str = "reference-target-group";
+
+/// A refusal of create's precheck, shown as doctor's problem: the same words, the same fix.
+fn refused(check: &'static str, r: Refusal) -> Check {
+    Check::problem(check, r.why, r.fix)
+}
+
+/// The reference service and its target group: the precheck's own checks, read-only.
 async fn reference(aws: &Aws, p: &Profile) -> (Vec<Check>, Facts) {
-    const SVC: &str = "reference-service";
-    const TG: &str = "reference-target-group";
-    let arn = &p.reference_service_arn;
-    let svc = match ecs::find_service(aws, &p.target_cluster, arn).await {
-        Ok(Some(s)) if s.status() == Some("ACTIVE") => s,
-        Ok(Some(s)) => {
-            let detail = format!("{arn} is {}", s.status().unwrap_or("?"));
-            let fix = "point reference_service_arn at an ACTIVE service";
-            return (vec![Check::problem(SVC, detail, fix)], Facts::default());
-        }
-        Ok(None) => {
-            let detail = format!("{arn} not found in cluster {}", p.target_cluster);
-            let fix = "check reference_service_arn and target_cluster";
-            return (vec![Check::problem(SVC, detail, fix)], Facts::default());
-        }
+    let svc = match ecs::find_service(aws, &p.target_cluster, &p.reference_service_arn).await {
+        Ok(svc) => svc,
         Err(e) => {
             let fix = "check target_cluster and ecs:DescribeServices";
             return (
@@ -63,45 +61,52 @@ async fn reference(aws: &Aws, p: &Profile) -> (Vec<Check>, Facts) {
             );
         }
     };
-    let Some(lb) = svc
-        .load_balancers()
-        .iter()
-        .find(|l| l.target_group_arn.is_some())
-    else {
-        let detail = format!("{arn} has no target group");
-        let fix = "use a reference service behind a target group: eden clones it";
-        return (vec![Check::problem(SVC, detail, fix)], Facts::default());
+    let usable = precheck::reference_found(p, svc).and_then(|svc| {
+        precheck::check_reference(p, &svc)?;
+        let lb = precheck::reference_lb(p, &svc)?.clone();
+        Ok((svc, lb))
+    });
+    let (svc, lb) = match usable {
+        Ok(found) => found,
+        Err(r) => return (vec![refused(SVC, r)], Facts::default()),
     };
-    let tg_arn = lb.target_group_arn().unwrap_or_default();
-    let container = p
-        .target_container_name
-        .clone()
-        .or_else(|| lb.container_name.clone());
     let td_arn = svc.task_definition().unwrap_or_default();
+    let tg_arn = lb.target_group_arn().unwrap_or_default();
     let (td, tg) = tokio::join!(
         ecs::find_task_definition(aws, td_arn),
         elb::target_group_by_arn(aws, tg_arn),
     );
     let td = td.ok().flatten().map(|(td, _)| td);
-    let svc_check = match (&td, &container) {
-        (None, _) => Check::problem(
+    let svc_check = match &td {
+        None => Check::problem(
             SVC,
             format!("its task definition {td_arn} could not be read"),
             "check ecs:DescribeTaskDefinition and that the revision exists",
         ),
-        (_, None) => Check::problem(
-            SVC,
-            format!("{arn}: the load balancer names no container"),
-            "set target_container_name in the profile",
-        ),
-        (Some(td), Some(c)) if !has_container(td, c) => Check::problem(
-            SVC,
-            format!("container {c:?} is not in {td_arn}"),
-            "set target_container_name to one of the task definition's containers",
-        ),
-        (Some(_), Some(c)) => Check::ok(SVC, format!("{arn} is ACTIVE; container {c} in {td_arn}")),
+        Some(td) => match precheck::container_of(p, &lb)
+            .and_then(|c| precheck::check_container(td, &c).map(|_| c))
+        {
+            Ok(c) => Check::ok(
+                SVC,
+                format!(
+                    "{} is ACTIVE; container {c} in {td_arn}",
+                    p.reference_service_arn
+                ),
+            ),
+            Err(r) => refused(SVC, r),
+        },
     };
-    let tg_check = match tg {
+    (
+        vec![svc_check, target_group_check(tg_arn, tg)],
+        facts(td.as_ref()),
+    )
+}
+
+fn target_group_check(
+    tg_arn: &str,
+    tg: anyhow::Result<(TargetGroup, Vec<TargetGroupAttribute>)>,
+) -> Check {
+    match tg {
         Ok((tg, _)) => Check::ok(
             TG,
             format!(
@@ -116,14 +121,7 @@ async fn reference(aws: &Aws, p: &Profile) -> (Vec<Check>, Facts) {
             format!("{e:#}"),
             "the reference's target group must exist: eden copies its settings",
         ),
-    };
-    (vec![svc_check, tg_check], facts(td.as_ref()))
-}
-
-fn has_container(td: &TaskDefinition, name: &str) -> bool {
-    td.container_definitions()
-        .iter()
-        .any(|c| c.name() == Some(name))
+    }
 }
 
 fn facts(td: Option<&TaskDefinition>) -> Facts {
@@ -269,16 +267,13 @@ async fn zone(aws: &Aws, p: &Profile) -> Vec<Check> {
             return vec![Check::problem(Z, format!("{e:#}"), fix)];
         }
     };
-    let zone_check = match &p.dynamic_zone_name {
-        Some(c) if !c.eq_ignore_ascii_case(&name) => Check::problem(
-            Z,
-            format!(
-                "dynamic_zone_name {c} is not {}'s name ({name})",
-                p.dynamic_zone_id
-            ),
-            "fix dynamic_zone_name or remove it",
-        ),
-        _ => Check::ok(Z, format!("{} is {name}", p.dynamic_zone_id)),
+    let zone_check = match precheck::check_zone_name(
+        &p.dynamic_zone_id,
+        p.dynamic_zone_name.as_deref(),
+        name.clone(),
+    ) {
+        Ok(_) => Check::ok(Z, format!("{} is {name}", p.dynamic_zone_id)),
+        Err(r) => refused(Z, r),
     };
     vec![zone_check, hostname_length(&p.domain_name_prefix, &name)]
 }

@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use aws_sdk_ecs::types::{KeyValuePair, TaskDefinition};
 
 mod build;
@@ -18,6 +18,7 @@ mod deploy;
 mod service;
 mod side;
 
+use super::error::BadInput;
 use super::lease::{self, Lease, LeaseError};
 use super::precheck::{self, Infra, OwnTd, Subject};
 use super::state::EnvState;
@@ -47,15 +48,14 @@ struct Plan<'a> {
 }
 
 pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Result<Outcome> {
-    names::validate_environment(&req.environment).map_err(|e| anyhow!(e))?;
-    let image = ImageRef::parse(&req.image_uri).map_err(|e| anyhow!(e))?;
+    names::validate_environment(&req.environment).map_err(BadInput)?;
+    let image = ImageRef::parse(&req.image_uri).map_err(BadInput)?;
     let names = ResourceNames::new(
         &profile.name_prefix,
         &profile.domain_name_prefix,
         &req.environment,
     );
-    let guarded: Engine;
-    let mut plan = Plan {
+    let plan = Plan {
         engine,
         profile,
         req,
@@ -113,28 +113,16 @@ pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Res
         format!("image {} exists; reference and ALB read", plan.image),
     );
     // From here on every request goes through the lease's guard.
-    guarded = Engine {
-        aws: lease.guard(aws),
-        ..engine.clone()
-    };
-    plan.engine = &guarded;
-
-    let result = match engine.checkpoint("create", &target, &plan.steps) {
-        Ok(()) => Box::pin(plan.apply(&lease, infra, own_td)).await,
-        Err(i) => Err(i.into()),
-    };
-    match result {
-        Ok(o) => Ok(o),
-        Err(e) => {
-            let e = lease::explain(&lease, e);
-            if lease.check().is_ok() {
-                if let Err(r) = lease.release(aws).await {
-                    tracing::warn!("{r:#}");
-                }
-            }
-            Err(e)
-        }
-    }
+    let held = &lease;
+    lease::run_guarded(engine, Some(held), |guarded| async move {
+        let plan = Plan {
+            engine: &guarded,
+            ..plan
+        };
+        engine.checkpoint("create", &target, &plan.steps)?;
+        Box::pin(plan.apply(held, infra, own_td)).await
+    })
+    .await
 }
 
 /// For people (`-v`): a wait for another run's lease, and a takeover.

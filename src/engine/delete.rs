@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 
 use super::lease::{self, Lease, LeaseError};
 use super::state::{key, EnvState};
@@ -23,7 +23,7 @@ mod discover;
 use discover::{discover, Guard, Targets};
 
 pub async fn run(engine: &Engine, profile: &Profile, environment: &str) -> Result<Outcome> {
-    names::validate_environment(environment).map_err(|e| anyhow!(e))?;
+    names::validate_environment(environment).map_err(super::error::BadInput)?;
     let aws = &engine.aws;
     let names = ResourceNames::new(
         &profile.name_prefix,
@@ -51,18 +51,17 @@ pub async fn run(engine: &Engine, profile: &Profile, environment: &str) -> Resul
     if let Some(l) = &lease {
         super::create::lease_steps(l, &steps, t);
     }
-    // From here on every request goes through the lease's guard.
-    let guarded = match &lease {
-        Some(l) => Engine {
-            aws: l.guard(aws),
-            ..engine.clone()
-        },
-        None => engine.clone(),
-    };
-    let (engine, aws) = (&guarded, &guarded.aws);
-    let target = format!("{}/{environment}", profile.name);
-    let checkpoint = || engine.checkpoint("delete", &target, &steps);
-    let work = async {
+    let held = lease.as_ref();
+    let (names, steps) = (&names, &steps);
+    lease::run_guarded(engine, held, |guarded| async move {
+        let d = Deletion {
+            engine: &guarded,
+            profile,
+            environment,
+            names,
+            steps,
+            lease: held,
+        };
         let reference = reference?.ok_or_else(|| {
             anyhow!(
                 "reference service {} not found in cluster {}; check the profile (eden refuses to delete without knowing what to protect)",
@@ -70,66 +69,65 @@ pub async fn run(engine: &Engine, profile: &Profile, environment: &str) -> Resul
                 profile.target_cluster
             )
         })?;
-        let guard = Guard::of(&reference);
-        let legacy_item = legacy_item?;
         steps.done(t, "lease", "lease taken, state read");
-        let state = lease
-            .as_ref()
+        d.run(&Guard::of(&reference), legacy_item?).await
+    })
+    .await
+}
+
+/// One delete, under its lease (the engine's requests go through the lease's guard).
+struct Deletion<'a> {
+    engine: &'a Engine,
+    profile: &'a Profile,
+    environment: &'a str,
+    names: &'a ResourceNames,
+    steps: &'a Steps,
+    lease: Option<&'a Lease>,
+}
+
+impl Deletion<'_> {
+    fn checkpoint(&self) -> Result<()> {
+        let target = format!("{}/{}", self.profile.name, self.environment);
+        Ok(self.engine.checkpoint("delete", &target, self.steps)?)
+    }
+
+    /// The file entry beside the resources, then the state item last.
+    async fn run(&self, guard: &Guard, legacy_item: Option<EnvState>) -> Result<Outcome> {
+        let (aws, profile, environment) = (&self.engine.aws, self.profile, self.environment);
+        let state = self
+            .lease
             .and_then(|l| l.previous.clone())
             .filter(|s| s.endpoint.is_some() || s.service_arn.is_some());
         let state = state.or(legacy_item.clone());
         let existed = state.is_some() || legacy_item.is_some();
-        checkpoint()?;
+        self.checkpoint()?;
         // The environments file is independent of the resources: it runs beside them.
         let t = Instant::now();
         let file = remove_file_entry(aws, profile, environment);
         let resources = async {
             let complete = state.as_ref().filter(|s| s.is_complete());
-            let targets = discover(aws, profile, &names, environment, complete, &guard).await?;
-            checkpoint()?;
-            remove(
-                engine,
-                profile,
-                environment,
-                &names,
-                targets,
-                existed,
-                &steps,
-            )
-            .await
+            let targets = discover(aws, profile, self.names, environment, complete, guard).await?;
+            self.checkpoint()?;
+            self.remove(targets, existed).await
         };
         let (file, outcome) = tokio::join!(file, resources);
         if file? {
-            steps.done(t, "environments-file", "entry removed");
+            self.steps.done(t, "environments-file", "entry removed");
         }
         let mut outcome = outcome?;
-        checkpoint()?;
+        self.checkpoint()?;
         forget(
-            engine,
+            self.engine,
             profile,
-            &names,
-            lease.as_ref(),
+            self.names,
+            self.lease,
             legacy_item.is_some(),
             existed,
-            &steps,
+            self.steps,
         )
         .await?;
-        outcome.steps = steps.take();
+        outcome.steps = self.steps.take();
         Ok(outcome)
-    };
-    match (work.await, &lease) {
-        (Ok(o), _) => Ok(o),
-        (Err(e), None) => Err(e),
-        (Err(e), Some(l)) => {
-            // a failed run gives the lease back at once (unless it was lost: not ours to give)
-            let e = lease::explain(l, e);
-            if l.check().is_ok() {
-                if let Err(r) = l.release(&guarded.aws).await {
-                    tracing::warn!("{r:#}");
-                }
-            }
-            Err(e)
-        }
     }
 }
 
@@ -167,123 +165,127 @@ async fn legacy_state(
             .map(|i| EnvState::from_item(&i))
             .filter(|s| s.endpoint.is_some())),
         Err(e) if e.is(DdbErrorKind::TableMissing) => Ok(None),
-        Err(e) => bail!("reading the state of {legacy_key} failed: {e}"),
+        Err(e) => return Err(e.failed(format!("reading the state of {legacy_key}"))),
     }
 }
 
-/// Delete the resources found, in dependency order.
-async fn remove(
-    engine: &Engine,
-    profile: &Profile,
-    environment: &str,
-    names: &ResourceNames,
-    targets: Targets,
-    existed: bool,
-    steps: &Steps,
-) -> Result<Outcome> {
-    let aws = &engine.aws;
-    let cluster = &profile.target_cluster;
-    for s in &targets.skipped {
-        tracing::warn!("left alone: {s}");
+impl Deletion<'_> {
+    /// Delete the resources found, in dependency order.
+    async fn remove(&self, targets: Targets, existed: bool) -> Result<Outcome> {
+        for s in &targets.skipped {
+            tracing::warn!("left alone: {s}");
+        }
+        let anything = existed
+            || targets.service.is_some()
+            || targets.target_group.is_some()
+            || targets.rule.is_some()
+            || !targets.revisions.is_empty()
+            || !targets.records.is_empty();
+        self.adopt(&targets).await?;
+        let t = Instant::now();
+        let (records, service, rule_then_tg, revisions) = tokio::join!(
+            self.records(&targets, t),
+            self.service(&targets, t),
+            self.rule_then_target_group(&targets, t),
+            self.revisions(&targets, t),
+        );
+        records?;
+        service?;
+        rule_then_tg?;
+        revisions?;
+        Ok(self.outcome(targets, anything))
     }
-    let anything = existed
-        || targets.service.is_some()
-        || targets.target_group.is_some()
-        || targets.rule.is_some()
-        || !targets.revisions.is_empty()
-        || !targets.records.is_empty();
 
-    // Tag first, then act: an untagged resource is adopted before it is deleted.
-    let tags = tags::eden_tags(&profile.name, environment);
-    let adopt_service = async {
-        match &targets.adopt_service {
-            Some(arn) => ecs::tag(aws, arn, ecs::to_tags(&tags)).await,
-            None => Ok(()),
-        }
-    };
-    tokio::try_join!(
-        elb::add_tags(aws, &targets.adopt_elb, elb::to_tags(&tags)),
-        adopt_service
-    )?;
+    /// Tag first, then act: an untagged resource is adopted before it is deleted.
+    async fn adopt(&self, targets: &Targets) -> Result<()> {
+        let aws = &self.engine.aws;
+        let tags = tags::eden_tags(&self.profile.name, self.environment);
+        let adopt_service = async {
+            match &targets.adopt_service {
+                Some(arn) => ecs::tag(aws, arn, ecs::to_tags(&tags)).await,
+                None => Ok(()),
+            }
+        };
+        tokio::try_join!(
+            elb::add_tags(aws, &targets.adopt_elb, elb::to_tags(&tags)),
+            adopt_service
+        )?;
+        Ok(())
+    }
 
-    let t = Instant::now();
-    let records = async {
+    async fn records(&self, targets: &Targets, t: Instant) -> Result<()> {
         let n = targets.records.len();
-        dns::delete_records(aws, &profile.dynamic_zone_id, targets.records.clone()).await?;
+        let zone = &self.profile.dynamic_zone_id;
+        dns::delete_records(&self.engine.aws, zone, targets.records.clone()).await?;
         if n > 0 {
-            steps.done(
-                t,
-                "dns",
-                format!(
-                    "deleted {n} record(s) for {}",
-                    targets.hostname.as_deref().unwrap_or("?")
-                ),
-            );
+            let host = targets.hostname.as_deref().unwrap_or("?");
+            self.steps
+                .done(t, "dns", format!("deleted {n} record(s) for {host}"));
         }
-        Ok::<_, anyhow::Error>(())
-    };
-    let service = async {
+        Ok(())
+    }
+
+    async fn service(&self, targets: &Targets, t: Instant) -> Result<()> {
         if let Some(arn) = &targets.service {
-            if ecs::delete_service(aws, cluster, arn).await? {
-                steps.done(t, "service", format!("deleted {arn}"));
+            let cluster = &self.profile.target_cluster;
+            if ecs::delete_service(&self.engine.aws, cluster, arn).await? {
+                self.steps.done(t, "service", format!("deleted {arn}"));
             }
         }
-        Ok::<_, anyhow::Error>(())
-    };
-    let rule_then_tg = async {
+        Ok(())
+    }
+
+    /// The rule first: a target group a rule still forwards to cannot be deleted.
+    async fn rule_then_target_group(&self, targets: &Targets, t: Instant) -> Result<()> {
+        let aws = &self.engine.aws;
         if let Some(arn) = &targets.rule {
             if elb::delete_rule(aws, arn).await? {
-                steps.done(t, "listener-rule", format!("deleted {arn}"));
+                self.steps
+                    .done(t, "listener-rule", format!("deleted {arn}"));
             }
         }
         if let Some(arn) = &targets.target_group {
             elb::delete_target_group(aws, arn).await?;
-            steps.done(t, "target-group", format!("deleted {arn}"));
+            self.steps.done(t, "target-group", format!("deleted {arn}"));
         }
-        Ok::<_, anyhow::Error>(())
-    };
-    let revisions = async {
-        ecs::retire_revisions(aws, &targets.revisions).await?;
+        Ok(())
+    }
+
+    async fn revisions(&self, targets: &Targets, t: Instant) -> Result<()> {
+        ecs::retire_revisions(&self.engine.aws, &targets.revisions).await?;
         if !targets.revisions.is_empty() {
-            steps.done(
+            let (n, family) = (targets.revisions.len(), &self.names.family);
+            self.steps.done(
                 t,
                 "task-definitions",
-                format!(
-                    "deleted {} revision(s) of {}",
-                    targets.revisions.len(),
-                    names.family
-                ),
+                format!("deleted {n} revision(s) of {family}"),
             );
         }
-        Ok::<_, anyhow::Error>(())
-    };
-    let (records, service, rule_then_tg, revisions) =
-        tokio::join!(records, service, rule_then_tg, revisions);
-    records?;
-    service?;
-    rule_then_tg?;
-    revisions?;
+        Ok(())
+    }
 
-    Ok(Outcome {
-        profile: profile.name.clone(),
-        environment: environment.to_string(),
-        url: targets.hostname.as_ref().map(|h| format!("https://{h}")),
-        hostname: targets.hostname,
-        service_arn: targets.service,
-        target_group_arn: targets.target_group,
-        task_definition_arn: targets.revisions.first().cloned(),
-        rule_arn: targets.rule,
-        action: Some(if anything {
-            Action::Deleted
-        } else {
-            Action::Absent
-        }),
-        image: None,
-        last_updated: None,
-        status: None,
-        metadata: Default::default(),
-        steps: vec![],
-    })
+    fn outcome(&self, targets: Targets, anything: bool) -> Outcome {
+        Outcome {
+            profile: self.profile.name.clone(),
+            environment: self.environment.to_string(),
+            url: targets.hostname.as_ref().map(|h| format!("https://{h}")),
+            hostname: targets.hostname,
+            service_arn: targets.service,
+            target_group_arn: targets.target_group,
+            task_definition_arn: targets.revisions.first().cloned(),
+            rule_arn: targets.rule,
+            action: Some(if anything {
+                Action::Deleted
+            } else {
+                Action::Absent
+            }),
+            image: None,
+            last_updated: None,
+            status: None,
+            metadata: Default::default(),
+            steps: vec![],
+        }
+    }
 }
 
 /// Last: remove the state item (releasing the lease) and any item the Python CLI wrote.
@@ -302,7 +304,7 @@ async fn forget(
         if legacy_item {
             dynamodb::delete(aws, &engine.table, key(&profile.name, &names.base), false)
                 .await
-                .map_err(|e| anyhow!("removing legacy state {} failed: {e}", names.base))?;
+                .map_err(|e| e.failed(format!("removing legacy state {}", names.base)))?;
         }
         Ok::<_, anyhow::Error>(())
     };

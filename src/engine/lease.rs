@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use rand::Rng;
 use tokio::time::Instant;
 
@@ -153,6 +153,9 @@ pub enum LeaseError {
         environment: String,
         owner: String,
         waited_s: u64,
+        /// When trying again is worth it: one lease duration (a holder that stops renewing
+        /// is taken over after that long).
+        retry_after: Duration,
     },
     #[error(transparent)]
     Interrupted(#[from] Interrupted),
@@ -201,129 +204,148 @@ pub async fn acquire(
     profile: &str,
     environment: &str,
 ) -> Result<Lease, LeaseError> {
-    let (aws, table, settings) = (&engine.aws, engine.table.as_str(), &engine.lease);
-    let owner = new_owner();
-    let start = Instant::now();
-    let mut seen: Option<Seen> = None;
+    let mut a = Acquire {
+        engine,
+        profile,
+        environment,
+        owner: new_owner(),
+        start: Instant::now(),
+        seen: None,
+    };
+    let table = engine.table.as_str();
     loop {
-        let stale = seen
-            .as_ref()
-            .filter(|s| s.at.elapsed() >= s.holder.duration);
+        let stale = a.stale();
         let rvn = new_rvn();
-        let now = now_secs();
-        let take_over = match stale.map(|s| &s.holder) {
-            None => TakeOver::Nobody,
-            Some(Holder {
-                rvn: Some(seen_rvn),
-                ..
-            }) => TakeOver::Rvn(seen_rvn),
-            Some(Holder {
-                owner: seen_owner,
-                rvn: None,
-                ..
-            }) => TakeOver::OwnerWithoutRvn(seen_owner),
-        };
         let take = TakeLease {
-            owner: &owner,
+            owner: &a.owner,
             rvn: &rvn,
-            duration_ms: settings.duration.as_millis(),
-            now,
+            duration_ms: engine.lease.duration.as_millis(),
+            now: now_secs(),
             kind: "environment",
-            take_over,
+            take_over: take_over(stale.as_ref()),
         };
         let sent = Instant::now();
-        match dynamodb::take_lease(aws, table, key(profile, environment), take).await {
-            Ok(old) => {
-                let previous = old
-                    .filter(|a| !is_lease_only(a))
-                    .map(|a| EnvState::from_item(&a));
-                let took_over = stale.map(|s| s.holder.clone());
-                if let Some(h) = &took_over {
-                    tracing::warn!(
-                        "took over the lease of {profile}/{environment} from {} (no renewal for {} s: that run died)",
-                        h.owner,
-                        h.duration.as_secs()
-                    );
-                }
-                let target = format!("{profile}/{environment}");
-                let heartbeat = heartbeat::start(
-                    aws.clone(),
-                    table,
-                    key(profile, environment),
-                    owner.clone(),
-                    sent,
-                    settings.clone(),
-                    target,
-                );
-                return Ok(Lease {
-                    table: table.to_string(),
-                    profile: profile.to_string(),
-                    environment: environment.to_string(),
-                    owner,
-                    previous,
-                    waited: if seen.is_some() {
-                        start.elapsed()
-                    } else {
-                        Duration::ZERO
-                    },
-                    took_over,
-                    heartbeat,
-                });
+        let taken = dynamodb::take_lease(&engine.aws, table, key(profile, environment), take).await;
+        match taken {
+            Ok(old) => return Ok(a.granted(old, stale, sent)),
+            Err(e) if e.kind == DdbErrorKind::ConditionFailed => a.wait(e.item.as_ref()).await?,
+            Err(e) if e.kind == DdbErrorKind::TableMissing => {
+                return Err(LeaseError::TableMissing(table.to_string()))
             }
             Err(e) => {
-                match e.kind {
-                    DdbErrorKind::ConditionFailed => {
-                        let Some(holder) = e
-                            .item
-                            .as_ref()
-                            .and_then(|i| Holder::from_item(i, settings.duration))
-                        else {
-                            continue; // released between our read and write: try again now
-                        };
-                        let same = seen.as_ref().is_some_and(|s| {
-                            (&s.holder.owner, &s.holder.rvn) == (&holder.owner, &holder.rvn)
-                        });
-                        if !same {
-                            // a new RVN (or a first look): the holder is alive as of now
-                            seen = Some(Seen {
-                                holder: holder.clone(),
-                                at: Instant::now(),
-                            });
-                        }
-                        if start.elapsed() >= settings.wait {
-                            return Err(LeaseError::Busy {
-                                profile: profile.to_string(),
-                                environment: environment.to_string(),
-                                owner: holder.owner,
-                                waited_s: start.elapsed().as_secs(),
-                            });
-                        }
-                        let s = seen.as_ref().expect("set above");
-                        let until_stale = s.holder.duration.saturating_sub(s.at.elapsed());
-                        let poll = Duration::from_millis(rand::thread_rng().gen_range(200..600));
-                        let pause = poll.min(until_stale).max(Duration::from_millis(1));
-                        tokio::select! {
-                            _ = tokio::time::sleep(pause) => {}
-                            _ = engine.cancel.cancelled() => {
-                                return Err(Interrupted {
-                                    operation: "waiting for the lease",
-                                    target: format!("{profile}/{environment}"),
-                                    done: vec![],
-                                }.into());
-                            }
-                        }
-                    }
-                    DdbErrorKind::TableMissing => {
-                        return Err(LeaseError::TableMissing(table.to_string()))
-                    }
-                    _ => {
-                        return Err(anyhow!(
-                            "taking the lease in DynamoDB table {table} failed: {e}"
-                        )
-                        .into())
-                    }
-                }
+                let what = format!("taking the lease in DynamoDB table {table}");
+                return Err(e.failed(what).into());
             }
+        }
+    }
+}
+
+/// Whose lease this attempt may replace: nobody's, or a holder seen unchanged for its duration.
+fn take_over(stale: Option<&Holder>) -> TakeOver<'_> {
+    match stale {
+        None => TakeOver::Nobody,
+        Some(Holder { rvn: Some(rvn), .. }) => TakeOver::Rvn(rvn),
+        Some(Holder {
+            owner, rvn: None, ..
+        }) => TakeOver::OwnerWithoutRvn(owner),
+    }
+}
+
+/// One run's attempt to take an environment's lease: who it is, what it has seen, since when.
+struct Acquire<'a> {
+    engine: &'a Engine,
+    profile: &'a str,
+    environment: &'a str,
+    owner: String,
+    start: Instant,
+    seen: Option<Seen>,
+}
+
+impl Acquire<'_> {
+    /// The holder seen with the same RVN for its whole duration (its run died).
+    fn stale(&self) -> Option<Holder> {
+        self.seen
+            .as_ref()
+            .filter(|s| s.at.elapsed() >= s.holder.duration)
+            .map(|s| s.holder.clone())
+    }
+
+    /// The lease is ours: start its heartbeat.
+    fn granted(self, old: Option<Item>, took_over: Option<Holder>, sent: Instant) -> Lease {
+        let (engine, profile, environment) = (self.engine, self.profile, self.environment);
+        let previous = old
+            .filter(|a| !is_lease_only(a))
+            .map(|a| EnvState::from_item(&a));
+        if let Some(h) = &took_over {
+            tracing::warn!(
+                "took over the lease of {profile}/{environment} from {} (no renewal for {} s: that run died)",
+                h.owner,
+                h.duration.as_secs()
+            );
+        }
+        let heartbeat = heartbeat::start(
+            engine.aws.clone(),
+            &engine.table,
+            key(profile, environment),
+            self.owner.clone(),
+            sent,
+            engine.lease.clone(),
+            format!("{profile}/{environment}"),
+        );
+        Lease {
+            table: engine.table.clone(),
+            profile: profile.to_string(),
+            environment: environment.to_string(),
+            owner: self.owner,
+            previous,
+            waited: match self.seen {
+                Some(_) => self.start.elapsed(),
+                None => Duration::ZERO,
+            },
+            took_over,
+            heartbeat,
+        }
+    }
+
+    /// Someone holds the lease (`item`, returned by the failed condition): note a new RVN,
+    /// give up after the wait, else pause until the next try (or the holder goes stale).
+    async fn wait(&mut self, item: Option<&Item>) -> Result<(), LeaseError> {
+        let settings = &self.engine.lease;
+        let Some(holder) = item.and_then(|i| Holder::from_item(i, settings.duration)) else {
+            return Ok(()); // released between our read and write: try again now
+        };
+        let same = self
+            .seen
+            .as_ref()
+            .is_some_and(|s| (&s.holder.owner, &s.holder.rvn) == (&holder.owner, &holder.rvn));
+        if !same {
+            // a new RVN (or a first look): the holder is alive as of now
+            self.seen = Some(Seen {
+                holder: holder.clone(),
+                at: Instant::now(),
+            });
+        }
+        if self.start.elapsed() >= settings.wait {
+            return Err(LeaseError::Busy {
+                profile: self.profile.to_string(),
+                environment: self.environment.to_string(),
+                owner: holder.owner,
+                waited_s: self.start.elapsed().as_secs(),
+                retry_after: settings.duration,
+            });
+        }
+        let s = self.seen.as_ref().expect("set above");
+        let until_stale = s.holder.duration.saturating_sub(s.at.elapsed());
+        let poll = Duration::from_millis(rand::thread_rng().gen_range(200..600));
+        let pause = poll.min(until_stale).max(Duration::from_millis(1));
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => Ok(()),
+            _ = self.engine.cancel.cancelled() => Err(Interrupted {
+                operation: "waiting for the lease",
+                target: format!("{}/{}", self.profile, self.environment),
+                done: vec![],
+            }
+            .into()),
         }
     }
 }
@@ -364,7 +386,7 @@ impl Lease {
             &LEASE_ATTRIBUTES,
         )
         .await
-        .map_err(|e| anyhow!("releasing the lease on {} failed: {e}", self.target()))?;
+        .map_err(|e| e.failed(format!("releasing the lease on {}", self.target())))?;
         Ok(())
     }
 
@@ -374,7 +396,7 @@ impl Lease {
         self.check()?;
         dynamodb::put_owned(aws, &self.table, state.to_item(), &self.owner)
             .await
-            .map_err(|e| anyhow!("writing the state of {} failed: {e}", self.target()))?;
+            .map_err(|e| e.failed(format!("writing the state of {}", self.target())))?;
         Ok(())
     }
 
@@ -389,12 +411,42 @@ impl Lease {
             &self.owner,
         )
         .await
-        .map_err(|e| anyhow!("removing the state of {} failed: {e}", self.target()))?;
+        .map_err(|e| e.failed(format!("removing the state of {}", self.target())))?;
         Ok(())
     }
 }
 
 /// The error a run returns when it failed: the lease's loss if that is why, else `err`.
+/// The one wrapper create and delete run their work in once the lease is theirs (`None`: no
+/// state table, delete by name): every request of `work` goes through the lease's guard, and a
+/// failed run gives the lease back at once (unless it was lost: then it is not ours to give,
+/// and the loss is the error).
+pub async fn run_guarded<T, F, Fut>(engine: &Engine, lease: Option<&Lease>, work: F) -> Result<T>
+where
+    F: FnOnce(Engine) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let guarded = match lease {
+        Some(l) => Engine {
+            aws: l.guard(&engine.aws),
+            ..engine.clone()
+        },
+        None => engine.clone(),
+    };
+    let (result, l) = match (work(guarded).await, lease) {
+        (Ok(v), _) => return Ok(v),
+        (Err(e), None) => return Err(e),
+        (Err(e), Some(l)) => (e, l),
+    };
+    let e = explain(l, result);
+    if l.check().is_ok() {
+        if let Err(r) = l.release(&engine.aws).await {
+            tracing::warn!("{r:#}");
+        }
+    }
+    Err(e)
+}
+
 pub fn explain(lease: &Lease, err: anyhow::Error) -> anyhow::Error {
     match lease.check() {
         Err(lost) => anyhow::Error::new(lost),

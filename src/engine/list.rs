@@ -1,6 +1,6 @@
 //! ls: every environment in the table (all pages), or one profile's.
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 
 use super::state::{EnvState, Item};
 use super::{Engine, Outcome};
@@ -13,12 +13,7 @@ pub async fn run(engine: &Engine, profile: Option<&str>) -> Result<Vec<Outcome>>
         let (page, next) = match dynamodb::page(&engine.aws, &engine.table, profile, start).await {
             Ok(v) => v,
             Err(e) if e.is(DdbErrorKind::TableMissing) => return Ok(vec![]),
-            Err(e) => {
-                return Err(anyhow!(
-                    "reading DynamoDB table {} failed: {e}",
-                    engine.table
-                ))
-            }
+            Err(e) => return Err(e.failed(format!("reading DynamoDB table {}", engine.table))),
         };
         items.extend(page);
         start = next;

@@ -5,6 +5,7 @@ pub mod clone;
 pub mod create;
 pub mod delete;
 pub mod endpoints_file;
+pub mod error;
 pub mod heartbeat;
 pub mod lease;
 pub mod list;
@@ -22,6 +23,7 @@ use serde::Serialize;
 
 use crate::aws::Aws;
 use crate::profile::Profile;
+pub use error::{Error, ErrorKind};
 pub use lease::LeaseSettings;
 pub use steps::Steps;
 
@@ -121,16 +123,18 @@ impl Engine {
         })
     }
 
-    pub async fn create(&self, profile: &Profile, req: &CreateRequest) -> anyhow::Result<Outcome> {
-        Box::pin(create::run(self, profile, req)).await
+    /// Create-or-deploy one environment. Errors are typed ([`Error`]): a caller maps them to
+    /// a status or an exit code without reading their text.
+    pub async fn create(&self, profile: &Profile, req: &CreateRequest) -> Result<Outcome, Error> {
+        Ok(Box::pin(create::run(self, profile, req)).await?)
     }
 
-    pub async fn delete(&self, profile: &Profile, environment: &str) -> anyhow::Result<Outcome> {
-        Box::pin(delete::run(self, profile, environment)).await
+    pub async fn delete(&self, profile: &Profile, environment: &str) -> Result<Outcome, Error> {
+        Ok(Box::pin(delete::run(self, profile, environment)).await?)
     }
 
-    pub async fn list(&self, profile: Option<&str>) -> anyhow::Result<Vec<Outcome>> {
-        Box::pin(list::run(self, profile)).await
+    pub async fn list(&self, profile: Option<&str>) -> Result<Vec<Outcome>, Error> {
+        Ok(Box::pin(list::run(self, profile)).await?)
     }
 }
 

@@ -16,12 +16,13 @@ use std::collections::BTreeSet;
 
 use tokio_util::task::AbortOnDropHandle;
 
-use anyhow::{anyhow, bail, Result};
-use aws_sdk_ecs::types::{Service, TaskDefinition, TaskDefinitionStatus};
+use anyhow::{anyhow, Result};
+use aws_sdk_ecs::types::{LoadBalancer, Service, TaskDefinition, TaskDefinitionStatus};
 use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetGroup, TargetGroupAttribute};
 
 use super::tags::{self, Owner};
 use crate::aws::{alb, dns, ecr, ecs, elb, Aws};
+use crate::error::Refusal;
 use crate::image::ImageRef;
 use crate::names::{self, ResourceNames};
 use crate::profile::Profile;
@@ -156,15 +157,8 @@ async fn reference_chain(
     p: &Profile,
     lease: &LeaseSeen,
 ) -> Result<(Service, Option<RefReads>)> {
-    let r = ecs::find_service(aws, &p.target_cluster, &p.reference_service_arn)
-        .await?
-        .ok_or_else(|| {
-            anyhow!(
-                "reference service {} not found in cluster {}; check reference_service_arn and target_cluster",
-                p.reference_service_arn,
-                p.target_cluster
-            )
-        })?;
+    let found = ecs::find_service(aws, &p.target_cluster, &p.reference_service_arn).await?;
+    let r = reference_found(p, found)?;
     let tg = r
         .load_balancers()
         .iter()
@@ -257,43 +251,29 @@ fn check(
     early: Early,
 ) -> Result<Infra> {
     let p = s.profile;
-    if reference.status() != Some("ACTIVE") {
-        bail!(
-            "reference service {} is {}, not ACTIVE",
-            p.reference_service_arn,
-            reference.status().unwrap_or("?")
-        );
-    }
-    let lb = reference
-        .load_balancers()
-        .iter()
-        .find(|l| l.target_group_arn.is_some())
-        .ok_or_else(|| {
-            anyhow!(
-                "reference service {} has no target group; eden clones one",
-                p.reference_service_arn
-            )
-        })?;
-    let container = p
-        .target_container_name
-        .clone()
-        .or_else(|| lb.container_name.clone())
-        .ok_or_else(|| {
-            anyhow!("set target_container_name: the reference's load balancer names no container")
-        })?;
+    check_reference(p, &reference)?;
+    let lb = reference_lb(p, &reference)?;
+    let container = container_of(p, lb)?;
     let ref_family = reference
         .task_definition()
         .and_then(ecs::family_of)
         .unwrap_or_default();
     if ref_family == s.names.family {
-        bail!("environment {} would reuse the reference's task family {ref_family}; choose another name or name_prefix", s.environment);
+        return Err(Refusal::new(
+            format!(
+                "environment {} would reuse the reference's task family {ref_family}",
+                s.environment
+            ),
+            "choose another name or name_prefix",
+        )
+        .into());
     }
     let zone_name = check_zone_name(
         &p.dynamic_zone_id,
         p.dynamic_zone_name.as_deref(),
         zone_name,
     )?;
-    names::check_hostname(&s.names.hostname(&zone_name)).map_err(|e| anyhow!(e))?;
+    names::check_hostname(&s.names.hostname(&zone_name))?;
     Ok(Infra {
         reference_tg: lb.target_group_arn.clone().unwrap_or_default(),
         container_port: lb.container_port,
@@ -313,7 +293,7 @@ pub async fn observe(
     own_td: &OwnTd,
     hostname: &str,
 ) -> Result<Observed> {
-    let (p, n, env) = (s.profile, s.names, s.environment);
+    let (p, n) = (s.profile, s.names);
     let ref_td_arn = infra.reference.task_definition().unwrap_or_default();
     let early = std::mem::take(&mut infra.early);
     let (ref_td, ref_tg, found_tg, rules, found_svc, revisions, on_alb) = tokio::join!(
@@ -340,26 +320,19 @@ pub async fn observe(
         }),
         or_read(early.on_alb, alb::target_groups_on(aws, &infra.alb.arn)),
     );
-    let (ref_td, _) =
-        ref_td?.ok_or_else(|| anyhow!("reference task definition {ref_td_arn} not found"))?;
+    let (ref_td, _) = ref_td?.ok_or_else(|| {
+        Refusal::new(
+            format!("reference task definition {ref_td_arn} not found"),
+            "check that the reference service's task definition revision exists",
+        )
+    })?;
     check_container(&ref_td, &infra.container)?;
     let (ref_tg, ref_attrs) = ref_tg?;
     let (found_rule, used) = rules?;
     let found_tg = found_tg?;
     let mut found_svc = found_svc?.filter(|s| s.status() != Some("INACTIVE"));
 
-    if let Some(svc) = &found_svc {
-        let owner = tags::owner(ecs::tags_of(svc.tags()), &p.name, env);
-        check_owner("ECS service", &n.service, owner)?;
-    }
-    if let Some((_, tg_tags)) = &found_tg {
-        let owner = tags::owner(elb::tags_of(tg_tags), &p.name, env);
-        check_owner("target group", &n.target_group, owner)?;
-    }
-    if let Some((_, td_tags)) = own_td {
-        let owner = tags::owner(ecs::tags_of(td_tags), &p.name, env);
-        check_owner("task definition family", &n.family, owner)?;
-    }
+    check_owners(s, found_svc.as_ref(), found_tg.as_ref(), own_td)?;
     let found_tg_arn = found_tg.as_ref().map(|(arn, _)| arn.as_str());
     check_rule(hostname, found_rule.as_ref(), found_tg_arn)?;
     check_capacity(
@@ -374,6 +347,7 @@ pub async fn observe(
         .as_ref()
         .is_some_and(|s| s.status() == Some("DRAINING"))
     {
+        // A service being deleted: wait until its name is free again.
         let (timeout, interval) = (
             std::time::Duration::from_secs(300),
             std::time::Duration::from_secs(5),
@@ -404,50 +378,151 @@ async fn or_read<T>(
     }
 }
 
+/// The reference service must exist (also `eden doctor`'s check).
+pub fn reference_found(p: &Profile, found: Option<Service>) -> Result<Service, Refusal> {
+    found.ok_or_else(|| {
+        Refusal::new(
+            format!(
+                "reference service {} not found in cluster {}",
+                p.reference_service_arn, p.target_cluster
+            ),
+            "check reference_service_arn and target_cluster",
+        )
+    })
+}
+
+/// The reference service must be ACTIVE (also `eden doctor`'s check).
+pub fn check_reference(p: &Profile, reference: &Service) -> Result<(), Refusal> {
+    match reference.status() {
+        Some("ACTIVE") => Ok(()),
+        other => Err(Refusal::new(
+            format!(
+                "reference service {} is {}, not ACTIVE",
+                p.reference_service_arn,
+                other.unwrap_or("?")
+            ),
+            "point reference_service_arn at an ACTIVE service",
+        )),
+    }
+}
+
+/// The reference's load balancer entry that names its target group.
+pub fn reference_lb<'s>(p: &Profile, reference: &'s Service) -> Result<&'s LoadBalancer, Refusal> {
+    reference
+        .load_balancers()
+        .iter()
+        .find(|l| l.target_group_arn.is_some())
+        .ok_or_else(|| {
+            Refusal::new(
+                format!(
+                    "reference service {} has no target group",
+                    p.reference_service_arn
+                ),
+                "use a reference service behind a target group: eden clones it",
+            )
+        })
+}
+
+/// The container the clone's target group forwards to: the profile's, else the reference's.
+pub fn container_of(p: &Profile, lb: &LoadBalancer) -> Result<String, Refusal> {
+    p.target_container_name
+        .clone()
+        .or_else(|| lb.container_name.clone())
+        .ok_or_else(|| {
+            Refusal::new(
+                "the reference's load balancer names no container",
+                "set target_container_name in the profile",
+            )
+        })
+}
+
 /// The zone's name, checked against `dynamic_zone_name` when the profile sets it.
-fn check_zone_name(zone_id: &str, configured: Option<&str>, actual: String) -> Result<String> {
+pub fn check_zone_name(
+    zone_id: &str,
+    configured: Option<&str>,
+    actual: String,
+) -> Result<String, Refusal> {
     match configured {
-        Some(c) if !c.trim_end_matches('.').eq_ignore_ascii_case(&actual) => bail!(
-            "dynamic_zone_name {c} is not the name of hosted zone {zone_id} ({actual}); fix dynamic_zone_name or remove it"
-        ),
+        Some(c) if !c.trim_end_matches('.').eq_ignore_ascii_case(&actual) => Err(Refusal::new(
+            format!("dynamic_zone_name {c} is not the name of hosted zone {zone_id} ({actual})"),
+            "fix dynamic_zone_name or remove it",
+        )),
         _ => Ok(actual),
     }
 }
 
+/// The service, target group and family with this environment's names must be ours (or
+/// untagged): never another profile's or environment's.
+fn check_owners(
+    s: &Subject<'_>,
+    found_svc: Option<&Service>,
+    found_tg: Option<&(String, Vec<Tag>)>,
+    own_td: &OwnTd,
+) -> Result<(), Refusal> {
+    let (p, n, env) = (s.profile, s.names, s.environment);
+    if let Some(svc) = found_svc {
+        let owner = tags::owner(ecs::tags_of(svc.tags()), &p.name, env);
+        check_owner("ECS service", &n.service, owner)?;
+    }
+    if let Some((_, tg_tags)) = found_tg {
+        let owner = tags::owner(elb::tags_of(tg_tags), &p.name, env);
+        check_owner("target group", &n.target_group, owner)?;
+    }
+    if let Some((_, td_tags)) = own_td {
+        let owner = tags::owner(ecs::tags_of(td_tags), &p.name, env);
+        check_owner("task definition family", &n.family, owner)?;
+    }
+    Ok(())
+}
+
 /// Resources with this environment's names that eden tagged for someone else are never touched.
-pub fn check_owner(kind: &str, name: &str, owner: Owner) -> Result<()> {
+pub fn check_owner(kind: &str, name: &str, owner: Owner) -> Result<(), Refusal> {
     match owner {
-        Owner::Foreign { profile, environment } => bail!(
-            "{kind} {name} belongs to eden profile {profile:?}, environment {environment:?}; profiles that share a cluster or account need distinct name_prefix values (rename name_prefix in one of them; `eden config check` lists such profiles)"
-        ),
+        Owner::Foreign { profile, environment } => Err(Refusal::new(
+            format!("{kind} {name} belongs to eden profile {profile:?}, environment {environment:?}"),
+            "profiles that share a cluster or account need distinct name_prefix values (rename name_prefix in one of them; `eden config check` lists such profiles)",
+        )),
         _ => Ok(()),
     }
 }
 
 /// A rule for the hostname must forward to this environment's target group.
-fn check_rule(hostname: &str, rule: Option<&elb::HostRule>, tg: Option<&str>) -> Result<()> {
+fn check_rule(
+    hostname: &str,
+    rule: Option<&elb::HostRule>,
+    tg: Option<&str>,
+) -> Result<(), Refusal> {
     match rule {
-        Some(r) if !tg.is_some_and(|tg| r.forwards_to.iter().any(|a| a == tg)) => bail!(
-            "listener rule {} for {hostname} forwards to another target group ({}); delete it and retry",
-            r.arn,
-            r.forwards_to.join(", ")
-        ),
+        Some(r) if !tg.is_some_and(|tg| r.forwards_to.iter().any(|a| a == tg)) => {
+            Err(Refusal::new(
+                format!(
+                    "listener rule {} for {hostname} forwards to another target group ({})",
+                    r.arn,
+                    r.forwards_to.join(", ")
+                ),
+                "delete it and retry",
+            ))
+        }
         _ => Ok(()),
     }
 }
 
-fn check_container(td: &TaskDefinition, container: &str) -> Result<()> {
+/// The container must be one of the task definition's (also `eden doctor`'s check).
+pub fn check_container(td: &TaskDefinition, container: &str) -> Result<(), Refusal> {
     let names: Vec<&str> = td
         .container_definitions()
         .iter()
         .filter_map(|c| c.name.as_deref())
         .collect();
     if !names.contains(&container) {
-        bail!(
-            "container {container:?} is not in task definition {} (containers: {}); set target_container_name in the profile",
-            td.task_definition_arn.as_deref().unwrap_or("?"),
-            names.join(", ")
-        );
+        return Err(Refusal::new(
+            format!(
+                "container {container:?} is not in task definition {} (containers: {})",
+                td.task_definition_arn.as_deref().unwrap_or("?"),
+                names.join(", ")
+            ),
+            "set target_container_name in the profile",
+        ));
     }
     Ok(())
 }
@@ -463,20 +538,26 @@ fn check_capacity(
     found_tg: Option<&str>,
     rules: usize,
     rule_exists: bool,
-) -> Result<()> {
+) -> Result<(), Refusal> {
     let tg_attached = found_tg.is_some_and(|tg| on_alb.iter().any(|a| a == tg));
     if !tg_attached && on_alb.len() >= TARGET_GROUPS_PER_ALB {
-        bail!(
-            "load balancer {} already holds {} target groups, the most an Application Load Balancer can hold ({TARGET_GROUPS_PER_ALB}, a hard limit); {WAY_OUT}, or point master_alb_arn at another ALB",
-            alb.arn,
-            on_alb.len()
-        );
+        return Err(Refusal::new(
+            format!(
+                "load balancer {} already holds {} target groups, the most an Application Load Balancer can hold ({TARGET_GROUPS_PER_ALB}, a hard limit)",
+                alb.arn,
+                on_alb.len()
+            ),
+            format!("{WAY_OUT}, or point master_alb_arn at another ALB"),
+        ));
     }
     if !rule_exists && rules >= RULES_PER_ALB {
-        bail!(
-            "listener {} already has {rules} rules, the default quota ({RULES_PER_ALB} rules per Application Load Balancer, not counting the default rule); {WAY_OUT}, raise the quota \"Rules per Application Load Balancer\" in Service Quotas, or point master_alb_arn at another ALB",
-            alb.listener_arn
-        );
+        return Err(Refusal::new(
+            format!(
+                "listener {} already has {rules} rules, the default quota ({RULES_PER_ALB} rules per Application Load Balancer, not counting the default rule)",
+                alb.listener_arn
+            ),
+            format!("{WAY_OUT}, raise the quota \"Rules per Application Load Balancer\" in Service Quotas, or point master_alb_arn at another ALB"),
+        ));
     }
     Ok(())
 }

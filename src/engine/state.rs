@@ -165,9 +165,7 @@ pub async fn read(
     match dynamodb::get(aws, table, key(profile, environment), true).await {
         Ok(item) => Ok(item.map(|i| EnvState::from_item(&i))),
         Err(e) if e.is(DdbErrorKind::TableMissing) => Ok(None),
-        Err(e) => Err(anyhow::anyhow!(
-            "reading the state of {profile}/{environment} failed: {e}"
-        )),
+        Err(e) => Err(e.failed(format!("reading the state of {profile}/{environment}"))),
     }
 }
 
@@ -185,9 +183,7 @@ pub async fn remember(
     match res {
         Ok(_) => Ok(()),
         Err(e) if e.is(DdbErrorKind::ConditionFailed) => Ok(()),
-        Err(e) => Err(anyhow::anyhow!(
-            "recording {field} on {profile}/{environment} failed: {e}"
-        )),
+        Err(e) => Err(e.failed(format!("recording {field} on {profile}/{environment}"))),
     }
 }
 

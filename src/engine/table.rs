@@ -11,13 +11,13 @@ use crate::aws::Aws;
 pub async fn create(aws: &Aws, table: &str) -> Result<()> {
     if let Err(e) = dynamodb::create_state_table(aws, table).await? {
         if !e.is(DdbErrorKind::TableExists) {
-            return Err(anyhow!("creating DynamoDB table {table} failed: {e}"));
+            return Err(e.failed(format!("creating DynamoDB table {table}")));
         }
     }
     for _ in 0..600 {
         let active = dynamodb::table_active(aws, table)
             .await
-            .map_err(|e| anyhow!("describing DynamoDB table {table} failed: {e}"))?;
+            .map_err(|e| e.failed(format!("describing DynamoDB table {table}")))?;
         if active {
             return Ok(());
         }

@@ -37,11 +37,7 @@ pub async fn run(engine: &Engine, profile: &str, environment: &str) -> Result<Op
     let item = match dynamodb::get(aws, table, key(profile, environment), true).await {
         Ok(item) => item,
         Err(e) if e.is(DdbErrorKind::TableMissing) => None,
-        Err(e) => {
-            return Err(anyhow!(
-                "reading the state of {profile}/{environment} failed: {e}"
-            ))
-        }
+        Err(e) => return Err(e.failed(format!("reading the state of {profile}/{environment}"))),
     };
     let Some(item) = item else { return Ok(None) };
     let Some(holder) = Holder::from_item(&item, engine.lease.duration) else {
@@ -73,9 +69,7 @@ pub async fn run(engine: &Engine, profile: &str, environment: &str) -> Result<Op
             ))
         }
         Err(e) => {
-            return Err(anyhow!(
-                "removing the lease on {profile}/{environment} failed: {e}"
-            ))
+            return Err(e.failed(format!("removing the lease on {profile}/{environment}")))
         }
     }
     Ok(Some(Unlocked {

@@ -106,7 +106,7 @@ impl Context {
             };
             if !dry_run {
                 let out = match self.load_profile(&row.profile).await {
-                    Ok(profile) => self.engine.delete(&profile, &row.environment).await,
+                    Ok(profile) => Ok(self.engine.delete(&profile, &row.environment).await?),
                     Err(e) => Err(e),
                 };
                 if let (Ok(_), Some(n)) = (&out, pr) {

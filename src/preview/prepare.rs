@@ -64,39 +64,14 @@ impl Context {
     /// Decide what the request means now. Errors: no targets, no environment name for a
     /// non-PR explicit command, unreadable profiles, GitHub refusing the PR read.
     pub async fn prepare(&self, req: Request) -> Result<Prepared> {
-        if req.targets.is_empty() {
-            bail!("no profile to run: name at least one");
-        }
-        if req.command == Command::Gc {
-            bail!("gc is not a pull request run: call Context::gc");
-        }
-        let environment = match (&req.name, &req.event) {
-            (Some(n), _) => n.clone(),
-            (None, Some(e)) => format!("pr-{}", e.number),
-            (None, None) if req.command == Command::Auto => String::new(),
-            (None, None) => {
-                bail!("an environment name is required when the run is not about a pull request")
-            }
-        };
+        let environment = environment_of(&req)?;
         let settings = Settings {
             command: req.command,
             label: req.label.clone(),
         };
-        // Decisions that need nothing read: not a PR under `auto`, and fork PRs (fork code is
-        // never deployed with this repository's credentials).
-        match &req.event {
-            None if req.command == Command::Auto => {
-                let reason = "the event is not about a pull request (`command: auto` acts on pull_request events only)".to_string();
-                return Ok(Prepared::skip(environment, req, reason));
-            }
-            Some(e) if e.is_fork() => {
-                if let Decision::Skip { reason } = decide(e, None, &settings) {
-                    return Ok(Prepared::skip(environment, req, reason));
-                }
-            }
-            _ => {}
+        if let Some(reason) = skip_unread(&req, &settings) {
+            return Ok(Prepared::skip(environment, req, reason));
         }
-
         let first = req.targets[0].profile.clone();
         let pr_now = async {
             match (&self.github, &req.event) {
@@ -130,32 +105,10 @@ impl Context {
         let comment_id = remembered
             .as_ref()
             .and_then(|s| PrMeta::read(&s.metadata).comment_id);
-        let endpoints: Vec<Endpoint> = profiles
-            .iter()
-            .map(|p| {
-                let names = ResourceNames::new(&p.name_prefix, &p.domain_name_prefix, &environment);
-                Endpoint {
-                    profile: p.name.clone(),
-                    hostname: names.hostname(p.dynamic_zone_name.as_deref().unwrap_or_default()),
-                }
-            })
-            .collect();
+        let endpoints = endpoints_of(&profiles, &environment);
         // Expanded now, so a placeholder without a value fails before anything is written.
         let env = match decision {
-            Decision::Deploy => endpoints
-                .iter()
-                .map(|ep| {
-                    self.options
-                        .env
-                        .expand(&EnvValues {
-                            url: Some(format!("https://{}", ep.hostname)),
-                            number: req.event.as_ref().map(|e| e.number),
-                            sha: req.event.as_ref().map(|e| e.head_sha.clone()),
-                            branch: req.event.as_ref().map(|e| e.head_ref.clone()),
-                        })
-                        .with_context(|| format!("env for profile {}", ep.profile))
-                })
-                .collect::<Result<Vec<_>>>()?,
+            Decision::Deploy => self.expand_env(&req, &endpoints)?,
             _ => Vec::new(),
         };
         Ok(Prepared {
@@ -169,4 +122,75 @@ impl Context {
             env,
         })
     }
+
+    /// The `env` lines for each endpoint, with its URL and the PR's values.
+    fn expand_env(
+        &self,
+        req: &Request,
+        endpoints: &[Endpoint],
+    ) -> Result<Vec<Vec<(String, String)>>> {
+        let event = req.event.as_ref();
+        endpoints
+            .iter()
+            .map(|ep| {
+                self.options
+                    .env
+                    .expand(&EnvValues {
+                        url: Some(format!("https://{}", ep.hostname)),
+                        number: event.map(|e| e.number),
+                        sha: event.map(|e| e.head_sha.clone()),
+                        branch: event.map(|e| e.head_ref.clone()),
+                    })
+                    .with_context(|| format!("env for profile {}", ep.profile))
+            })
+            .collect()
+    }
+}
+
+/// The environment's name: given, else `pr-N`; refuses a request that cannot run at all.
+fn environment_of(req: &Request) -> Result<String> {
+    if req.targets.is_empty() {
+        bail!("no profile to run: name at least one");
+    }
+    if req.command == Command::Gc {
+        bail!("gc is not a pull request run: call Context::gc");
+    }
+    Ok(match (&req.name, &req.event) {
+        (Some(n), _) => n.clone(),
+        (None, Some(e)) => format!("pr-{}", e.number),
+        (None, None) if req.command == Command::Auto => String::new(),
+        (None, None) => {
+            bail!("an environment name is required when the run is not about a pull request")
+        }
+    })
+}
+
+/// Decisions that need nothing read: not a PR under `auto`, and fork PRs (fork code is never
+/// deployed with this repository's credentials).
+fn skip_unread(req: &Request, settings: &Settings) -> Option<String> {
+    match &req.event {
+        None if req.command == Command::Auto => Some(
+            "the event is not about a pull request (`command: auto` acts on pull_request events only)"
+                .to_string(),
+        ),
+        Some(e) if e.is_fork() => match decide(e, None, settings) {
+            Decision::Skip { reason } => Some(reason),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Each profile's hostname for this environment.
+fn endpoints_of(profiles: &[Profile], environment: &str) -> Vec<Endpoint> {
+    profiles
+        .iter()
+        .map(|p| {
+            let names = ResourceNames::new(&p.name_prefix, &p.domain_name_prefix, environment);
+            Endpoint {
+                profile: p.name.clone(),
+                hostname: names.hostname(p.dynamic_zone_name.as_deref().unwrap_or_default()),
+            }
+        })
+        .collect()
 }

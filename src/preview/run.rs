@@ -11,6 +11,7 @@ use super::prepare::Prepared;
 use super::report::{action_of, failures, DeploymentState, GitHubSide, ProfileRun, Report};
 use super::sticky::Sticky;
 use crate::engine::{state, wait, CreateRequest, Outcome};
+use crate::github::api::GitHub;
 use crate::github::comment::{self, Status, View};
 use crate::github::decide::Decision;
 use crate::github::event::PrEvent;
@@ -132,29 +133,13 @@ impl Context {
     /// deployment (in_progress → success/failure) go out while AWS works.
     pub async fn deploy_all(&self, prepared: &Prepared) -> Report {
         let p = prepared;
-        let event = p.event.as_ref();
         let sticky = self.sticky(p);
-        let deployments = self.github.as_ref().filter(|_| self.options.deployment);
-        let meta = self.metadata(event);
-
+        let meta = self.metadata(p.event.as_ref());
         let announce = async {
-            tokio::join!(self.show(sticky.as_ref(), p, Status::Deploying), async {
-                let (Some(gh), Some(e)) = (deployments, event) else {
-                    return Ok(None);
-                };
-                let id = gh
-                    .create_deployment(&e.head_sha, &p.environment, "eden preview environment")
-                    .await?;
-                gh.deployment_status(
-                    id,
-                    DeploymentState::InProgress,
-                    None,
-                    self.origin.run_url.as_deref(),
-                    "deploying",
-                )
-                .await?;
-                Ok::<_, anyhow::Error>(Some(id))
-            })
+            tokio::join!(
+                self.show(sticky.as_ref(), p, Status::Deploying),
+                self.start_deployment(p)
+            )
         };
         let work = futures::future::join_all(p.profiles.iter().zip(&p.targets).enumerate().map(
             |(i, (pr, t))| {
@@ -181,57 +166,81 @@ impl Context {
             .find_map(|r| r.result.as_ref().ok().and_then(|o| o.url.clone()));
         let finish_comment = async {
             shown?;
-            let Some(s) = &sticky else { return Ok(None) };
-            self.show(Some(s), p, status.clone()).await?;
-            let id = s.id().await;
-            if let (Some(id), false) = (id, p.comment_id == id) {
-                state::remember(
-                    &self.engine.aws,
-                    &self.engine.table,
-                    &p.targets[0].profile,
-                    &p.environment,
-                    PrMeta::COMMENT_ID_FIELD,
-                    &id.to_string(),
-                )
-                .await?;
-            }
-            Ok::<_, anyhow::Error>(id)
+            self.finish_comment(sticky.as_ref(), p, status).await
         };
-        let finish_deployment = async {
-            let (Some(id), Some(gh)) = (deployment?, deployments) else {
-                return Ok(None);
-            };
-            let (state, desc) = match first_err {
-                Some(_) => (DeploymentState::Failure, "deploy failed"),
-                None => (DeploymentState::Success, "preview ready"),
-            };
-            gh.deployment_status(
-                id,
-                state,
-                url.as_deref(),
-                self.origin.run_url.as_deref(),
-                desc,
-            )
-            .await?;
-            Ok::<_, anyhow::Error>(Some((id, state)))
-        };
-        let (c, d) = tokio::join!(finish_comment, finish_deployment);
-        let mut github = GitHubSide::default();
-        match c {
-            Ok(id) => github.comment_id = id,
-            Err(e) => github.error = Some(e),
-        }
-        match d {
-            Ok(dep) => github.deployment = dep,
-            Err(e) => github.error = github.error.or(Some(e)),
-        }
+        let (c, d) = tokio::join!(
+            finish_comment,
+            self.finish_deployment(deployment, first_err.is_none(), url.as_deref())
+        );
         Report {
             environment: p.environment.clone(),
             decision: p.decision.clone(),
             action: action_of(&runs, false),
             runs,
-            github,
+            github: github_side(c, d),
         }
+    }
+
+    /// GitHub deployments, when asked for and the run is about a PR.
+    fn deployments(&self) -> Option<&GitHub> {
+        self.github.as_ref().filter(|_| self.options.deployment)
+    }
+
+    /// A GitHub deployment of the head, in progress.
+    async fn start_deployment(&self, p: &Prepared) -> Result<Option<u64>> {
+        let (Some(gh), Some(e)) = (self.deployments(), p.event.as_ref()) else {
+            return Ok(None);
+        };
+        let id = gh
+            .create_deployment(&e.head_sha, &p.environment, "eden preview environment")
+            .await?;
+        let run_url = self.origin.run_url.as_deref();
+        gh.deployment_status(id, DeploymentState::InProgress, None, run_url, "deploying")
+            .await?;
+        Ok(Some(id))
+    }
+
+    /// The comment's final state; a new comment's id is remembered on the state item.
+    async fn finish_comment(
+        &self,
+        sticky: Option<&Sticky<'_>>,
+        p: &Prepared,
+        status: Status,
+    ) -> Result<Option<u64>> {
+        let Some(s) = sticky else { return Ok(None) };
+        self.show(Some(s), p, status).await?;
+        let id = s.id().await;
+        if let (Some(id), false) = (id, p.comment_id == id) {
+            state::remember(
+                &self.engine.aws,
+                &self.engine.table,
+                &p.targets[0].profile,
+                &p.environment,
+                PrMeta::COMMENT_ID_FIELD,
+                &id.to_string(),
+            )
+            .await?;
+        }
+        Ok(id)
+    }
+
+    /// The deployment's final status: success (with the URL) or failure.
+    async fn finish_deployment(
+        &self,
+        deployment: Result<Option<u64>>,
+        ok: bool,
+        url: Option<&str>,
+    ) -> Result<Option<(u64, DeploymentState)>> {
+        let (Some(id), Some(gh)) = (deployment?, self.deployments()) else {
+            return Ok(None);
+        };
+        let (state, desc) = match ok {
+            false => (DeploymentState::Failure, "deploy failed"),
+            true => (DeploymentState::Success, "preview ready"),
+        };
+        let run_url = self.origin.run_url.as_deref();
+        gh.deployment_status(id, state, url, run_url, desc).await?;
+        Ok(Some((id, state)))
     }
 
     /// Delete every profile's environment. The comment is only edited when the PR has one
@@ -253,7 +262,7 @@ impl Context {
         let work = futures::future::join_all(
             p.profiles
                 .iter()
-                .map(|pr| self.engine.delete(pr, &p.environment)),
+                .map(|pr| async { Ok(self.engine.delete(pr, &p.environment).await?) }),
         );
         let (shown, outcomes) = tokio::join!(announce, work);
         let runs = by_profile(&p.profiles, outcomes);
@@ -337,4 +346,21 @@ fn by_profile(profiles: &[Profile], outcomes: Vec<Result<Outcome>>) -> Vec<Profi
             result,
         })
         .collect()
+}
+
+/// What GitHub saw of a deploy: the comment's id and the deployment, or the first error.
+fn github_side(
+    comment: Result<Option<u64>>,
+    deployment: Result<Option<(u64, DeploymentState)>>,
+) -> GitHubSide {
+    let mut github = GitHubSide::default();
+    match comment {
+        Ok(id) => github.comment_id = id,
+        Err(e) => github.error = Some(e),
+    }
+    match deployment {
+        Ok(dep) => github.deployment = dep,
+        Err(e) => github.error = github.error.or(Some(e)),
+    }
+    github
 }

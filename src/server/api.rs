@@ -19,9 +19,8 @@ use super::abuse;
 use super::config::{ApiKey, ProfilesFrom};
 use super::metrics as m;
 use super::AppState;
-use crate::engine::lease::LeaseError;
-use crate::engine::{CreateRequest, Engine};
-use crate::image::ImageRef;
+use crate::engine::{CreateRequest, Engine, Error, ErrorKind};
+use crate::error::Refusal;
 use crate::names::ResourceNames;
 use crate::profile::{self, Profile};
 use crate::profile_store;
@@ -33,19 +32,21 @@ pub struct Backend {
 }
 
 impl Backend {
-    async fn profile(&self, name: &str) -> Result<Profile, String> {
+    /// The profile, or why not: `NotFound` for an unknown one, `Refused` for one that is not
+    /// usable (the server's configuration, not the request, must change).
+    async fn profile(&self, name: &str) -> Result<Profile, Error> {
         let raw = match &self.profiles {
-            ProfilesFrom::File(path) => {
-                profile::read_raw(path, name).map_err(|e| format!("{e:#}"))?
-            }
+            ProfilesFrom::File(path) => profile::read_raw(path, name)?,
             ProfilesFrom::Remote => {
-                profile_store::fetch(&self.engine.aws, &self.engine.table, name)
-                    .await
-                    .map_err(|e| format!("{e:#}"))?
+                profile_store::fetch(&self.engine.aws, &self.engine.table, name).await?
             }
         };
-        Profile::from_raw(name, &raw)
-            .map_err(|p| format!("profile {name} is not usable: {}", p.join("; ")))
+        Profile::from_raw(name, &raw).map_err(|p| {
+            Error::from(anyhow::Error::new(Refusal::new(
+                format!("profile {name} is not usable: {}", p.join("; ")),
+                "fix it on the server (`eden config check`)",
+            )))
+        })
     }
 }
 
@@ -145,18 +146,44 @@ async fn admit<'a>(
     let profile = backend
         .profile(profile)
         .await
-        .map_err(|e| error(op, StatusCode::BAD_REQUEST, e))?;
+        .map_err(|e| engine_error(op, e))?;
     Ok((backend, profile))
 }
 
-fn engine_error(op: &'static str, e: anyhow::Error) -> Response {
+/// The HTTP status for each kind of engine error (docs/server.md lists them).
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::BadInput | ErrorKind::Refused => StatusCode::BAD_REQUEST,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Busy => StatusCode::CONFLICT,
+        ErrorKind::Aws => StatusCode::BAD_GATEWAY,
+        ErrorKind::Interrupted => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// An engine failure as the original API's error body, plus `kind` (and `fix` for a refusal);
+/// a busy environment also gets `Retry-After`.
+fn engine_error(op: &'static str, e: Error) -> Response {
+    let status = status_of(e.kind());
     m::error("api");
-    let status = match e.downcast_ref::<LeaseError>() {
-        Some(LeaseError::Busy { .. }) => StatusCode::CONFLICT,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    tracing::error!(operation = op, "{e:#}");
-    error(op, status, format!("{e:#}"))
+    if status.is_server_error() {
+        tracing::error!(operation = op, kind = e.kind().as_str(), "{e}");
+    } else {
+        tracing::info!(operation = op, kind = e.kind().as_str(), "refused: {e}");
+    }
+    let mut body = json!({"status": "error", "message": e.to_string(), "kind": e.kind().as_str()});
+    if let Error::Refused { fix, .. } = &e {
+        body["fix"] = json!(fix);
+    }
+    let mut response = reply(op, status, body);
+    if let Error::Busy { retry_after, .. } = &e {
+        let secs = retry_after.as_secs().max(1).to_string();
+        if let Ok(v) = http::HeaderValue::from_str(&secs) {
+            response.headers_mut().insert(http::header::RETRY_AFTER, v);
+        }
+    }
+    response
 }
 
 async fn create(app: Arc<AppState>, headers: HeaderMap, params: Params) -> Response {
@@ -166,22 +193,8 @@ async fn create(app: Arc<AppState>, headers: HeaderMap, params: Params) -> Respo
         Ok(x) => x,
         Err(r) => return r,
     };
+    // An unparsable or missing image is the engine's to refuse (400), before any write.
     let (name, image) = (&params["name"], &params["image_uri"]);
-    let image_ref = match ImageRef::parse(image) {
-        Ok(i) => i,
-        Err(e) => return error(OP, StatusCode::BAD_REQUEST, e),
-    };
-    match crate::aws::ecr::image_exists(&backend.engine.aws, &image_ref).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return error(
-                OP,
-                StatusCode::BAD_REQUEST,
-                format!("image {image} not found in ECR: push it first, or check image_uri"),
-            )
-        }
-        Err(e) => return engine_error(OP, e),
-    }
     let req = CreateRequest {
         environment: name.clone(),
         image_uri: image.clone(),

@@ -15,7 +15,6 @@ use super::github::Clients;
 use super::images;
 use super::job::{ChatCommand, Job, PrKey, Work};
 use super::queue::{JobDone, JobError, JobRunner, Signals};
-use crate::engine::lease::LeaseError;
 use crate::engine::{state, Engine};
 use crate::github::api::GitHub;
 use crate::preview::meta::PrMeta;
@@ -57,12 +56,7 @@ impl PreviewRunner {
 /// SDK itself.)
 pub fn is_transient(e: &anyhow::Error) -> bool {
     crate::github::api::is_transient(e)
-        || e.chain().any(|c| {
-            matches!(
-                c.downcast_ref::<LeaseError>(),
-                Some(LeaseError::Busy { .. })
-            )
-        })
+        || crate::engine::Error::kind_of(e) == crate::engine::ErrorKind::Busy
 }
 
 fn fail(e: anyhow::Error) -> JobError {

@@ -1,6 +1,7 @@
 //! The listener's host-header rules: read every page, find this hostname's rule, pick a free
 //! priority, create and delete.
 
+use crate::aws::fail;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use rand::Rng;
 
-use crate::aws::{describe, error_code, kind, Aws, AwsErrorKind};
+use crate::aws::{error_code, kind, Aws, AwsErrorKind};
 
 /// A rule found on the listener.
 #[derive(Debug, Clone)]
@@ -72,7 +73,13 @@ pub async fn scan_rules(
             .set_marker(marker)
             .send()
             .await
-            .map_err(|e| anyhow!("elbv2:DescribeRules on {listener} failed: {}", describe(&e)))?;
+            .map_err(|e| {
+                fail(
+                    "elasticloadbalancing:DescribeRules",
+                    format!("elbv2:DescribeRules on {listener}"),
+                    &e,
+                )
+            })?;
         for rule in out.rules.unwrap_or_default() {
             if let Some(p) = rule.priority().and_then(|p| p.parse::<i32>().ok()) {
                 used.insert(p);
@@ -104,7 +111,13 @@ pub async fn rule_by_arn(aws: &Aws, arn: &str) -> Result<Option<HostRule>> {
                 forwards_to: forwards(&r),
             })),
         Err(e) if error_code(&e) == Some("RuleNotFound") => Ok(None),
-        Err(e) => bail!("elbv2:DescribeRules {arn} failed: {}", describe(&e)),
+        Err(e) => {
+            return Err(fail(
+                "elasticloadbalancing:DescribeRules",
+                format!("elbv2:DescribeRules {arn}"),
+                &e,
+            ))
+        }
     }
 }
 
@@ -184,9 +197,19 @@ pub async fn create_host_rule(
                 used.insert(priority);
             }
             Err(e) if error_code(&e) == Some("TooManyRules") => {
-                bail!("listener {listener} holds the maximum number of rules; delete unused environments or raise the quota")
+                return Err(crate::error::Refusal::new(
+                    format!("listener {listener} holds the maximum number of rules"),
+                    "delete unused environments or raise the quota",
+                )
+                .into());
             }
-            Err(e) => bail!("elbv2:CreateRule for {hostname} failed: {}", describe(&e)),
+            Err(e) => {
+                return Err(fail(
+                    "elasticloadbalancing:CreateRule",
+                    format!("elbv2:CreateRule for {hostname}"),
+                    &e,
+                ))
+            }
         }
     }
     bail!("could not find a free rule priority on {listener} after 20 attempts; retry")
@@ -197,7 +220,13 @@ pub async fn delete_rule(aws: &Aws, arn: &str) -> Result<bool> {
     match aws.elb.delete_rule().rule_arn(arn).send().await {
         Ok(_) => Ok(true),
         Err(e) if kind(&e) == AwsErrorKind::NotFound => Ok(false),
-        Err(e) => bail!("elbv2:DeleteRule {arn} failed: {}", describe(&e)),
+        Err(e) => {
+            return Err(fail(
+                "elasticloadbalancing:DeleteRule",
+                format!("elbv2:DeleteRule {arn}"),
+                &e,
+            ))
+        }
     }
 }
 

@@ -169,22 +169,9 @@ async fn by_name(ask: &Ask<'_>) -> Result<Targets> {
             None => dns::zone_name(aws, &profile.dynamic_zone_id).await,
         }
     };
-    let services = async {
-        let mut found = Vec::new();
-        let mut wanted = vec![names.service.clone()];
-        if names.legacy_service != names.service {
-            wanted.push(names.legacy_service.clone());
-        }
-        for s in wanted {
-            if let Some(svc) = ecs::find_service(aws, &profile.target_cluster, &s).await? {
-                found.push(svc);
-            }
-        }
-        Ok::<_, anyhow::Error>(found)
-    };
     let (zone, services, tg, revisions, alb) = tokio::join!(
         zone,
-        services,
+        services_by_name(ask),
         elb::find_target_group(aws, &names.target_group),
         revisions(ask),
         elb::alb(aws, &profile.master_alb_arn),
@@ -219,15 +206,43 @@ async fn by_name(ask: &Ask<'_>) -> Result<Targets> {
         }
     }
     out.revisions = revisions?;
-    let alb = alb?;
     let mut hostnames = vec![hostname.clone()];
     if !legacy_hostname.eq_ignore_ascii_case(&hostname) {
         hostnames.push(legacy_hostname);
     }
-    for h in &hostnames {
+    by_host(ask, &alb?, &hostnames, &mut out).await?;
+    out.hostname = Some(hostname);
+    Ok(out)
+}
+
+/// The service by our name and by the Python eden's.
+async fn services_by_name(ask: &Ask<'_>) -> Result<Vec<aws_sdk_ecs::types::Service>> {
+    let (names, profile) = (ask.names, ask.profile);
+    let mut found = Vec::new();
+    let mut wanted = vec![names.service.clone()];
+    if names.legacy_service != names.service {
+        wanted.push(names.legacy_service.clone());
+    }
+    for s in wanted {
+        if let Some(svc) = ecs::find_service(ask.aws, &profile.target_cluster, &s).await? {
+            found.push(svc);
+        }
+    }
+    Ok(found)
+}
+
+/// The rule and the records for each hostname (ours, then the legacy spelling); a rule only
+/// if it forwards to the target group found by name.
+async fn by_host(
+    ask: &Ask<'_>,
+    alb: &elb::Alb,
+    hostnames: &[String],
+    out: &mut Targets,
+) -> Result<()> {
+    for h in hostnames {
         let (rules, records) = tokio::join!(
-            elb::scan_rules(aws, &alb.listener_arn, h),
-            dns::find_records(aws, &profile.dynamic_zone_id, h),
+            elb::scan_rules(ask.aws, &alb.listener_arn, h),
+            dns::find_records(ask.aws, &ask.profile.dynamic_zone_id, h),
         );
         if let (Some(rule), Some(tg), None) = (rules?.0, &out.target_group, &out.rule) {
             if rule.forwards_to.iter().all(|a| a == tg) {
@@ -243,8 +258,7 @@ async fn by_name(ask: &Ask<'_>) -> Result<Targets> {
         }
         out.records.extend(records?);
     }
-    out.hostname = Some(hostname);
-    Ok(out)
+    Ok(())
 }
 
 /// May delete touch a resource with this owner? If not, say why in `skipped`.
