@@ -4,7 +4,9 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
+use common::observe::{Exchange, Observer};
 use common::*;
 use eden::engine::Action;
 
@@ -154,16 +156,32 @@ async fn four_creates_of_one_environment_make_one_set_of_resources() {
     assert_eq!(w.snapshot().await, before);
 }
 
+/// The newest `DescribeTaskDefinition` of `family` by name (round 1's read of the family's latest
+/// revision), answered.
+fn family_read<'a>(seen: &'a [Exchange], family: &str) -> Option<&'a Exchange> {
+    let by_name = format!("\"taskDefinition\":\"{family}\"");
+    seen.iter()
+        .rfind(|x| x.operation == "DescribeTaskDefinition" && x.request.contains(&by_name))
+}
+
+/// A lease take refused because another run holds the lease.
+fn lease_refused(x: &Exchange) -> bool {
+    x.operation == "UpdateItem"
+        && x.status == 400
+        && x.error_code().as_deref() == Some("ConditionalCheckFailedException")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_deploy_that_waited_builds_on_the_revision_deployed_meanwhile() {
     use aws_sdk_dynamodb::types::AttributeValue as V;
-    use aws_sdk_ecs::types::KeyValuePair;
     let w = Arc::new(World::new("cw").await);
     let engine = Arc::new(w.engine(None).await);
     let api = w.profile("api");
-    engine
+    let first = engine
         .create(&api, &w.request("pr-1", &w.image("api", "sha-1")))
         .await
+        .unwrap()
+        .task_definition_arn
         .unwrap();
 
     // Another run holds the lease …
@@ -179,59 +197,38 @@ async fn a_deploy_that_waited_builds_on_the_revision_deployed_meanwhile() {
         .send()
         .await
         .unwrap();
-    // … while our deploy starts (its first round reads the family's latest revision) …
+    // … while our deploy starts: its first round reads the family's latest revision, and its
+    // lease take is refused. Both answers are awaited, however slow the machine.
+    let family = format!("{}-api-pr-1", w.prefix);
+    let observer = Observer::default();
     let ours = {
-        let (w, engine) = (w.clone(), engine.clone());
+        let mut e = w.engine(None).await;
+        e.aws = observer.wrap(&e.aws);
+        let w = w.clone();
         tokio::spawn(async move {
-            engine
-                .create(
-                    &w.profile("api"),
-                    &w.request("pr-1", &w.image("api", "sha-2")),
-                )
-                .await
+            e.create(
+                &w.profile("api"),
+                &w.request("pr-1", &w.image("api", "sha-2")),
+            )
+            .await
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        observer
+            .until(|seen| family_read(seen, &family).is_some() && seen.iter().any(lease_refused)),
+    )
+    .await
+    .expect("our run read its family and found the lease held");
+    let read = observer.seen();
+    let read = family_read(&read, &family).unwrap();
+    assert!(
+        read.status == 200 && read.response.contains(&format!("\"{first}\"")),
+        "round 1 read the revision of the first create: {read:?}"
+    );
     // … and the other run deploys a revision with a new variable, and records it (releasing
     // its lease, as a run's final state write does).
-    let family = format!("{}-api-pr-1", w.prefix);
-    let td = w
-        .aws
-        .ecs
-        .describe_task_definition()
-        .task_definition(&family)
-        .send()
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap();
-    let mut containers = td.container_definitions().to_vec();
-    containers[0].environment = Some(vec![KeyValuePair::builder()
-        .name("FEATURE_X")
-        .value("on")
-        .build()]);
-    let newer = w
-        .aws
-        .ecs
-        .register_task_definition()
-        .family(&family)
-        .set_task_role_arn(td.task_role_arn.clone())
-        .set_execution_role_arn(td.execution_role_arn.clone())
-        .set_network_mode(td.network_mode.clone())
-        .set_container_definitions(Some(containers))
-        .set_requires_compatibilities(td.requires_compatibilities.clone())
-        .set_cpu(td.cpu.clone())
-        .set_memory(td.memory.clone())
-        .set_tags(Some(eden::aws::ecs::to_tags(
-            &eden::engine::tags::eden_tags("api", "pr-1"),
-        )))
-        .send()
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap()
-        .task_definition_arn
-        .unwrap();
+    let newer = register_with_feature_x(&w, &family).await;
     key(w.aws.dynamodb.update_item())
         .update_expression("SET task_definition_arn = :t REMOVE lease_owner, lease_rvn")
         .expression_attribute_values(":t", V::S(newer.clone()))
@@ -240,6 +237,13 @@ async fn a_deploy_that_waited_builds_on_the_revision_deployed_meanwhile() {
         .unwrap();
 
     let out = ours.await.unwrap().unwrap();
+    // The race was run: the lease was ours only after the other run's release, and the
+    // revision read in round 1 was replaced by the one the state names.
+    assert!(out.steps.iter().any(|s| s.step == "lease-wait"), "{out:?}");
+    assert!(
+        family_read(&observer.seen(), &newer).is_some(),
+        "the state's newer revision {newer} was read"
+    );
     let deployed = w
         .aws
         .ecs
@@ -261,4 +265,45 @@ async fn a_deploy_that_waited_builds_on_the_revision_deployed_meanwhile() {
         "built on {newer}"
     );
     engine.delete(&api, "pr-1").await.unwrap();
+}
+
+/// What the other run deploys: the family's latest revision with `FEATURE_X=on`; its ARN.
+async fn register_with_feature_x(w: &World, family: &str) -> String {
+    use aws_sdk_ecs::types::KeyValuePair;
+    let td = w
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(family)
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap();
+    let mut containers = td.container_definitions().to_vec();
+    containers[0].environment = Some(vec![KeyValuePair::builder()
+        .name("FEATURE_X")
+        .value("on")
+        .build()]);
+    w.aws
+        .ecs
+        .register_task_definition()
+        .family(family)
+        .set_task_role_arn(td.task_role_arn.clone())
+        .set_execution_role_arn(td.execution_role_arn.clone())
+        .set_network_mode(td.network_mode.clone())
+        .set_container_definitions(Some(containers))
+        .set_requires_compatibilities(td.requires_compatibilities.clone())
+        .set_cpu(td.cpu.clone())
+        .set_memory(td.memory.clone())
+        .set_tags(Some(eden::aws::ecs::to_tags(
+            &eden::engine::tags::eden_tags("api", "pr-1"),
+        )))
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap()
+        .task_definition_arn
+        .unwrap()
 }
