@@ -164,6 +164,24 @@ fn family_read<'a>(seen: &'a [Exchange], family: &str) -> Option<&'a Exchange> {
         .rfind(|x| x.operation == "DescribeTaskDefinition" && x.request.contains(&by_name))
 }
 
+/// Until our run's round 1 has read the family (answered: `revision`, the latest) and its lease
+/// take has been refused.
+async fn round_one_then_lease_refused(observer: &Observer, family: &str, revision: &str) {
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        observer
+            .until(|seen| family_read(seen, family).is_some() && seen.iter().any(lease_refused)),
+    )
+    .await
+    .expect("our run read its family and found the lease held");
+    let seen = observer.seen();
+    let read = family_read(&seen, family).unwrap();
+    assert!(
+        read.status == 200 && read.response.contains(&format!("\"{revision}\"")),
+        "round 1 read {revision}, the latest revision: {read:?}"
+    );
+}
+
 /// A lease take refused because another run holds the lease.
 fn lease_refused(x: &Exchange) -> bool {
     x.operation == "UpdateItem"
@@ -173,7 +191,6 @@ fn lease_refused(x: &Exchange) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_deploy_that_waited_builds_on_the_revision_deployed_meanwhile() {
-    use aws_sdk_dynamodb::types::AttributeValue as V;
     let w = Arc::new(World::new("cw").await);
     let engine = Arc::new(w.engine(None).await);
     let api = w.profile("api");
@@ -185,18 +202,12 @@ async fn a_deploy_that_waited_builds_on_the_revision_deployed_meanwhile() {
         .unwrap();
 
     // Another run holds the lease …
-    let key = |q: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
-        q.table_name(&w.table)
-            .key("type", V::S("api".into()))
-            .key("name", V::S("pr-1".into()))
-    };
-    key(w.aws.dynamodb.update_item())
-        .update_expression("SET lease_owner = :o, lease_rvn = :r")
-        .expression_attribute_values(":o", V::S("other-run".into()))
-        .expression_attribute_values(":r", V::S("rvn-1".into()))
-        .send()
-        .await
-        .unwrap();
+    other_run(
+        &w,
+        "SET lease_owner = :o, lease_rvn = :r",
+        &[(":o", "other-run"), (":r", "rvn-1")],
+    )
+    .await;
     // … while our deploy starts: its first round reads the family's latest revision, and its
     // lease take is refused. Both answers are awaited, however slow the machine.
     let family = format!("{}-api-pr-1", w.prefix);
@@ -213,28 +224,16 @@ async fn a_deploy_that_waited_builds_on_the_revision_deployed_meanwhile() {
             .await
         })
     };
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        observer
-            .until(|seen| family_read(seen, &family).is_some() && seen.iter().any(lease_refused)),
-    )
-    .await
-    .expect("our run read its family and found the lease held");
-    let read = observer.seen();
-    let read = family_read(&read, &family).unwrap();
-    assert!(
-        read.status == 200 && read.response.contains(&format!("\"{first}\"")),
-        "round 1 read the revision of the first create: {read:?}"
-    );
+    round_one_then_lease_refused(&observer, &family, &first).await;
     // … and the other run deploys a revision with a new variable, and records it (releasing
     // its lease, as a run's final state write does).
     let newer = register_with_feature_x(&w, &family).await;
-    key(w.aws.dynamodb.update_item())
-        .update_expression("SET task_definition_arn = :t REMOVE lease_owner, lease_rvn")
-        .expression_attribute_values(":t", V::S(newer.clone()))
-        .send()
-        .await
-        .unwrap();
+    other_run(
+        &w,
+        "SET task_definition_arn = :t REMOVE lease_owner, lease_rvn",
+        &[(":t", &newer)],
+    )
+    .await;
 
     let out = ours.await.unwrap().unwrap();
     // The race was run: the lease was ours only after the other run's release, and the
@@ -256,15 +255,26 @@ async fn a_deploy_that_waited_builds_on_the_revision_deployed_meanwhile() {
         .unwrap();
     let app = &deployed.container_definitions()[0];
     assert_eq!(app.image(), Some(w.image("api", "sha-2").as_str()));
-    assert_eq!(
-        app.environment()
-            .iter()
-            .map(|kv| kv.name().unwrap())
-            .collect::<Vec<_>>(),
-        ["FEATURE_X"],
-        "built on {newer}"
-    );
+    let names: Vec<_> = app.environment().iter().map(|kv| kv.name()).collect();
+    assert_eq!(names, [Some("FEATURE_X")], "built on {newer}");
     engine.delete(&api, "pr-1").await.unwrap();
+}
+
+/// The other run's write to the state item of api/pr-1 (string values).
+async fn other_run(w: &World, expression: &str, values: &[(&str, &str)]) {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    let mut q = w
+        .aws
+        .dynamodb
+        .update_item()
+        .table_name(&w.table)
+        .key("type", V::S("api".into()))
+        .key("name", V::S("pr-1".into()))
+        .update_expression(expression);
+    for (k, v) in values {
+        q = q.expression_attribute_values(*k, V::S(v.to_string()));
+    }
+    q.send().await.unwrap();
 }
 
 /// What the other run deploys: the family's latest revision with `FEATURE_X=on`; its ARN.
