@@ -30,75 +30,9 @@ impl ImageRef {
         if uri.chars().any(|c| c.is_whitespace()) {
             return Err(bad("contains whitespace"));
         }
-        let (host, path) = uri
-            .split_once('/')
-            .ok_or_else(|| bad("is not an Amazon ECR image"))?;
-        let mut parts = host.split('.');
-        let registry_id = parts.next().unwrap_or_default();
-        if registry_id.len() != 12 || !registry_id.chars().all(|c| c.is_ascii_digit()) {
-            return Err(bad(
-                "is not an Amazon ECR image (the registry must be a 12-digit account id)",
-            ));
-        }
-        // ACCOUNT.dkr.ecr[-fips].REGION.amazonaws.com[.cn], or the dual-stack endpoint
-        // ACCOUNT.dkr-ecr[-fips].REGION.on.aws
-        let (region, suffix_ok) = match parts.next() {
-            Some("dkr") => {
-                match parts.next() {
-                    Some("ecr") | Some("ecr-fips") => {}
-                    _ => return Err(bad("is not an Amazon ECR image")),
-                }
-                let region = parts.next().unwrap_or_default().to_string();
-                let rest: Vec<&str> = parts.collect();
-                let ok = rest == ["amazonaws", "com"] || rest == ["amazonaws", "com", "cn"];
-                (region, ok)
-            }
-            Some("dkr-ecr") | Some("dkr-ecr-fips") => {
-                let region = parts.next().unwrap_or_default().to_string();
-                let rest: Vec<&str> = parts.collect();
-                (region, rest == ["on", "aws"])
-            }
-            _ => return Err(bad("is not an Amazon ECR image")),
-        };
-        if region.is_empty() || !suffix_ok {
-            return Err(bad("is not an Amazon ECR image"));
-        }
-        let (name_tag, digest) = match path.split_once('@') {
-            Some((n, d)) => (n, Some(d.to_string())),
-            None => (path, None),
-        };
-        if let Some(d) = &digest {
-            let ok = d
-                .strip_prefix("sha256:")
-                .is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()));
-            if !ok {
-                return Err(bad("has a malformed digest (sha256: and 64 hex digits)"));
-            }
-        }
-        let (repository, tag) = match name_tag.rsplit_once(':') {
-            Some((r, t)) => (r.to_string(), Some(t.to_string())),
-            None => (name_tag.to_string(), None),
-        };
-        let repo_ok = !repository.is_empty()
-            && repository.len() <= 256
-            && repository
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c));
-        if !repo_ok {
-            return Err(bad("has an invalid repository name"));
-        }
-        if let Some(t) = &tag {
-            let tag_ok = !t.is_empty()
-                && t.len() <= 128
-                && t.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-            if !tag_ok {
-                return Err(bad("has an invalid tag"));
-            }
-        }
-        if tag.is_none() && digest.is_none() {
-            return Err(bad("has neither a tag nor a digest"));
-        }
+        let (host, path) = uri.split_once('/').ok_or_else(|| bad(NOT_ECR))?;
+        let (registry_id, region) = registry(host).map_err(bad)?;
+        let (repository, tag, digest) = repository_path(path).map_err(bad)?;
         Ok(ImageRef {
             uri: uri.to_string(),
             registry_id: registry_id.to_string(),
@@ -108,6 +42,84 @@ impl ImageRef {
             digest,
         })
     }
+}
+
+const NOT_ECR: &str = "is not an Amazon ECR image";
+
+/// The registry host → (account id, region); `Err`: why it is not an ECR registry.
+fn registry(host: &str) -> Result<(&str, String), &'static str> {
+    let mut parts = host.split('.');
+    let registry_id = parts.next().unwrap_or_default();
+    if registry_id.len() != 12 || !registry_id.chars().all(|c| c.is_ascii_digit()) {
+        return Err("is not an Amazon ECR image (the registry must be a 12-digit account id)");
+    }
+    // ACCOUNT.dkr.ecr[-fips].REGION.amazonaws.com[.cn], or the dual-stack endpoint
+    // ACCOUNT.dkr-ecr[-fips].REGION.on.aws
+    let (region, suffix_ok) = match parts.next() {
+        Some("dkr") => {
+            match parts.next() {
+                Some("ecr") | Some("ecr-fips") => {}
+                _ => return Err(NOT_ECR),
+            }
+            let region = parts.next().unwrap_or_default().to_string();
+            let rest: Vec<&str> = parts.collect();
+            let ok = rest == ["amazonaws", "com"] || rest == ["amazonaws", "com", "cn"];
+            (region, ok)
+        }
+        Some("dkr-ecr") | Some("dkr-ecr-fips") => {
+            let region = parts.next().unwrap_or_default().to_string();
+            let rest: Vec<&str> = parts.collect();
+            (region, rest == ["on", "aws"])
+        }
+        _ => return Err(NOT_ECR),
+    };
+    if region.is_empty() || !suffix_ok {
+        return Err(NOT_ECR);
+    }
+    Ok((registry_id, region))
+}
+
+/// `REPOSITORY[:TAG][@sha256:DIGEST]` → (repository, tag, digest); at least one of the two.
+type RepositoryPath = (String, Option<String>, Option<String>);
+
+fn repository_path(path: &str) -> Result<RepositoryPath, &'static str> {
+    let (name_tag, digest) = match path.split_once('@') {
+        Some((n, d)) => (n, Some(d.to_string())),
+        None => (path, None),
+    };
+    if let Some(d) = &digest {
+        let ok = d
+            .strip_prefix("sha256:")
+            .is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()));
+        if !ok {
+            return Err("has a malformed digest (sha256: and 64 hex digits)");
+        }
+    }
+    let (repository, tag) = match name_tag.rsplit_once(':') {
+        Some((r, t)) => (r.to_string(), Some(t.to_string())),
+        None => (name_tag.to_string(), None),
+    };
+    let repo_ok = !repository.is_empty()
+        && repository.len() <= 256
+        && repository
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c));
+    if !repo_ok {
+        return Err("has an invalid repository name");
+    }
+    if let Some(t) = &tag {
+        let tag_ok = !t.is_empty()
+            && t.len() <= 128
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !tag_ok {
+            return Err("has an invalid tag");
+        }
+    }
+    if tag.is_none() && digest.is_none() {
+        return Err("has neither a tag nor a digest");
+    }
+    Ok((repository, tag, digest))
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
+use common::observe::{Exchange, Observer};
 use common::*;
 use eden::engine::Action;
 
@@ -154,52 +156,135 @@ async fn four_creates_of_one_environment_make_one_set_of_resources() {
     assert_eq!(w.snapshot().await, before);
 }
 
+/// The newest `DescribeTaskDefinition` of `family` by name (round 1's read of the family's latest
+/// revision), answered.
+fn family_read<'a>(seen: &'a [Exchange], family: &str) -> Option<&'a Exchange> {
+    let by_name = format!("\"taskDefinition\":\"{family}\"");
+    seen.iter()
+        .rfind(|x| x.operation == "DescribeTaskDefinition" && x.request.contains(&by_name))
+}
+
+/// Until our run's round 1 has read the family (answered: `revision`, the latest) and its lease
+/// take has been refused.
+async fn round_one_then_lease_refused(observer: &Observer, family: &str, revision: &str) {
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        observer
+            .until(|seen| family_read(seen, family).is_some() && seen.iter().any(lease_refused)),
+    )
+    .await
+    .expect("our run read its family and found the lease held");
+    let seen = observer.seen();
+    let read = family_read(&seen, family).unwrap();
+    assert!(
+        read.status == 200 && read.response.contains(&format!("\"{revision}\"")),
+        "round 1 read {revision}, the latest revision: {read:?}"
+    );
+}
+
+/// A lease take refused because another run holds the lease.
+fn lease_refused(x: &Exchange) -> bool {
+    x.operation == "UpdateItem"
+        && x.status == 400
+        && x.error_code().as_deref() == Some("ConditionalCheckFailedException")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_deploy_that_waited_builds_on_the_revision_deployed_meanwhile() {
-    use aws_sdk_dynamodb::types::AttributeValue as V;
-    use aws_sdk_ecs::types::KeyValuePair;
     let w = Arc::new(World::new("cw").await);
     let engine = Arc::new(w.engine(None).await);
     let api = w.profile("api");
-    engine
+    let first = engine
         .create(&api, &w.request("pr-1", &w.image("api", "sha-1")))
         .await
+        .unwrap()
+        .task_definition_arn
         .unwrap();
 
     // Another run holds the lease …
-    let key = |q: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
-        q.table_name(&w.table)
-            .key("type", V::S("api".into()))
-            .key("name", V::S("pr-1".into()))
-    };
-    key(w.aws.dynamodb.update_item())
-        .update_expression("SET lease_owner = :o, lease_rvn = :r")
-        .expression_attribute_values(":o", V::S("other-run".into()))
-        .expression_attribute_values(":r", V::S("rvn-1".into()))
-        .send()
-        .await
-        .unwrap();
-    // … while our deploy starts (its first round reads the family's latest revision) …
+    other_run(
+        &w,
+        "SET lease_owner = :o, lease_rvn = :r",
+        &[(":o", "other-run"), (":r", "rvn-1")],
+    )
+    .await;
+    // … while our deploy starts: its first round reads the family's latest revision, and its
+    // lease take is refused. Both answers are awaited, however slow the machine.
+    let family = format!("{}-api-pr-1", w.prefix);
+    let observer = Observer::default();
     let ours = {
-        let (w, engine) = (w.clone(), engine.clone());
+        let mut e = w.engine(None).await;
+        e.aws = observer.wrap(&e.aws);
+        let w = w.clone();
         tokio::spawn(async move {
-            engine
-                .create(
-                    &w.profile("api"),
-                    &w.request("pr-1", &w.image("api", "sha-2")),
-                )
-                .await
+            e.create(
+                &w.profile("api"),
+                &w.request("pr-1", &w.image("api", "sha-2")),
+            )
+            .await
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    round_one_then_lease_refused(&observer, &family, &first).await;
     // … and the other run deploys a revision with a new variable, and records it (releasing
     // its lease, as a run's final state write does).
-    let family = format!("{}-api-pr-1", w.prefix);
+    let newer = register_with_feature_x(&w, &family).await;
+    other_run(
+        &w,
+        "SET task_definition_arn = :t REMOVE lease_owner, lease_rvn",
+        &[(":t", &newer)],
+    )
+    .await;
+
+    let out = ours.await.unwrap().unwrap();
+    // The race was run: the lease was ours only after the other run's release, and the
+    // revision read in round 1 was replaced by the one the state names.
+    assert!(out.steps.iter().any(|s| s.step == "lease-wait"), "{out:?}");
+    assert!(
+        family_read(&observer.seen(), &newer).is_some(),
+        "the state's newer revision {newer} was read"
+    );
+    let deployed = w
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(out.task_definition_arn.unwrap())
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap();
+    let app = &deployed.container_definitions()[0];
+    assert_eq!(app.image(), Some(w.image("api", "sha-2").as_str()));
+    let names: Vec<_> = app.environment().iter().map(|kv| kv.name()).collect();
+    assert_eq!(names, [Some("FEATURE_X")], "built on {newer}");
+    engine.delete(&api, "pr-1").await.unwrap();
+}
+
+/// The other run's write to the state item of api/pr-1 (string values).
+async fn other_run(w: &World, expression: &str, values: &[(&str, &str)]) {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    let mut q = w
+        .aws
+        .dynamodb
+        .update_item()
+        .table_name(&w.table)
+        .key("type", V::S("api".into()))
+        .key("name", V::S("pr-1".into()))
+        .update_expression(expression);
+    for (k, v) in values {
+        q = q.expression_attribute_values(*k, V::S(v.to_string()));
+    }
+    q.send().await.unwrap();
+}
+
+/// What the other run deploys: the family's latest revision with `FEATURE_X=on`; its ARN.
+async fn register_with_feature_x(w: &World, family: &str) -> String {
+    use aws_sdk_ecs::types::KeyValuePair;
     let td = w
         .aws
         .ecs
         .describe_task_definition()
-        .task_definition(&family)
+        .task_definition(family)
         .send()
         .await
         .unwrap()
@@ -210,11 +295,10 @@ async fn a_deploy_that_waited_builds_on_the_revision_deployed_meanwhile() {
         .name("FEATURE_X")
         .value("on")
         .build()]);
-    let newer = w
-        .aws
+    w.aws
         .ecs
         .register_task_definition()
-        .family(&family)
+        .family(family)
         .set_task_role_arn(td.task_role_arn.clone())
         .set_execution_role_arn(td.execution_role_arn.clone())
         .set_network_mode(td.network_mode.clone())
@@ -231,34 +315,5 @@ async fn a_deploy_that_waited_builds_on_the_revision_deployed_meanwhile() {
         .task_definition
         .unwrap()
         .task_definition_arn
-        .unwrap();
-    key(w.aws.dynamodb.update_item())
-        .update_expression("SET task_definition_arn = :t REMOVE lease_owner, lease_rvn")
-        .expression_attribute_values(":t", V::S(newer.clone()))
-        .send()
-        .await
-        .unwrap();
-
-    let out = ours.await.unwrap().unwrap();
-    let deployed = w
-        .aws
-        .ecs
-        .describe_task_definition()
-        .task_definition(out.task_definition_arn.unwrap())
-        .send()
-        .await
         .unwrap()
-        .task_definition
-        .unwrap();
-    let app = &deployed.container_definitions()[0];
-    assert_eq!(app.image(), Some(w.image("api", "sha-2").as_str()));
-    assert_eq!(
-        app.environment()
-            .iter()
-            .map(|kv| kv.name().unwrap())
-            .collect::<Vec<_>>(),
-        ["FEATURE_X"],
-        "built on {newer}"
-    );
-    engine.delete(&api, "pr-1").await.unwrap();
 }

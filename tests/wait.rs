@@ -1,7 +1,11 @@
 //! The wait logic on replayed ECS and ELB responses (the emulator never runs tasks or turns
-//! targets healthy).
+//! targets healthy), on tokio's paused clock: the waits use production-sized intervals and
+//! timeouts, take no real time, and each test states exactly how long (virtual) it waited and
+//! how many polls it took.
 
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
 use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service};
@@ -52,7 +56,7 @@ fn targets(states: &[TargetHealthStateEnum]) -> DescribeTargetHealthOutput {
     b.build()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn ready_after_the_rollout_completes_and_a_target_is_healthy() {
     use DeploymentRolloutState::*;
     use TargetHealthStateEnum::*;
@@ -74,21 +78,23 @@ async fn ready_after_the_rollout_completes_and_a_target_is_healthy() {
         RuleMode::Sequential,
         [&elb_rule]
     );
+    let began = Instant::now();
     until_ready(
         &ecs,
         &elb,
         "dev",
         "dev-api-pr-1",
         "arn:tg",
-        Duration::from_secs(5),
-        Duration::from_millis(10),
+        Duration::from_secs(600),
+        Duration::from_secs(15),
     )
     .await
     .unwrap();
     assert_eq!((ecs_rule.num_calls(), elb_rule.num_calls()), (3, 3));
+    assert_eq!(began.elapsed(), Duration::from_secs(30), "two intervals");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failed_rollout_stops_the_wait_with_its_reason() {
     let ecs_rule = mock!(aws_sdk_ecs::Client::describe_services)
         .sequence()
@@ -112,14 +118,15 @@ async fn a_failed_rollout_stops_the_wait_with_its_reason() {
         RuleMode::Sequential,
         [&elb_rule]
     );
+    let began = Instant::now();
     let err = until_ready(
         &ecs,
         &elb,
         "dev",
         "svc",
         "arn:tg",
-        Duration::from_secs(5),
-        Duration::from_millis(10),
+        Duration::from_secs(600),
+        Duration::from_secs(15),
     )
     .await
     .unwrap_err();
@@ -129,9 +136,10 @@ async fn a_failed_rollout_stops_the_wait_with_its_reason() {
         "{err}"
     );
     assert_eq!(ecs_rule.num_calls(), 2);
+    assert_eq!(began.elapsed(), Duration::from_secs(15), "stopped at once");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn unhealthy_targets_time_out_with_what_was_seen() {
     let ecs_rule = mock!(aws_sdk_ecs::Client::describe_services)
         .sequence()
@@ -149,23 +157,26 @@ async fn unhealthy_targets_time_out_with_what_was_seen() {
         RuleMode::Sequential,
         [&elb_rule]
     );
+    let began = Instant::now();
     let err = until_ready(
         &ecs,
         &elb,
         "dev",
         "svc",
         "arn:tg",
-        Duration::from_millis(50),
-        Duration::from_millis(20),
+        Duration::from_secs(60),
+        Duration::from_secs(15),
     )
     .await
     .unwrap_err();
     let msg = err.to_string();
     assert!(
-        msg.contains("not ready after") && msg.contains("unhealthy: Health checks failed"),
+        msg.contains("not ready after 60 s") && msg.contains("unhealthy: Health checks failed"),
         "{msg}"
     );
-    assert!(ecs_rule.num_calls() >= 2);
+    // polls at 0, 15, 30, 45 and 60 s; another would start past the timeout
+    assert_eq!(ecs_rule.num_calls(), 5);
+    assert_eq!(began.elapsed(), Duration::from_secs(60));
 }
 
 fn status(s: &'static str) -> DescribeServicesOutput {
@@ -179,7 +190,7 @@ fn status(s: &'static str) -> DescribeServicesOutput {
         .build()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_draining_service_is_waited_for_before_it_is_created_again() {
     let rule = mock!(aws_sdk_ecs::Client::describe_services)
         .sequence()
@@ -188,16 +199,18 @@ async fn a_draining_service_is_waited_for_before_it_is_created_again() {
         .output(|| status("INACTIVE"))
         .build();
     let ecs = mock_client!(aws_sdk_ecs, RuleMode::Sequential, [&rule]);
+    let began = Instant::now();
     eden::aws::ecs::wait_drained(
         &ecs,
         "dev",
         "dev-api-pr-1",
+        Duration::from_secs(120),
         Duration::from_secs(5),
-        Duration::from_millis(10),
     )
     .await
     .unwrap();
     assert_eq!(rule.num_calls(), 3);
+    assert_eq!(began.elapsed(), Duration::from_secs(10));
 
     let stuck = mock!(aws_sdk_ecs::Client::describe_services)
         .sequence()
@@ -205,14 +218,22 @@ async fn a_draining_service_is_waited_for_before_it_is_created_again() {
         .repeatedly()
         .build();
     let ecs = mock_client!(aws_sdk_ecs, RuleMode::Sequential, [&stuck]);
+    let began = Instant::now();
     let err = eden::aws::ecs::wait_drained(
         &ecs,
         "dev",
         "dev-api-pr-1",
-        Duration::from_millis(50),
-        Duration::from_millis(20),
+        Duration::from_secs(120),
+        Duration::from_secs(5),
     )
     .await
     .unwrap_err();
-    assert!(err.to_string().contains("still draining"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("still draining from an earlier delete after 120 s"),
+        "{err}"
+    );
+    // polls every 5 s from 0 to 120 s
+    assert_eq!(stuck.num_calls(), 25);
+    assert_eq!(began.elapsed(), Duration::from_secs(120));
 }

@@ -173,56 +173,15 @@ async fn serve(config: ServeConfig) -> Result<i32> {
         engine.clone(),
         github.clone(),
     ));
-    let queue_settings = QueueSettings {
-        max_in_flight: config.max_in_flight,
-        ..QueueSettings::default()
-    };
-    // In-process: the scheduler is the queue. SQS: jobs go to the FIFO queue, and this
-    // replica's consumer feeds its own scheduler from it (src/server/sqs.rs).
-    let (queue, scheduler, consumer): (Arc<dyn super::Submit>, _, _) = match &config.queue {
-        QueueKind::Memory => {
-            let scheduler = Scheduler::new(runner, queue_settings, None);
-            (Arc::new(Memory(scheduler.clone())), Some(scheduler), None)
-        }
-        QueueKind::Sqs(url) => {
-            // A wrong URL, region or role is an operator's mistake: say so before serving.
-            if let Err(e) = crate::aws::sqs::counts(&aws, url).await {
-                let region = aws.config.region().map(|r| r.to_string());
-                anyhow::bail!(
-                    "queue {url}: {e}. Check that the FIFO queue exists in region {} and that the role may use it (sqs:GetQueueAttributes, SendMessage, ReceiveMessage, DeleteMessage, ChangeMessageVisibility)",
-                    region.as_deref().unwrap_or("(none set)")
-                );
-            }
-            let settings = SqsSettings::new(url, config.max_in_flight);
-            let consumer = Consumer::start(aws.clone(), settings, runner, queue_settings);
-            (
-                Arc::new(SqsSubmit::new(aws.clone(), url)),
-                None,
-                Some(consumer),
-            )
-        }
-    };
-    let mut state = AppState::new(config.clone(), queue.clone());
-    state.api = Some(api::Backend {
-        engine: engine.clone(),
-        profiles: config.profiles.clone(),
-    });
-    state.ready = Some(Arc::new(Ready {
-        aws,
-        table: config.table.clone(),
-        github: github.clone(),
-        queue: match &config.queue {
-            QueueKind::Sqs(url) => Some(url.clone()),
-            QueueKind::Memory => None,
-        },
-    }));
+    let jobs = queue(&config, &aws, runner).await?;
+    let state = app_state(&config, &jobs, &engine, aws, &github);
     let stop_loops = tokio_util::sync::CancellationToken::new();
     if let Some(interval) = config.reconcile_interval {
         let reconciler = Reconciler {
             config: config.clone(),
             engine: engine.clone(),
             github: github.clone(),
-            queue: queue.clone(),
+            queue: jobs.submit.clone(),
         };
         tokio::spawn(reconciler.run(interval, stop_loops.clone()));
     }
@@ -237,7 +196,7 @@ async fn serve(config: ServeConfig) -> Result<i32> {
     super::serve_until(
         listener,
         Arc::new(state),
-        scheduler,
+        jobs.scheduler,
         config.shutdown_timeout,
         async move {
             super::signal().await;
@@ -245,10 +204,80 @@ async fn serve(config: ServeConfig) -> Result<i32> {
         },
     )
     .await?;
-    if let Some(consumer) = consumer {
+    if let Some(consumer) = jobs.consumer {
         if consumer.shutdown(config.shutdown_timeout).await {
             tracing::info!("all work finished");
         }
     }
     Ok(0)
+}
+
+/// Where jobs go, and what runs them in this process.
+struct Jobs {
+    submit: Arc<dyn super::Submit>,
+    /// In-process: the scheduler is the queue.
+    scheduler: Option<Arc<Scheduler>>,
+    /// SQS: this replica's consumer, feeding its own scheduler from the FIFO queue.
+    consumer: Option<Consumer>,
+}
+
+/// In-process: the scheduler is the queue. SQS: jobs go to the FIFO queue, and this replica's
+/// consumer feeds its own scheduler from it (src/server/sqs.rs).
+async fn queue(config: &ServeConfig, aws: &Aws, runner: Arc<PreviewRunner>) -> Result<Jobs> {
+    let queue_settings = QueueSettings {
+        max_in_flight: config.max_in_flight,
+        ..QueueSettings::default()
+    };
+    match &config.queue {
+        QueueKind::Memory => {
+            let scheduler = Scheduler::new(runner, queue_settings, None);
+            Ok(Jobs {
+                submit: Arc::new(Memory(scheduler.clone())),
+                scheduler: Some(scheduler),
+                consumer: None,
+            })
+        }
+        QueueKind::Sqs(url) => {
+            // A wrong URL, region or role is an operator's mistake: say so before serving.
+            if let Err(e) = crate::aws::sqs::counts(aws, url).await {
+                let region = aws.config.region().map(|r| r.to_string());
+                anyhow::bail!(
+                    "queue {url}: {e}. Check that the FIFO queue exists in region {} and that the role may use it (sqs:GetQueueAttributes, SendMessage, ReceiveMessage, DeleteMessage, ChangeMessageVisibility)",
+                    region.as_deref().unwrap_or("(none set)")
+                );
+            }
+            let settings = SqsSettings::new(url, config.max_in_flight);
+            let consumer = Consumer::start(aws.clone(), settings, runner, queue_settings);
+            Ok(Jobs {
+                submit: Arc::new(SqsSubmit::new(aws.clone(), url)),
+                scheduler: None,
+                consumer: Some(consumer),
+            })
+        }
+    }
+}
+
+/// What the router serves from: the queue, the original API's engine, the readiness checks.
+fn app_state(
+    config: &Arc<ServeConfig>,
+    jobs: &Jobs,
+    engine: &Engine,
+    aws: Aws,
+    github: &Arc<Clients>,
+) -> AppState {
+    let mut state = AppState::new(config.clone(), jobs.submit.clone());
+    state.api = Some(api::Backend {
+        engine: engine.clone(),
+        profiles: config.profiles.clone(),
+    });
+    state.ready = Some(Arc::new(Ready {
+        aws,
+        table: config.table.clone(),
+        github: github.clone(),
+        queue: match &config.queue {
+            QueueKind::Sqs(url) => Some(url.clone()),
+            QueueKind::Memory => None,
+        },
+    }));
+    state
 }

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 pub mod fake_github;
 pub mod hold_proxy;
+pub mod observe;
 pub mod paused;
 pub mod serve;
 

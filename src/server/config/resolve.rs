@@ -19,11 +19,61 @@ pub fn resolve(
     let mut problems = Vec::new();
     let p = &mut problems;
 
-    let listen = listen(p, args.listen.clone().or(file.listen));
+    let listen = listen(p, args.listen.clone().or(file.listen.clone()));
     let remote = global.remote_profile || file.remote_profiles.unwrap_or(false);
-    let profiles = profiles(p, global.config_path.clone().or(file.eden_config), remote);
-    let table = table(p, &global.table, file.table);
-    let queue = queue(p, args.queue.clone().or(file.queue));
+    let profiles = profiles(
+        p,
+        global.config_path.clone().or(file.eden_config.clone()),
+        remote,
+    );
+    let table = table(p, &global.table, file.table.clone());
+    let queue = queue(p, args.queue.clone().or(file.queue.clone()));
+    let run = running(p, args, &file);
+
+    let github = github(p, file.github, args);
+    let repositories = repositories(p, &args.repositories, file.repository);
+    let api_keys = api_keys(p, args, file.api_key);
+    if !repositories.is_empty() && github.webhook_secrets.is_empty() {
+        p.push("github.webhook_secrets: repositories are configured but no webhook secret is (webhooks would all be refused)".into());
+    }
+    let config = ServeConfig {
+        listen,
+        profiles,
+        table,
+        queue,
+        max_in_flight: run.max_in_flight,
+        reconcile_interval: (run.reconcile > Duration::ZERO).then_some(run.reconcile),
+        log_format: run.log_format,
+        shutdown_timeout: run.shutdown_timeout,
+        image_wait: run.image_wait,
+        wait_timeout: run.wait_timeout,
+        client_ip: run.client_ip,
+        auth_failures_per_minute: run.auth_failures_per_minute,
+        github,
+        repositories,
+        api_keys,
+    };
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
+    }
+}
+
+/// How the server runs: parallelism, intervals and timeouts, log format, client addresses.
+struct Running {
+    max_in_flight: usize,
+    /// Zero: no reconcile loop.
+    reconcile: Duration,
+    log_format: LogFormat,
+    shutdown_timeout: Duration,
+    image_wait: Duration,
+    wait_timeout: Duration,
+    client_ip: ClientIp,
+    auth_failures_per_minute: u32,
+}
+
+fn running(p: &mut Vec<String>, args: &ServeArgs, file: &FileConfig) -> Running {
     let max_in_flight = args.max_in_flight.or(file.max_in_flight).unwrap_or(4);
     if max_in_flight == 0 {
         p.push("max_in_flight: must be at least 1".into());
@@ -38,7 +88,7 @@ pub fn resolve(
     let log_format = choice(
         p,
         "log_format",
-        args.log_format.clone().or(file.log_format),
+        args.log_format.clone().or(file.log_format.clone()),
         &[("text", LogFormat::Text), ("json", LogFormat::Json)],
         "",
     );
@@ -60,45 +110,25 @@ pub fn resolve(
     let client_ip = choice(
         p,
         "client_ip",
-        args.client_ip.clone().or(file.client_ip),
+        args.client_ip.clone().or(file.client_ip.clone()),
         &[
             ("peer", ClientIp::Peer),
             ("x-forwarded-for", ClientIp::ForwardedFor),
         ],
         " (behind a load balancer that appends the client's address)",
     );
-    let auth_failures_per_minute = args
-        .auth_failures_per_minute
-        .or(file.auth_failures_per_minute)
-        .unwrap_or(60);
-
-    let github = github(p, file.github, args);
-    let repositories = repositories(p, &args.repositories, file.repository);
-    let api_keys = api_keys(p, args, file.api_key);
-    if !repositories.is_empty() && github.webhook_secrets.is_empty() {
-        p.push("github.webhook_secrets: repositories are configured but no webhook secret is (webhooks would all be refused)".into());
-    }
-    let config = ServeConfig {
-        listen,
-        profiles,
-        table,
-        queue,
+    Running {
         max_in_flight,
-        reconcile_interval: (reconcile > Duration::ZERO).then_some(reconcile),
+        reconcile,
         log_format,
         shutdown_timeout,
         image_wait,
         wait_timeout,
         client_ip,
-        auth_failures_per_minute,
-        github,
-        repositories,
-        api_keys,
-    };
-    if problems.is_empty() {
-        Ok(config)
-    } else {
-        Err(problems)
+        auth_failures_per_minute: args
+            .auth_failures_per_minute
+            .or(file.auth_failures_per_minute)
+            .unwrap_or(60),
     }
 }
 

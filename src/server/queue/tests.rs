@@ -1,4 +1,6 @@
 //! The queue on tokio's paused clock, with a scripted runner: no wall-clock sleeps, no races.
+//! A test waits for the state it needs (a line logged, a job waiting for its image or held, a
+//! job reported finished), never for a number of yields or a tick of the clock.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -17,6 +19,12 @@ use crate::server::job::{ChatCommand, Work};
 #[derive(Default)]
 struct Script {
     log: Mutex<Vec<String>>,
+    /// Each time a job starts waiting for its image: "o/r#1 event a1".
+    waits: Mutex<Vec<String>>,
+    /// Jobs that stopped at the hold.
+    held: AtomicUsize,
+    /// Told of every line logged, wait begun and job held: what [`Script::until`] waits on.
+    changed: Notify,
     images: Mutex<HashSet<String>>,
     image_pushed: Notify,
     /// Fail this many attempts with a transient error first.
@@ -40,6 +48,28 @@ fn sha(job: &Job) -> String {
 impl Script {
     fn note(&self, s: String) {
         self.log.lock().unwrap().push(s);
+        self.changed.notify_waiters();
+    }
+    /// Wait until `cond` holds of the script's state.
+    async fn until(&self, cond: impl Fn(&Script) -> bool) {
+        bounded(async {
+            loop {
+                let changed = self.changed.notified();
+                if cond(self) {
+                    return;
+                }
+                changed.await;
+            }
+        })
+        .await;
+    }
+    async fn logged(&self, line: &str) {
+        self.until(|s| s.log().iter().any(|l| l == line)).await;
+    }
+    /// Until the job ("o/r#1 event a1") waits for its image.
+    async fn waiting(&self, job: &str) {
+        self.until(|s| s.waits.lock().unwrap().iter().any(|w| w == job))
+            .await;
     }
     fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
@@ -61,6 +91,10 @@ impl Script {
     async fn body(&self, job: &Job, s: &Signals) -> Result<JobDone, JobError> {
         let (key, kind, sha) = (&job.key, job.work.kind(), sha(job));
         self.note(format!("start {key} {kind} {sha}"));
+        if *self.hold.lock().unwrap() {
+            self.held.fetch_add(1, Ordering::SeqCst);
+            self.changed.notify_waiters();
+        }
         while *self.hold.lock().unwrap() {
             let released = self.release.notified();
             if !*self.hold.lock().unwrap() {
@@ -88,6 +122,11 @@ impl Script {
             if self.has_image(&sha) {
                 break;
             }
+            self.waits
+                .lock()
+                .unwrap()
+                .push(format!("{key} {kind} {sha}"));
+            self.changed.notify_waiters();
             tokio::select! {
                 biased;
                 _ = s.cancel.cancelled() => {
@@ -117,11 +156,28 @@ impl JobRunner for Runner {
     }
 }
 
+/// The jobs reported finished (their deliveries), in order.
 #[derive(Default)]
-struct Acks(Mutex<Vec<String>>);
+struct Acks(Mutex<Vec<String>>, Notify);
 impl Finished for Acks {
     fn finished(&self, job: &Job) {
         self.0.lock().unwrap().push(job.delivery.clone());
+        self.1.notify_waiters();
+    }
+}
+impl Acks {
+    /// Until `n` jobs have been reported finished.
+    async fn count(&self, n: usize) {
+        bounded(async {
+            loop {
+                let more = self.1.notified();
+                if self.0.lock().unwrap().len() >= n {
+                    return;
+                }
+                more.await;
+            }
+        })
+        .await;
     }
 }
 
@@ -168,11 +224,18 @@ fn setup(max: usize) -> (Arc<Script>, Arc<Scheduler>, Arc<Acks>) {
     (script, q, acks)
 }
 
-/// Let every task run until all wait (the paused clock advances only when everything idles).
-async fn settle() {
-    for _ in 0..50 {
-        tokio::task::yield_now().await;
-    }
+/// `wait`, failing the test if it has not ended after an hour of virtual time: a state that
+/// never comes fails at once (the paused clock jumps there) instead of hanging.
+async fn bounded(wait: impl std::future::Future<Output = ()>) {
+    tokio::time::timeout(Duration::from_secs(3600), wait)
+        .await
+        .expect("the awaited state never came");
+}
+
+/// Until every task of the test's runtime waits: the paused clock moves only when nothing can
+/// run, so this 1 ms of virtual time passes exactly then. Only for a claim that something did
+/// *not* happen (no timer of the queue is due within 1 ms).
+async fn idle() {
     tokio::time::sleep(Duration::from_millis(1)).await;
 }
 
@@ -180,18 +243,18 @@ async fn settle() {
 async fn rapid_pushes_end_in_one_deploy_of_the_newest_sha() {
     let (s, q, acks) = setup(4);
     q.push(event(1, "opened", "a1", "d1")).unwrap();
-    settle().await; // a1 runs and waits for its image
+    s.waiting("o/r#1 event a1").await;
     for (sha, d) in [("a2", "d2"), ("a3", "d3"), ("a4", "d4")] {
         q.push(event(1, "synchronize", sha, d)).unwrap();
     }
-    settle().await;
+    s.waiting("o/r#1 event a4").await;
     assert_eq!(q.depth(), 0, "a2 and a3 were superseded; a4 already runs");
     assert_eq!(q.busy(), 1);
     s.push_image("a1");
     s.push_image("a2");
     s.push_image("a3");
     s.push_image("a4");
-    settle().await;
+    acks.count(4).await;
     assert_eq!(
         s.log(),
         [
@@ -213,10 +276,10 @@ async fn rapid_pushes_end_in_one_deploy_of_the_newest_sha() {
 async fn closed_cancels_pending_deploys() {
     let (s, q, _) = setup(4);
     q.push(event(1, "opened", "a1", "d1")).unwrap();
-    settle().await;
+    s.waiting("o/r#1 event a1").await;
     q.push(event(1, "synchronize", "a2", "d2")).unwrap();
     q.push(event(1, "closed", "a2", "d3")).unwrap();
-    settle().await;
+    s.logged("delete o/r#1").await;
     assert_eq!(
         s.log(),
         [
@@ -240,9 +303,9 @@ async fn a_recheck_wakes_the_running_job_and_never_displaces_a_pending_one() {
         installation: None,
     };
     q.push(event(1, "opened", "a1", "d1")).unwrap();
-    settle().await;
+    s.waiting("o/r#1 event a1").await;
     q.push(recheck("r1")).unwrap();
-    settle().await;
+    s.logged("recheck o/r#1 a1").await;
     assert_eq!(s.log().last().unwrap(), "recheck o/r#1 a1");
     assert_eq!(q.depth(), 0, "the recheck was a cue, not a job");
     let cmd = Job {
@@ -258,9 +321,9 @@ async fn a_recheck_wakes_the_running_job_and_never_displaces_a_pending_one() {
     q.push(cmd).unwrap(); // stops the first job, and waits
     q.push(recheck("r2")).unwrap(); // adds nothing behind the command
     assert_eq!(q.depth(), 1);
-    settle().await;
+    s.waiting("o/r#1 command_deploy a1").await;
     s.push_image("a1");
-    settle().await;
+    s.logged("deploy o/r#1 a1").await;
     let log = s.log();
     assert_eq!(
         &log[log.len() - 3..],
@@ -274,19 +337,21 @@ async fn a_recheck_wakes_the_running_job_and_never_displaces_a_pending_one() {
 
 #[tokio::test(start_paused = true)]
 async fn pull_requests_run_in_parallel_up_to_the_bound() {
-    let (s, q, _) = setup(2);
+    let (s, q, acks) = setup(2);
     *s.hold.lock().unwrap() = true;
     for n in 1..=5 {
         s.push_image(&format!("s{n}"));
         q.push(event(n, "opened", &format!("s{n}"), &format!("d{n}")))
             .unwrap();
     }
-    settle().await;
+    s.until(|s| s.held.load(Ordering::SeqCst) >= 2).await;
+    idle().await; // had the bound not held, a third job would have started by now
+    assert_eq!(s.held.load(Ordering::SeqCst), 2);
     assert_eq!(s.running.load(Ordering::SeqCst), 2, "two in flight");
     assert_eq!(q.depth(), 3, "three waiting for a permit");
     *s.hold.lock().unwrap() = false;
     s.release.notify_waiters();
-    settle().await;
+    acks.count(5).await;
     assert_eq!(s.max_running.load(Ordering::SeqCst), 2);
     let deployed = s.log().iter().filter(|l| l.starts_with("deploy")).count();
     assert_eq!(deployed, 5);
@@ -295,29 +360,23 @@ async fn pull_requests_run_in_parallel_up_to_the_bound() {
 
 #[tokio::test(start_paused = true)]
 async fn transient_errors_are_retried_with_backoff_permanent_ones_are_not() {
-    let (s, q, _) = setup(1);
+    let (s, q, acks) = setup(1);
     s.push_image("a1");
     s.transient_failures.store(2, Ordering::SeqCst);
     let began = tokio::time::Instant::now();
     q.push(event(1, "opened", "a1", "d1")).unwrap();
-    while q.busy() > 0 {
-        settle().await;
-    }
+    acks.count(1).await;
+    assert_eq!(q.busy(), 0);
     let log = s.log();
     assert_eq!(log.iter().filter(|l| l.starts_with("start")).count(), 3);
     assert_eq!(log.last().unwrap(), "deploy o/r#1 a1");
     // 2 s, then 4 s of backoff (virtual time).
-    let waited = began.elapsed();
-    assert!(
-        waited >= Duration::from_secs(6) && waited < Duration::from_secs(7),
-        "{waited:?}"
-    );
+    assert_eq!(began.elapsed(), Duration::from_secs(6));
 
     *s.permanent.lock().unwrap() = true;
     q.push(event(2, "opened", "a1", "d2")).unwrap();
-    while q.busy() > 0 {
-        settle().await;
-    }
+    acks.count(2).await;
+    assert_eq!(q.busy(), 0);
     let starts = s
         .log()
         .iter()
@@ -332,9 +391,15 @@ async fn a_retry_waiting_for_its_backoff_gives_way_to_a_newer_job() {
     s.push_image("a2");
     s.transient_failures.store(1, Ordering::SeqCst);
     q.push(event(1, "opened", "a1", "d1")).unwrap();
-    settle().await; // a1 throttled, backing off
+    s.logged("throttled o/r#1").await; // a1 backs off for 2 s
+    let pushed = tokio::time::Instant::now();
     q.push(event(1, "synchronize", "a2", "d2")).unwrap();
-    settle().await;
+    s.logged("deploy o/r#1 a2").await;
+    assert_eq!(
+        pushed.elapsed(),
+        Duration::ZERO,
+        "a2 did not wait for a1's backoff"
+    );
     assert_eq!(
         s.log(),
         [
@@ -350,19 +415,20 @@ async fn a_retry_waiting_for_its_backoff_gives_way_to_a_newer_job() {
 async fn shutdown_refuses_new_work_and_finishes_what_runs() {
     let (s, q, _) = setup(2);
     q.push(event(1, "opened", "a1", "d1")).unwrap();
-    settle().await;
-    let q2 = q.clone();
-    let stop = tokio::spawn(async move { q2.shutdown(Duration::from_secs(30)).await });
-    settle().await;
+    s.waiting("o/r#1 event a1").await;
+    let stop = q.shutdown(Duration::from_secs(30));
+    tokio::pin!(stop);
+    // its first step closes the queue; then it waits for the running job
+    assert!(futures::poll!(&mut stop).is_pending());
     assert_eq!(q.push(event(2, "opened", "b1", "d2")), Err(Closed));
     s.push_image("a1");
-    assert!(stop.await.unwrap(), "finished within the grace period");
+    assert!(stop.await, "finished within the grace period");
     assert_eq!(s.log().last().unwrap(), "deploy o/r#1 a1");
 
     // Work that does not finish in time is told to stop at its safe point.
     let (s, q, _) = setup(2);
     q.push(event(1, "opened", "never", "d1")).unwrap();
-    settle().await;
+    s.waiting("o/r#1 event never").await;
     assert!(!q.shutdown(Duration::from_secs(30)).await);
     assert_eq!(s.log().last().unwrap(), "stopped o/r#1 never");
 }
@@ -372,7 +438,7 @@ async fn shutdown_then_runs_its_hook_before_anything_is_stopped() {
     let (s, q, acks) = setup(1);
     q.push(event(1, "opened", "never", "d1")).unwrap();
     q.push(event(2, "opened", "waiting", "d2")).unwrap();
-    settle().await;
+    s.waiting("o/r#1 event never").await;
     // The hook runs once the grace period is over and before any job leaves: the running and
     // the pending job both leave after it (the SQS consumer hands their messages back).
     let seen = Arc::new(Mutex::new(None));
@@ -393,11 +459,13 @@ async fn shutdown_then_runs_its_hook_before_anything_is_stopped() {
 struct BusyAtFinish {
     queue: std::sync::OnceLock<std::sync::Weak<Scheduler>>,
     seen: Mutex<Vec<(String, usize)>>,
+    reported: Notify,
 }
 impl Finished for BusyAtFinish {
     fn finished(&self, job: &Job) {
         let busy = self.queue.get().unwrap().upgrade().unwrap().busy();
         self.seen.lock().unwrap().push((job.delivery.clone(), busy));
+        self.reported.notify_waiters();
     }
 }
 
@@ -415,11 +483,20 @@ async fn a_pr_has_left_the_queue_when_its_last_job_is_reported() {
     script.push_image("a2");
     *script.hold.lock().unwrap() = true;
     q.push(event(1, "opened", "a1", "d1")).unwrap();
-    settle().await;
+    script.until(|s| s.held.load(Ordering::SeqCst) == 1).await;
     q.push(event(1, "synchronize", "a2", "d2")).unwrap();
     *script.hold.lock().unwrap() = false;
     script.release.notify_waiters();
-    settle().await;
+    bounded(async {
+        loop {
+            let reported = hook.reported.notified();
+            if hook.seen.lock().unwrap().len() == 2 {
+                break;
+            }
+            reported.await;
+        }
+    })
+    .await;
     // d1 was stopped by d2 (the PR still has d2 to run); d2 was the last.
     assert_eq!(
         *hook.seen.lock().unwrap(),
