@@ -14,20 +14,16 @@ pub async fn zone_name(aws: &Aws, zone_id: &str) -> Result<String> {
             .hosted_zone
             .map(|z| z.name.trim_end_matches('.').to_string())
             .ok_or_else(|| anyhow!("route53:GetHostedZone {zone_id} returned no zone"))?),
-        Err(e) if error_code(&e) == Some("NoSuchHostedZone") => {
-            return Err(crate::error::Refusal::new(
-                format!("hosted zone {zone_id} does not exist"),
-                "check dynamic_zone_id in the profile",
-            )
-            .into())
-        }
-        Err(e) => {
-            return Err(fail(
-                "route53:GetHostedZone",
-                format!("route53:GetHostedZone {zone_id}"),
-                &e,
-            ))
-        }
+        Err(e) if error_code(&e) == Some("NoSuchHostedZone") => Err(crate::error::Refusal::new(
+            format!("hosted zone {zone_id} does not exist"),
+            "check dynamic_zone_id in the profile",
+        )
+        .into()),
+        Err(e) => Err(fail(
+            "route53:GetHostedZone",
+            format!("route53:GetHostedZone {zone_id}"),
+            &e,
+        )),
     }
 }
 

@@ -68,7 +68,7 @@ pub async fn check_image(aws: &Aws, image: &ImageRef) -> Result<()> {
                 ),
             )
             .into()),
-            _ => return Err(fail("ecr:DescribeImages", format!("checking image {image} in ECR"), &e)),
+            _ => Err(fail("ecr:DescribeImages", format!("checking image {image} in ECR"), &e)),
         },
     }
 }
@@ -81,13 +81,11 @@ pub async fn image_exists(aws: &Aws, image: &ImageRef) -> Result<bool> {
         Ok(o) => Ok(!o.image_details().is_empty()),
         Err(e) => match error_code(&e) {
             Some("ImageNotFoundException") | Some("RepositoryNotFoundException") => Ok(false),
-            _ => {
-                return Err(fail(
-                    "ecr:DescribeImages",
-                    format!("checking image {image} in ECR"),
-                    &e,
-                ))
-            }
+            _ => Err(fail(
+                "ecr:DescribeImages",
+                format!("checking image {image} in ECR"),
+                &e,
+            )),
         },
     }
 }

@@ -58,13 +58,11 @@ pub async fn find_task_definition(
     match out {
         Ok(o) => Ok(o.task_definition.map(|t| (t, o.tags.unwrap_or_default()))),
         Err(e) if error_code(&e) == Some("ClientException") => Ok(None),
-        Err(e) => {
-            return Err(fail(
-                "ecs:DescribeTaskDefinition",
-                format!("ecs:DescribeTaskDefinition {td}"),
-                &e,
-            ))
-        }
+        Err(e) => Err(fail(
+            "ecs:DescribeTaskDefinition",
+            format!("ecs:DescribeTaskDefinition {td}"),
+            &e,
+        )),
     }
 }
 
@@ -270,13 +268,11 @@ async fn still_there(aws: &Aws, arn: &str) -> Result<Option<String>> {
         {
             Ok(None)
         }
-        Err(e) => {
-            return Err(fail(
-                "ecs:DescribeTaskDefinition",
-                format!("ecs:DescribeTaskDefinition {arn}"),
-                &e,
-            ))
-        }
+        Err(e) => Err(fail(
+            "ecs:DescribeTaskDefinition",
+            format!("ecs:DescribeTaskDefinition {arn}"),
+            &e,
+        )),
     }
 }
 
@@ -359,13 +355,11 @@ pub async fn delete_service(aws: &Aws, cluster: &str, arn: &str) -> Result<bool>
     {
         Ok(_) => Ok(true),
         Err(e) if is_service_gone(error_code(&e)) => Ok(false),
-        Err(e) => {
-            return Err(fail(
-                "ecs:DeleteService",
-                format!("ecs:DeleteService {arn}"),
-                &e,
-            ))
-        }
+        Err(e) => Err(fail(
+            "ecs:DeleteService",
+            format!("ecs:DeleteService {arn}"),
+            &e,
+        )),
     }
 }
 
@@ -392,13 +386,11 @@ pub async fn deploy_revision(
                 .unwrap_or_else(|| service.to_string()),
         )),
         Err(e) if is_service_gone(error_code(&e)) => Ok(None),
-        Err(e) => {
-            return Err(fail(
-                "ecs:UpdateService",
-                format!("ecs:UpdateService {service}"),
-                &e,
-            ))
-        }
+        Err(e) => Err(fail(
+            "ecs:UpdateService",
+            format!("ecs:UpdateService {service}"),
+            &e,
+        )),
     }
 }
 

@@ -111,12 +111,10 @@ pub async fn realign_clone_service(
     match out {
         Ok(_) => Ok(true),
         Err(e) if is_service_gone(error_code(&e)) => Ok(false),
-        Err(e) => {
-            return Err(fail(
-                "ecs:UpdateService",
-                format!("ecs:UpdateService {service}"),
-                &e,
-            ))
-        }
+        Err(e) => Err(fail(
+            "ecs:UpdateService",
+            format!("ecs:UpdateService {service}"),
+            &e,
+        )),
     }
 }

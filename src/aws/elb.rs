@@ -42,13 +42,11 @@ pub async fn alb(aws: &Aws, arn: &str) -> Result<Alb> {
                 .next()
                 .ok_or_else(|| alb_missing(arn)),
             Err(e) if error_code(&e) == Some("LoadBalancerNotFound") => Err(alb_missing(arn)),
-            Err(e) => {
-                return Err(fail(
-                    "elasticloadbalancing:DescribeLoadBalancers",
-                    "elbv2:DescribeLoadBalancers",
-                    &e,
-                ))
-            }
+            Err(e) => Err(fail(
+                "elasticloadbalancing:DescribeLoadBalancers",
+                "elbv2:DescribeLoadBalancers",
+                &e,
+            )),
         }
     };
     let listener = async {
@@ -217,13 +215,11 @@ async fn describe_tags(aws: &Aws, arns: &[String]) -> Result<Option<HashMap<Stri
                 .collect(),
         )),
         Err(e) if kind(&e) == AwsErrorKind::NotFound => Ok(None),
-        Err(e) => {
-            return Err(fail(
-                "elasticloadbalancing:DescribeTags",
-                "elbv2:DescribeTags",
-                &e,
-            ))
-        }
+        Err(e) => Err(fail(
+            "elasticloadbalancing:DescribeTags",
+            "elbv2:DescribeTags",
+            &e,
+        )),
     }
 }
 
@@ -250,13 +246,11 @@ pub async fn add_tags(aws: &Aws, arns: &[String], tags: Vec<Tag>) -> Result<()> 
             Ok(())
         }
         Err(e) if kind(&e) == AwsErrorKind::NotFound => Ok(()),
-        Err(e) => {
-            return Err(fail(
-                "elasticloadbalancing:AddTags",
-                format!("tagging {}", arns.join(", ")),
-                &e,
-            ))
-        }
+        Err(e) => Err(fail(
+            "elasticloadbalancing:AddTags",
+            format!("tagging {}", arns.join(", ")),
+            &e,
+        )),
     }
 }
 
@@ -323,13 +317,11 @@ pub async fn create_target_group(
                 .map(|(arn, _)| arn)
                 .ok_or_else(|| anyhow!("target group {name} exists and vanished; retry"))
         }
-        Err(e) => {
-            return Err(fail(
-                "elasticloadbalancing:CreateTargetGroup",
-                format!("elbv2:CreateTargetGroup {name}"),
-                &e,
-            ))
-        }
+        Err(e) => Err(fail(
+            "elasticloadbalancing:CreateTargetGroup",
+            format!("elbv2:CreateTargetGroup {name}"),
+            &e,
+        )),
     }
 }
 

@@ -165,7 +165,7 @@ async fn legacy_state(
             .map(|i| EnvState::from_item(&i))
             .filter(|s| s.endpoint.is_some())),
         Err(e) if e.is(DdbErrorKind::TableMissing) => Ok(None),
-        Err(e) => return Err(e.failed(format!("reading the state of {legacy_key}"))),
+        Err(e) => Err(e.failed(format!("reading the state of {legacy_key}"))),
     }
 }
 

@@ -111,13 +111,11 @@ pub async fn rule_by_arn(aws: &Aws, arn: &str) -> Result<Option<HostRule>> {
                 forwards_to: forwards(&r),
             })),
         Err(e) if error_code(&e) == Some("RuleNotFound") => Ok(None),
-        Err(e) => {
-            return Err(fail(
-                "elasticloadbalancing:DescribeRules",
-                format!("elbv2:DescribeRules {arn}"),
-                &e,
-            ))
-        }
+        Err(e) => Err(fail(
+            "elasticloadbalancing:DescribeRules",
+            format!("elbv2:DescribeRules {arn}"),
+            &e,
+        )),
     }
 }
 
@@ -220,13 +218,11 @@ pub async fn delete_rule(aws: &Aws, arn: &str) -> Result<bool> {
     match aws.elb.delete_rule().rule_arn(arn).send().await {
         Ok(_) => Ok(true),
         Err(e) if kind(&e) == AwsErrorKind::NotFound => Ok(false),
-        Err(e) => {
-            return Err(fail(
-                "elasticloadbalancing:DeleteRule",
-                format!("elbv2:DeleteRule {arn}"),
-                &e,
-            ))
-        }
+        Err(e) => Err(fail(
+            "elasticloadbalancing:DeleteRule",
+            format!("elbv2:DeleteRule {arn}"),
+            &e,
+        )),
     }
 }
 
