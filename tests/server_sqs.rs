@@ -124,7 +124,7 @@ fn job(pr: u64, sha: &str) -> Job {
     Job {
         key: PrKey {
             repo: "octo-org/shop".into(),
-            number: pr,
+            number: pr.into(),
         },
         work: Work::Event(PrEvent {
             action: "synchronize".into(),

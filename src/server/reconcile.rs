@@ -47,11 +47,10 @@ impl Reconciler {
         match self.engine.list(None).await {
             Ok(rows) => keys.extend(rows.iter().filter_map(|r| {
                 let repo = r.metadata.get("repository")?;
-                let number = r.metadata.get("pr_number")?.parse().ok()?;
-                self.config.repository(repo).map(|_| PrKey {
-                    repo: repo.clone(),
-                    number,
-                })
+                let number: u64 = r.metadata.get("pr_number")?.parse().ok()?;
+                self.config
+                    .repository(repo)
+                    .map(|_| PrKey::new(repo.as_str(), number))
             })),
             Err(e) => round
                 .problems
@@ -69,10 +68,9 @@ impl Reconciler {
             futures::future::join_all(named.iter().map(|repo| self.open_pulls(repo))).await;
         for (repo, result) in named.into_iter().zip(listed) {
             match result {
-                Ok(numbers) => keys.extend(numbers.into_iter().map(|number| PrKey {
-                    repo: repo.to_string(),
-                    number,
-                })),
+                Ok(numbers) => {
+                    keys.extend(numbers.into_iter().map(|number| PrKey::new(repo, number)))
+                }
                 Err(e) => round.problems.push(format!(
                     "listing the open pull requests of {repo} failed: {e:#}"
                 )),
