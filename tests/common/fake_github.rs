@@ -178,6 +178,9 @@ impl Respond for Route {
         if let Some(answer) = self.write(&mut s, req) {
             return answer;
         }
+        if let Some(answer) = self.deployments(&mut s, req) {
+            return answer;
+        }
         s.unexpected.push(format!("{} {}", req.method, req.url));
         ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}))
     }
@@ -238,7 +241,7 @@ impl Route {
         })
     }
 
-    /// Comments, deployments and statuses.
+    /// Comments written.
     fn write(&self, s: &mut State, req: &Request) -> Option<ResponseTemplate> {
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         let last = req
@@ -283,6 +286,14 @@ impl Route {
                     }
                 }
             }
+            _ => return None,
+        })
+    }
+
+    /// Deployments and their statuses.
+    fn deployments(&self, s: &mut State, req: &Request) -> Option<ResponseTemplate> {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        Some(match self.kind {
             "create_deployment" => {
                 if s.read_only {
                     return Some(forbidden());
