@@ -370,7 +370,8 @@ async fn comments_that_are_not_new_commands_on_a_pr_are_ignored() {
     let (app, rec) = app();
     let base: Value =
         serde_json::from_slice(&fixture("webhooks/issue_comment.created.pr_command.json")).unwrap();
-    let edits: [(&str, fn(&mut Value)); 4] = [
+    type Edit = fn(&mut Value);
+    let edits: [(&str, Edit); 4] = [
         ("edited", |v| v["action"] = "edited".into()),
         ("on an issue", |v| v["issue"]["pull_request"] = Value::Null),
         ("not a command", |v| {

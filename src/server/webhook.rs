@@ -102,13 +102,13 @@ pub async fn handle(State(app): State<Arc<AppState>>, headers: HeaderMap, body: 
     }
     match read_headers(&headers) {
         Ok(h) => accept(&app, &h, &body).await,
-        Err(refused) => refused,
+        Err(refused) => *refused,
     }
 }
 
 /// Content type, then `X-GitHub-Delivery` and `X-GitHub-Event`: GitHub always sends both, so
 /// a delivery without one is refused (400), as @octokit/webhooks refuses it.
-fn read_headers(headers: &HeaderMap) -> Result<Headers<'_>, Response> {
+fn read_headers(headers: &HeaderMap) -> Result<Headers<'_>, Box<Response>> {
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let label = event_label(h("x-github-event").unwrap_or(""));
     let json_body = h("content-type")
@@ -116,20 +116,20 @@ fn read_headers(headers: &HeaderMap) -> Result<Headers<'_>, Response> {
         .is_some_and(|c| c.trim().eq_ignore_ascii_case("application/json"));
     if !json_body {
         m::delivery(label, "unsupported_media_type");
-        return Err(answer(
+        return Err(Box::new(answer(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "error",
             "the payload must be application/json: set the webhook's content type to application/json",
-        ));
+        )));
     }
     let missing = |header: &str| {
         m::delivery(label, "bad_request");
         tracing::warn!("webhook refused: no {header} header");
-        answer(
+        Box::new(answer(
             StatusCode::BAD_REQUEST,
             "error",
             format!("missing {header} header"),
-        )
+        ))
     };
     let delivery = h("x-github-delivery")
         .filter(|d| !d.is_empty() && d.len() <= 100)
