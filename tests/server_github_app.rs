@@ -131,11 +131,8 @@ async fn an_app_finds_the_installation_and_renews_its_token_before_it_expires() 
 
     for _ in 0..3 {
         let client = clients.for_repo(REPO, None).await.unwrap().unwrap();
-        let pr = GitHub::with_client(client, REPO)
-            .pull_json(1)
-            .await
-            .unwrap();
-        assert_eq!(pr["number"], 1);
+        let pr = GitHub::with_client(client, REPO).pull(1).await.unwrap();
+        assert_eq!((pr.open, pr.head_sha.as_str()), (true, "abc"));
     }
 
     let log = log.lock().unwrap().clone();

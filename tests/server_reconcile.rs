@@ -30,7 +30,7 @@ const REPO: &str = "Codertocat/Hello-World";
 fn pr2() -> PrKey {
     PrKey {
         repo: REPO.into(),
-        number: 2,
+        number: 2.into(),
     }
 }
 
@@ -215,7 +215,7 @@ api = "{}"
 
     let shop7 = PrKey {
         repo: "octo-org/shop".into(),
-        number: 7,
+        number: 7.into(),
     };
     for expected_at in [0, 600, 1200] {
         let (job, at) = rx.recv().await.unwrap();

@@ -49,7 +49,7 @@ impl Record {
         self.log
             .lock()
             .unwrap()
-            .push((replica.into(), what, job.key.number, sha(job)));
+            .push((replica.into(), what, job.key.number.get(), sha(job)));
     }
     fn release(&self) {
         self.hold.send_replace(false);
@@ -82,7 +82,7 @@ impl Replica {
         rec.note(self.name, "start", job);
         {
             let mut per_pr = rec.per_pr.lock().unwrap();
-            let n = per_pr.entry(job.key.number).or_default();
+            let n = per_pr.entry(job.key.number.get()).or_default();
             *n += 1;
             if *n > 1 {
                 rec.overlaps.fetch_add(1, Ordering::SeqCst);
@@ -95,7 +95,11 @@ impl Replica {
             _ = signals.cancel.cancelled(), if self.honour_cancel => true,
         };
         rec.running.fetch_sub(1, Ordering::SeqCst);
-        *rec.per_pr.lock().unwrap().get_mut(&job.key.number).unwrap() -= 1;
+        *rec.per_pr
+            .lock()
+            .unwrap()
+            .get_mut(&job.key.number.get())
+            .unwrap() -= 1;
         rec.note(self.name, if stopped { "stopped" } else { "end" }, job);
         Ok(JobDone {
             outcome: if stopped { "superseded" } else { "deployed" }.into(),
@@ -124,7 +128,7 @@ fn job(pr: u64, sha: &str) -> Job {
     Job {
         key: PrKey {
             repo: "octo-org/shop".into(),
-            number: pr,
+            number: pr.into(),
         },
         work: Work::Event(PrEvent {
             action: "synchronize".into(),

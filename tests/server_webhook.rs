@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use eden::github::ids::{CommitSha, PrNumber, RepoName};
 use eden::server::config::{self, FileConfig, GlobalProfileFlags, ServeArgs};
 use eden::server::job::{ChatCommand, Job, Work};
 use eden::server::signature::sign;
@@ -81,12 +82,17 @@ impl Delivery {
             content_type: "application/json",
         }
     }
+    /// The request GitHub sends (an empty event or id: that header left out).
     fn request(&self) -> Request<Body> {
         let mut r = Request::post("/webhook")
-            .header("x-github-event", self.event)
-            .header("x-github-delivery", &self.id)
             .header("content-type", self.content_type)
             .header("user-agent", "GitHub-Hookshot/abc");
+        if !self.event.is_empty() {
+            r = r.header("x-github-event", self.event);
+        }
+        if !self.id.is_empty() {
+            r = r.header("x-github-delivery", &self.id);
+        }
         if let Some(s) = &self.sig256 {
             r = r.header("x-hub-signature-256", s);
         }
@@ -333,6 +339,135 @@ async fn eden_commands_on_a_pull_request_become_command_jobs() {
 }
 
 #[tokio::test]
+async fn a_command_job_carries_the_repository_number_and_pinned_sha() {
+    let (app, rec) = app();
+    let mut v: Value =
+        serde_json::from_slice(&fixture("webhooks/issue_comment.created.pr_command.json")).unwrap();
+    v["comment"]["body"] = "/eden deploy EC26C3E57ca3\nplease".into();
+    v["issue"]["number"] = 41.into();
+    v["installation"] = serde_json::json!({"id": 77});
+    let d = Delivery::new("issue_comment", serde_json::to_vec(&v).unwrap());
+    assert_eq!(send(&app, &d).await.0, StatusCode::ACCEPTED);
+    let job = rec.jobs().pop().unwrap();
+    assert_eq!(job.key.repo, RepoName::from("Codertocat/Hello-World"));
+    assert_eq!(job.key.number, PrNumber::from(41));
+    assert_eq!(job.installation, Some(77));
+    assert_eq!(
+        job.work,
+        Work::Command {
+            command: ChatCommand::Deploy,
+            user: "Codertocat".into(),
+            sha: Some(CommitSha::from("EC26C3E57ca3"))
+        }
+    );
+    // What travels through SQS reads back as the same job.
+    let wire = serde_json::to_string(&job).unwrap();
+    assert_eq!(serde_json::from_str::<Job>(&wire).unwrap(), job);
+}
+
+#[tokio::test]
+async fn comments_that_are_not_new_commands_on_a_pr_are_ignored() {
+    let (app, rec) = app();
+    let base: Value =
+        serde_json::from_slice(&fixture("webhooks/issue_comment.created.pr_command.json")).unwrap();
+    type Edit = fn(&mut Value);
+    let edits: [(&str, Edit); 4] = [
+        ("edited", |v| v["action"] = "edited".into()),
+        ("on an issue", |v| v["issue"]["pull_request"] = Value::Null),
+        ("not a command", |v| {
+            v["comment"]["body"] = "LGTM /eden deploy".into()
+        }),
+        ("no body", |v| v["comment"]["body"] = Value::Null),
+    ];
+    for (what, edit) in edits {
+        let mut v = base.clone();
+        edit(&mut v);
+        let d = Delivery::new("issue_comment", serde_json::to_vec(&v).unwrap());
+        let (status, body) = send(&app, &d).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{what}: {body}");
+        assert_eq!(body["status"], "ignored", "{what}: {body}");
+    }
+    assert!(rec.jobs().is_empty());
+}
+
+#[tokio::test]
+async fn payloads_that_lack_what_their_event_carries_are_400() {
+    let (app, rec) = app();
+    let comment: Value =
+        serde_json::from_slice(&fixture("webhooks/issue_comment.created.pr_command.json")).unwrap();
+    let run: Value =
+        serde_json::from_slice(&fixture("webhooks/workflow_run.completed.json")).unwrap();
+    let mut cases: Vec<(&str, &'static str, Value)> = Vec::new();
+    let mut v = comment.clone();
+    v["repository"] = Value::Null;
+    cases.push(("a command without repository", "issue_comment", v));
+    let mut v = comment.clone();
+    v["comment"]["user"] = Value::Null;
+    cases.push(("a command without author", "issue_comment", v));
+    let mut v = comment;
+    v["issue"]["number"] = "one".into();
+    cases.push(("a number that is not one", "issue_comment", v));
+    let mut v = run.clone();
+    v["repository"] = Value::Null;
+    cases.push(("a build without repository", "workflow_run", v));
+    let mut v = run;
+    v["workflow_run"]["pull_requests"] = "#2".into();
+    cases.push(("pull requests that are not a list", "workflow_run", v));
+    for (what, event, v) in cases {
+        let d = Delivery::new(event, serde_json::to_vec(&v).unwrap());
+        let (status, body) = send(&app, &d).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
+    }
+    let d = Delivery::new("check_suite", b"[1, 2]".to_vec());
+    assert_eq!(send(&app, &d).await.0, StatusCode::BAD_REQUEST);
+    assert!(rec.jobs().is_empty());
+}
+
+#[tokio::test]
+async fn deliveries_without_an_event_or_a_delivery_id_are_400_once_verified() {
+    let (app, rec) = app();
+    let body = fixture("github/pull_request.synchronize.json");
+    let mut no_event = Delivery::new("", body.clone());
+    let (status, answer) = send(&app, &no_event).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["message"], "missing X-GitHub-Event header");
+    let mut no_id = Delivery::new("pull_request", body.clone());
+    no_id.id = String::new();
+    let (status, answer) = send(&app, &no_id).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["message"], "missing X-GitHub-Delivery header");
+    // The signature is still checked first: unsigned, either one is 401.
+    for d in [&mut no_event, &mut no_id] {
+        d.sig256 = None;
+        assert_eq!(send(&app, d).await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert!(rec.jobs().is_empty());
+    // A refused delivery is not remembered: sent whole, the same id is queued.
+    no_event.event = "pull_request";
+    no_event.sig256 = Some(sign(SECRET, &body));
+    assert_eq!(send(&app, &no_event).await.0, StatusCode::ACCEPTED);
+    assert_eq!(rec.jobs().len(), 1);
+}
+
+#[tokio::test]
+async fn builds_that_are_not_completed_or_name_no_pr_are_ignored() {
+    let (app, rec) = app();
+    let run: Value =
+        serde_json::from_slice(&fixture("webhooks/workflow_run.completed.json")).unwrap();
+    let mut requested = run.clone();
+    requested["action"] = "requested".into();
+    let mut no_prs = run;
+    no_prs["workflow_run"]["pull_requests"] = serde_json::json!([]);
+    for (what, v) in [("requested", requested), ("no PR", no_prs)] {
+        let d = Delivery::new("workflow_run", serde_json::to_vec(&v).unwrap());
+        let (status, body) = send(&app, &d).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{what}: {body}");
+        assert_eq!(body["status"], "ignored", "{what}: {body}");
+    }
+    assert!(rec.jobs().is_empty());
+}
+
+#[tokio::test]
 async fn completed_builds_are_cues_to_look_again() {
     let (app, rec) = app_with(&format!(
         r#"
@@ -355,6 +490,16 @@ api = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/api:{{sha}}"
     ] {
         let d = Delivery::new(event, fixture(path));
         assert_eq!(send(&app, &d).await.0, StatusCode::ACCEPTED, "{event}");
+    }
+    let head = CommitSha::from("ec26c3e57ca3a959ca5aad62de7213c562f8c821");
+    for job in rec.jobs() {
+        assert_eq!(job.key.number, PrNumber::from(2));
+        assert_eq!(
+            job.work,
+            Work::Recheck {
+                head_sha: Some(head.clone())
+            }
+        );
     }
     let jobs: Vec<String> = rec
         .jobs()

@@ -1,13 +1,17 @@
 //! The REST calls the action makes (octocrab, at `GITHUB_API_URL`, so GitHub Enterprise works).
-//! Comments are edited with PATCH, as GitHub documents.
+//! Comments are edited with PATCH, as GitHub documents. Every call goes through `GitHub::call`,
+//! which reads the answer's status and headers into a typed `GitHubError` (`error.rs`).
 
 use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
+use http::Method;
 use octocrab::Octocrab;
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use super::event::PrState;
+pub use super::error::{is_transient, GitHubError, GitHubErrorKind};
+use super::event::{PrState, PullRequest};
 
 /// A deployment status state (the REST values GitHub accepts that eden uses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +66,6 @@ impl IssueComment {
         })
     }
 }
-
 #[derive(Debug, Clone)]
 pub struct GitHub {
     /// Shared, not cloned: a clone of an installation client would keep a token cache of its
@@ -71,81 +74,82 @@ pub struct GitHub {
     repo: String,
 }
 
-/// A failed GitHub call: what was being done, in words a workflow author can act on, and
-/// whether another attempt may succeed (a rate limit, a 5xx, the network). Callers tell the
-/// two apart by downcasting to this type, never by reading the message.
-#[derive(Debug)]
-pub struct GitHubError {
-    /// The HTTP status GitHub answered, if it answered.
-    pub status: Option<u16>,
-    /// Worth retrying later: 429, 5xx, a rate-limit 403, or no answer at all.
-    pub transient: bool,
-    message: String,
-}
-
-impl std::fmt::Display for GitHubError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for GitHubError {}
-
-/// Whether an error (anywhere in its chain) is a GitHub failure worth another attempt.
-pub fn is_transient(e: &anyhow::Error) -> bool {
-    e.chain()
-        .any(|c| c.downcast_ref::<GitHubError>().is_some_and(|g| g.transient))
-}
-
-/// A GitHub error in words a workflow author can act on.
-fn explain(what: &str, e: octocrab::Error) -> anyhow::Error {
-    let (status, transient, message) = match &e {
-        octocrab::Error::GitHub { source, .. } => {
-            let status = source.status_code.as_u16();
-            // GitHub answers a primary or secondary rate limit with 403 or 429; octocrab keeps
-            // only the body of a 403, whose message is the documented way to tell it apart.
-            let rate_limited = status == 429
-                || (status == 403 && source.message.to_ascii_lowercase().contains("rate limit"));
-            let hint = match status {
-                401 => " — the token is invalid or expired (input `github-token`)",
-                403 | 404 if source.message.contains("Resource not accessible") => {
-                    " — the token lacks permission: give the job `permissions: { pull-requests: write }` (and `deployments: write` for `deployment: true`)"
+/// `route?k=v&…`, each value percent-encoded.
+fn with_query(route: String, pairs: &[(&str, &str)]) -> String {
+    let encode = |v: &str| -> String {
+        v.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
                 }
-                _ if rate_limited => " — rate limited; retry later",
-                _ => "",
-            };
-            (
-                Some(status),
-                rate_limited || status >= 500,
-                format!(
-                    "GitHub API: {what} failed ({status} {}){hint}",
-                    source.message
-                ),
-            )
-        }
-        // No answer (connection refused, reset, timed out): the next attempt may get one.
-        octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. } => {
-            (None, true, format!("GitHub API: {what} failed: {e}"))
-        }
-        other => (None, false, format!("GitHub API: {what} failed: {other}")),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
     };
-    anyhow::Error::new(GitHubError {
-        status,
-        transient,
-        message,
-    })
+    let query: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect();
+    format!("{route}?{}", query.join("&"))
 }
 
-fn status_of(e: &octocrab::Error) -> Option<u16> {
-    match e {
-        octocrab::Error::GitHub { source, .. } => Some(source.status_code.as_u16()),
-        _ => None,
-    }
+/// GitHub's `message` in an error answer (for people: never branched on), else the status's
+/// reason phrase.
+fn detail(status: http::StatusCode, text: &str) -> String {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v.get("message")?.as_str().map(str::to_string))
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_string())
 }
 
 pub const PAGE: usize = 100;
 
 impl GitHub {
+    /// The one place a request goes out. octocrab's raw methods return the whole answer, so
+    /// a failure is classified from its status and headers (octocrab's `Error::GitHub` keeps
+    /// only status and body). octocrab itself retries 5xx and 429 a few times first.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        route: String,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<T, GitHubError> {
+        let sent = match method {
+            Method::POST => self.client._post(route, body).await,
+            Method::PATCH => self.client._patch(route, body).await,
+            _ => self.client._get(route).await,
+        };
+        let res = sent.map_err(|e| GitHubError::from_octocrab(what, e))?;
+        let (status, headers) = (res.status(), res.headers().clone());
+        let text = self
+            .client
+            .body_to_string(res)
+            .await
+            .map_err(|e| GitHubError::unanswered(what, &e))?;
+        if !status.is_success() {
+            let detail = detail(status, &text);
+            return Err(GitHubError::answered(
+                what,
+                status.as_u16(),
+                &headers,
+                &detail,
+            ));
+        }
+        let text = if text.trim().is_empty() {
+            "null"
+        } else {
+            &text
+        };
+        serde_json::from_str(text).map_err(|e| {
+            GitHubError::other(what, &format!("the answer is not the JSON expected: {e}"))
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, route: String, what: &str) -> Result<T, GitHubError> {
+        self.call(Method::GET, route, None, what).await
+    }
+
     /// A client for `repo` (`owner/name`) built by the caller (e.g. with GitHub App
     /// installation auth); its base URI decides the API host (GitHub Enterprise Server).
     pub fn with_client(client: Arc<Octocrab>, repo: &str) -> GitHub {
@@ -160,13 +164,14 @@ impl GitHub {
     }
 
     /// The login the token acts as (GET /user), or `None` when the token may not ask: the
-    /// workflow's `GITHUB_TOKEN` and app installation tokens answer 403.
+    /// workflow's `GITHUB_TOKEN` and app installation tokens answer 403 (a rate-limited 403
+    /// is an error).
     pub async fn login(&self) -> Result<Option<String>> {
-        let res: Result<Value, _> = self.client.get("/user", None::<&()>).await;
-        match res {
+        let what = "reading the token's user (GET /user)";
+        match self.get::<Value>("/user".into(), what).await {
             Ok(v) => Ok(v.get("login").and_then(Value::as_str).map(str::to_string)),
-            Err(e) if status_of(&e) == Some(403) => Ok(None),
-            Err(e) => Err(explain("reading the token's user (GET /user)", e)),
+            Err(e) if e.kind == GitHubErrorKind::Forbidden => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -184,27 +189,23 @@ impl GitHub {
     }
 
     pub async fn pull(&self, number: u64) -> Result<PrState> {
-        Ok(PrState::from_json(&self.pull_json(number).await?))
+        Ok(self.pull_request(number).await?.now())
     }
 
-    /// The pull request as GitHub has it now (the REST object).
-    pub async fn pull_json(&self, number: u64) -> Result<Value> {
-        self.client
-            .get(format!("/repos/{}/pulls/{number}", self.repo), None::<&()>)
-            .await
-            .map_err(|e| explain(&format!("reading pull request #{number}"), e))
+    /// The pull request as GitHub has it now (the REST object, typed).
+    pub async fn pull_request(&self, number: u64) -> Result<PullRequest> {
+        let route = format!("/repos/{}/pulls/{number}", self.repo);
+        Ok(self
+            .get(route, &format!("reading pull request #{number}"))
+            .await?)
     }
 
     /// Whether `user` has write, maintain or admin access to the repository.
     pub async fn may_write(&self, user: &str) -> Result<bool> {
+        let route = format!("/repos/{}/collaborators/{user}/permission", self.repo);
         let v: Value = self
-            .client
-            .get(
-                format!("/repos/{}/collaborators/{user}/permission", self.repo),
-                None::<&()>,
-            )
-            .await
-            .map_err(|e| explain(&format!("reading {user}'s permission"), e))?;
+            .get(route, &format!("reading {user}'s permission"))
+            .await?;
         let perm = v
             .get("permission")
             .and_then(Value::as_str)
@@ -218,14 +219,15 @@ impl GitHub {
     pub async fn open_pulls(&self) -> Result<Vec<u64>> {
         let mut out = Vec::new();
         for page in 1.. {
-            let v: Vec<Value> = self
-                .client
-                .get(
-                    format!("/repos/{}/pulls", self.repo),
-                    Some(&json!({ "state": "open", "per_page": PAGE, "page": page })),
-                )
-                .await
-                .map_err(|e| explain("listing open pull requests", e))?;
+            let route = with_query(
+                format!("/repos/{}/pulls", self.repo),
+                &[
+                    ("state", "open"),
+                    ("per_page", &PAGE.to_string()),
+                    ("page", &page.to_string()),
+                ],
+            );
+            let v: Vec<Value> = self.get(route, "listing open pull requests").await?;
             out.extend(
                 v.iter()
                     .filter_map(|p| p.get("number").and_then(Value::as_u64)),
@@ -239,11 +241,8 @@ impl GitHub {
 
     /// When commit `sha` was committed (its committer date), if GitHub says.
     pub async fn commit_date(&self, sha: &str) -> Result<Option<time::OffsetDateTime>> {
-        let v: Value = self
-            .client
-            .get(format!("/repos/{}/commits/{sha}", self.repo), None::<&()>)
-            .await
-            .map_err(|e| explain(&format!("reading commit {sha}"), e))?;
+        let route = format!("/repos/{}/commits/{sha}", self.repo);
+        let v: Value = self.get(route, &format!("reading commit {sha}")).await?;
         Ok(v.pointer("/commit/committer/date")
             .and_then(Value::as_str)
             .and_then(|d| {
@@ -253,14 +252,13 @@ impl GitHub {
 
     /// One page (1-based, `PAGE` per page, oldest first) of the comments on #`number`.
     pub async fn comments_page(&self, number: u64, page: usize) -> Result<Vec<IssueComment>> {
+        let route = with_query(
+            format!("/repos/{}/issues/{number}/comments", self.repo),
+            &[("per_page", &PAGE.to_string()), ("page", &page.to_string())],
+        );
         let comments: Vec<Value> = self
-            .client
-            .get(
-                format!("/repos/{}/issues/{number}/comments", self.repo),
-                Some(&json!({ "per_page": PAGE, "page": page })),
-            )
-            .await
-            .map_err(|e| explain(&format!("listing comments of #{number}"), e))?;
+            .get(route, &format!("listing comments of #{number}"))
+            .await?;
         Ok(comments
             .iter()
             .filter_map(IssueComment::from_json)
@@ -268,37 +266,28 @@ impl GitHub {
     }
 
     pub async fn create_comment(&self, number: u64, body: &str) -> Result<u64> {
+        let route = format!("/repos/{}/issues/{number}/comments", self.repo);
+        let what = format!("commenting on #{number}");
         let v: Value = self
-            .client
-            .post(
-                format!("/repos/{}/issues/{number}/comments", self.repo),
-                Some(&json!({ "body": body })),
-            )
-            .await
-            .map_err(|e| explain(&format!("commenting on #{number}"), e))?;
+            .call(Method::POST, route, Some(&json!({ "body": body })), &what)
+            .await?;
         v.get("id")
             .and_then(Value::as_u64)
             .ok_or_else(|| anyhow!("GitHub API: the new comment has no id"))
     }
 
-    /// Edit a comment in place; `false` if it no longer exists.
+    /// Edit a comment in place; `false` if it no longer exists (404: it was deleted, so the
+    /// caller creates a new one).
     pub async fn update_comment(&self, id: u64, body: &str) -> Result<bool> {
-        let res: Result<Value, _> = self
-            .client
-            .patch(
-                format!("/repos/{}/issues/comments/{id}", self.repo),
-                Some(&json!({ "body": body })),
-            )
+        let route = format!("/repos/{}/issues/comments/{id}", self.repo);
+        let what = format!("editing comment {id}");
+        let res = self
+            .call::<Value>(Method::PATCH, route, Some(&json!({ "body": body })), &what)
             .await;
         match res {
             Ok(_) => Ok(true),
-            Err(e)
-                if status_of(&e) == Some(404)
-                    && !format!("{e:?}").contains("Resource not accessible") =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(explain(&format!("editing comment {id}"), e)),
+            Err(e) if e.kind == GitHubErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -308,17 +297,14 @@ impl GitHub {
         environment: &str,
         description: &str,
     ) -> Result<u64> {
+        let body = json!({
+            "ref": sha, "environment": environment, "description": description,
+            "auto_merge": false, "required_contexts": [], "transient_environment": true,
+        });
+        let route = format!("/repos/{}/deployments", self.repo);
         let v: Value = self
-            .client
-            .post(
-                format!("/repos/{}/deployments", self.repo),
-                Some(&json!({
-                    "ref": sha, "environment": environment, "description": description,
-                    "auto_merge": false, "required_contexts": [], "transient_environment": true,
-                })),
-            )
-            .await
-            .map_err(|e| explain("creating a deployment", e))?;
+            .call(Method::POST, route, Some(&body), "creating a deployment")
+            .await?;
         v.get("id")
             .and_then(Value::as_u64)
             .ok_or_else(|| anyhow!("GitHub API: the deployment has no id"))
@@ -340,14 +326,15 @@ impl GitHub {
         if let Some(u) = log_url {
             body["log_url"] = json!(u);
         }
+        let route = format!("/repos/{}/deployments/{id}/statuses", self.repo);
         let _: Value = self
-            .client
-            .post(
-                format!("/repos/{}/deployments/{id}/statuses", self.repo),
+            .call(
+                Method::POST,
+                route,
                 Some(&body),
+                "setting a deployment status",
             )
-            .await
-            .map_err(|e| explain("setting a deployment status", e))?;
+            .await?;
         Ok(())
     }
 
@@ -355,19 +342,33 @@ impl GitHub {
     pub async fn deployments(&self, environment: &str) -> Result<Vec<u64>> {
         let mut ids = Vec::new();
         for page in 1.. {
-            let v: Vec<Value> = self
-                .client
-                .get(
-                    format!("/repos/{}/deployments", self.repo),
-                    Some(&json!({ "environment": environment, "per_page": PAGE, "page": page })),
-                )
-                .await
-                .map_err(|e| explain("listing deployments", e))?;
+            let route = with_query(
+                format!("/repos/{}/deployments", self.repo),
+                &[
+                    ("environment", environment),
+                    ("per_page", &PAGE.to_string()),
+                    ("page", &page.to_string()),
+                ],
+            );
+            let v: Vec<Value> = self.get(route, "listing deployments").await?;
             ids.extend(v.iter().filter_map(|d| d.get("id").and_then(Value::as_u64)));
             if v.len() < PAGE {
                 break;
             }
         }
         Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            with_query("/r".into(), &[("environment", "pr 1/é"), ("page", "2")]),
+            "/r?environment=pr%201%2F%C3%A9&page=2"
+        );
     }
 }

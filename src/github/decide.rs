@@ -54,13 +54,48 @@ fn delete(reason: impl Into<String>) -> Decision {
     }
 }
 
+/// What a pull_request action can do to a preview: the one table of actions, read by `decide`,
+/// `needs_current_state` and the server's webhook (`may_change_preview`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrChange {
+    /// `opened`, `reopened`, `synchronize`: the head is (again) one to preview.
+    Head,
+    Labeled,
+    Unlabeled,
+    Closed,
+    /// Any other action (`edited`, `assigned`, …).
+    Nothing,
+}
+
+impl PrChange {
+    pub fn of(action: &str) -> PrChange {
+        match action {
+            "opened" | "reopened" | "synchronize" => PrChange::Head,
+            "labeled" => PrChange::Labeled,
+            "unlabeled" => PrChange::Unlabeled,
+            "closed" => PrChange::Closed,
+            _ => PrChange::Nothing,
+        }
+    }
+}
+
+/// Whether the event may change a preview when previews are gated by label `gate`: what the
+/// server queues (a label event only for the gate's own label).
+pub fn may_change_preview(event: &PrEvent, gate: Option<&str>) -> bool {
+    match PrChange::of(&event.action) {
+        PrChange::Head | PrChange::Closed => true,
+        PrChange::Labeled | PrChange::Unlabeled => gate.is_some() && event.label.as_deref() == gate,
+        PrChange::Nothing => false,
+    }
+}
+
 /// Whether `decide` looks at the PR as it is now for this event (so the caller need not read it
 /// for a `closed` event or an explicit command).
 pub fn needs_current_state(event: &PrEvent, settings: &Settings) -> bool {
     settings.command == Command::Auto
         && matches!(
-            event.action.as_str(),
-            "opened" | "reopened" | "synchronize" | "labeled"
+            PrChange::of(&event.action),
+            PrChange::Head | PrChange::Labeled
         )
 }
 
@@ -79,21 +114,22 @@ pub fn decide(event: &PrEvent, now: Option<&PrState>, settings: &Settings) -> De
     }
     let gate = settings.label.as_deref();
     let open_now = now.map(|n| n.open).unwrap_or(event.state == "open");
-    match event.action.as_str() {
-        "closed" => delete(if event.merged {
+    let change = PrChange::of(&event.action);
+    match change {
+        PrChange::Closed => delete(if event.merged {
             "the pull request was merged"
         } else {
             "the pull request was closed"
         }),
-        "unlabeled" if gate.is_some() && event.label.as_deref() == gate => delete(format!(
+        PrChange::Unlabeled if gate.is_some() && event.label.as_deref() == gate => delete(format!(
             "the label {:?} was removed",
             gate.unwrap_or_default()
         )),
-        "opened" | "reopened" | "synchronize" | "labeled" => {
+        PrChange::Head | PrChange::Labeled => {
             if !open_now {
                 return delete("the pull request was closed meanwhile");
             }
-            if event.action == "labeled" && (gate.is_none() || event.label.as_deref() != gate) {
+            if change == PrChange::Labeled && (gate.is_none() || event.label.as_deref() != gate) {
                 return skip(format!(
                     "label {:?} does not start previews",
                     event.label.as_deref().unwrap_or("")
@@ -118,8 +154,9 @@ pub fn decide(event: &PrEvent, now: Option<&PrState>, settings: &Settings) -> De
             }
             Decision::Deploy
         }
-        other => skip(format!(
-            "pull_request action {other:?} needs no preview change"
+        PrChange::Unlabeled | PrChange::Nothing => skip(format!(
+            "pull_request action {:?} needs no preview change",
+            event.action
         )),
     }
 }

@@ -2,7 +2,6 @@
 
 use anyhow::{anyhow, Result};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// What eden reads of a `pull_request` event (serialisable: the server's jobs carry it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,17 +46,37 @@ impl PrEvent {
         let Some(pr) = p.pull_request else {
             return Ok(None);
         };
-        let full_name = |r: Option<Repo>| r.and_then(|r| r.full_name);
-        let (head, base) = (pr.head.unwrap_or_default(), pr.base.unwrap_or_default());
         let number = p
             .number
             .or(pr.number)
             .ok_or_else(|| anyhow!("the pull_request event has no number"))?;
+        let repository = p.repository.and_then(|r| r.full_name);
+        let mut event = PrEvent::from_pull(
+            &p.action.unwrap_or_default(),
+            number,
+            repository.as_deref(),
+            pr,
+        )?;
+        event.label = p.label.and_then(|l| l.name);
+        Ok(Some((event, p.installation.and_then(|i| i.id))))
+    }
+
+    /// The event a pull request object (a payload's `pull_request`, or the REST answer of
+    /// GET /pulls/N) stands for with `action`; `repository` is the base repository when the
+    /// object does not name it.
+    pub fn from_pull(
+        action: &str,
+        number: u64,
+        repository: Option<&str>,
+        pr: PullRequest,
+    ) -> Result<PrEvent> {
+        let full_name = |r: Option<Repo>| r.and_then(|r| r.full_name);
+        let (head, base) = (pr.head.unwrap_or_default(), pr.base.unwrap_or_default());
         let base_repo = full_name(base.repo)
-            .or_else(|| full_name(p.repository))
+            .or_else(|| repository.map(str::to_string))
             .ok_or_else(|| anyhow!("the pull_request event names no base repository"))?;
-        let event = PrEvent {
-            action: p.action.unwrap_or_default(),
+        Ok(PrEvent {
+            action: action.to_string(),
             number,
             title: pr.title.unwrap_or_default(),
             html_url: pr.html_url.unwrap_or_default(),
@@ -75,9 +94,8 @@ impl PrEvent {
                 .into_iter()
                 .filter_map(|l| l.name)
                 .collect(),
-            label: p.label.and_then(|l| l.name),
-        };
-        Ok(Some((event, p.installation.and_then(|i| i.id))))
+            label: None,
+        })
     }
 
     /// From another repository (or one that was deleted). `head.repo.fork` is not the test: it
@@ -99,8 +117,10 @@ struct Payload {
     installation: Option<Installation>,
 }
 
-#[derive(Deserialize)]
-struct PullRequest {
+/// A pull request object (a payload's `pull_request`, GET /pulls/N), as much as eden reads;
+/// every field may be missing or null.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PullRequest {
     number: Option<u64>,
     title: Option<String>,
     html_url: Option<String>,
@@ -111,7 +131,7 @@ struct PullRequest {
     labels: Option<Vec<Named>>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 struct Branch {
     sha: Option<String>,
     #[serde(rename = "ref")]
@@ -119,12 +139,12 @@ struct Branch {
     repo: Option<Repo>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct Repo {
     full_name: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct Named {
     name: Option<String>,
 }
@@ -132,16 +152,6 @@ struct Named {
 #[derive(Deserialize)]
 struct Installation {
     id: Option<u64>,
-}
-
-pub fn labels(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|l| l.get("name").and_then(Value::as_str).map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The pull request as it is now (GET /pulls/N), to decide on stale events.
@@ -153,17 +163,28 @@ pub struct PrState {
     pub labels: Vec<String>,
 }
 
-impl PrState {
-    pub fn from_json(v: &Value) -> PrState {
+impl PullRequest {
+    /// `state == "open"`.
+    pub fn is_open(&self) -> bool {
+        self.state.as_deref() == Some("open")
+    }
+
+    /// The pull request as it is now.
+    pub fn now(&self) -> PrState {
         PrState {
-            open: v.get("state").and_then(Value::as_str) == Some("open"),
-            merged: v.get("merged").and_then(Value::as_bool).unwrap_or(false),
-            head_sha: v
-                .pointer("/head/sha")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            labels: labels(v.get("labels")),
+            open: self.is_open(),
+            merged: self.merged.unwrap_or(false),
+            head_sha: self
+                .head
+                .as_ref()
+                .and_then(|h| h.sha.clone())
+                .unwrap_or_default(),
+            labels: self
+                .labels
+                .iter()
+                .flatten()
+                .filter_map(|l| l.name.clone())
+                .collect(),
         }
     }
 }
@@ -171,6 +192,7 @@ impl PrState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn fixture(name: &str) -> String {
         std::fs::read_to_string(format!(

@@ -1,18 +1,29 @@
 //! The unit of work: one pull request (the queue key) and what to do about it. Jobs are
-//! serialisable (they travel through SQS) and small: never the raw payload.
+//! serialisable (they travel through SQS) and small: never the raw payload. Repository, PR
+//! number and SHA are typed (`github::ids`) and serialised as before (bare string / number).
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::github::event::PrEvent;
+use crate::github::ids::{CommitSha, PrNumber, RepoName};
 
 /// One pull request: jobs with the same key run one at a time, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PrKey {
     /// `owner/name` of the base repository.
-    pub repo: String,
-    pub number: u64,
+    pub repo: RepoName,
+    pub number: PrNumber,
+}
+
+impl PrKey {
+    pub fn new(repo: impl Into<RepoName>, number: impl Into<PrNumber>) -> PrKey {
+        PrKey {
+            repo: repo.into(),
+            number: number.into(),
+        }
+    }
 }
 
 impl fmt::Display for PrKey {
@@ -41,11 +52,11 @@ pub enum Work {
     Command {
         command: ChatCommand,
         user: String,
-        sha: Option<String>,
+        sha: Option<CommitSha>,
     },
     /// Look again: an image may now exist for `head_sha` (workflow_run / check_suite
     /// completed), or the reconcile loop found the preview missing or behind.
-    Recheck { head_sha: Option<String> },
+    Recheck { head_sha: Option<CommitSha> },
 }
 
 impl Work {
@@ -103,4 +114,40 @@ pub fn merge(running: bool, pending: Option<&Job>, new: &Job) -> Merge {
 /// at its next safe point: image wait, or before the engine starts).
 pub fn supersedes_running(new: &Job) -> bool {
     !matches!(new.work, Work::Recheck { .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The wire format (SQS messages) is the one jobs had before the ids were typed.
+    #[test]
+    fn jobs_keep_their_wire_format() {
+        let job = Job {
+            key: PrKey::new("o/r", 7),
+            work: Work::Command {
+                command: ChatCommand::Deploy,
+                user: "octocat".into(),
+                sha: Some(CommitSha::from("ec26c3e")),
+            },
+            delivery: "d-1".into(),
+            installation: Some(3),
+        };
+        let wire = json!({
+            "key": {"repo": "o/r", "number": 7},
+            "work": {"kind": "command", "command": "deploy", "user": "octocat", "sha": "ec26c3e"},
+            "delivery": "d-1",
+            "installation": 3
+        });
+        assert_eq!(serde_json::to_value(&job).unwrap(), wire);
+        assert_eq!(serde_json::from_value::<Job>(wire).unwrap(), job);
+        let recheck = json!({"kind": "recheck", "head_sha": "abc1234"});
+        assert_eq!(
+            serde_json::from_value::<Work>(recheck).unwrap(),
+            Work::Recheck {
+                head_sha: Some("abc1234".into())
+            }
+        );
+    }
 }

@@ -49,10 +49,9 @@ impl Reconciler {
             Ok(rows) => keys.extend(rows.iter().filter_map(|r| {
                 let meta = PrMeta::read(&r.metadata);
                 let (repo, number) = meta.pr()?;
-                self.config.repository(repo).map(|_| PrKey {
-                    repo: repo.to_string(),
-                    number,
-                })
+                self.config
+                    .repository(repo)
+                    .map(|_| PrKey::new(repo, number))
             })),
             Err(e) => round
                 .problems
@@ -70,10 +69,9 @@ impl Reconciler {
             futures::future::join_all(named.iter().map(|repo| self.open_pulls(repo))).await;
         for (repo, result) in named.into_iter().zip(listed) {
             match result {
-                Ok(numbers) => keys.extend(numbers.into_iter().map(|number| PrKey {
-                    repo: repo.to_string(),
-                    number,
-                })),
+                Ok(numbers) => {
+                    keys.extend(numbers.into_iter().map(|number| PrKey::new(repo, number)))
+                }
                 Err(e) => round.problems.push(format!(
                     "listing the open pull requests of {repo} failed: {e:#}"
                 )),

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use futures::future::BoxFuture;
-use serde_json::{json, Value};
 
 use super::config::{render, ProfilesFrom, RepoConfig, ServeConfig};
 use super::github::Clients;
@@ -18,6 +17,7 @@ use super::queue::{JobDone, JobError, JobRunner, Signals};
 use crate::engine::{state, Engine};
 use crate::github::api::GitHub;
 use crate::preview::meta::PrMeta;
+use crate::github::ids::CommitSha;
 use crate::preview::{
     Author, Clock, Command, Context, Decision, Options, Origin, PrEvent, Prepared, ProfileSource,
     Request, SystemClock, Target, WaitSettings,
@@ -88,7 +88,7 @@ impl PreviewRunner {
         let mut ctx = Context::new(
             self.engine.clone(),
             Origin {
-                repository: key.repo.clone(),
+                repository: key.repo.to_string(),
                 server_url: self.config.github.server_url.clone(),
                 run_url: None,
             },
@@ -112,18 +112,21 @@ impl PreviewRunner {
     }
 
     async fn open<'a>(&'a self, job: &'a Job) -> Result<Pr<'a>, JobError> {
-        let repo = self.config.repository(&job.key.repo).ok_or_else(|| {
-            JobError::permanent(anyhow!(
-                "repository {} is no longer configured",
-                job.key.repo
-            ))
-        })?;
+        let repo = self
+            .config
+            .repository(job.key.repo.as_str())
+            .ok_or_else(|| {
+                JobError::permanent(anyhow!(
+                    "repository {} is no longer configured",
+                    job.key.repo
+                ))
+            })?;
         let client = self
             .github
-            .for_repo(&job.key.repo, job.installation)
+            .for_repo(job.key.repo.as_str(), job.installation)
             .await
             .map_err(JobError::transient)?;
-        let gh = client.map(|c| GitHub::with_client(c, &job.key.repo));
+        let gh = client.map(|c| GitHub::with_client(c, job.key.repo.as_str()));
         Ok(Pr {
             key: &job.key,
             repo,
@@ -154,16 +157,23 @@ impl Pr<'_> {
         })
     }
 
-    /// The PR as it is now, as an event (`synchronize` when open, `closed` when not).
+    /// The PR as it is now, as an event (`synchronize` when open, `closed` when not), built
+    /// from the typed REST answer and the job's key.
     async fn read(&self) -> Result<PrEvent> {
         let pr = self
             .github("reading the pull request")?
-            .pull_json(self.key.number)
+            .pull_request(self.key.number.get())
             .await?;
-        let open = pr.get("state").and_then(Value::as_str) == Some("open");
-        let action = if open { "synchronize" } else { "closed" };
-        PrEvent::parse(
-            &json!({"action": action, "number": self.key.number, "pull_request": pr}).to_string(),
+        let action = if pr.is_open() {
+            "synchronize"
+        } else {
+            "closed"
+        };
+        PrEvent::from_pull(
+            action,
+            self.key.number.get(),
+            Some(self.key.repo.as_str()),
+            pr,
         )
     }
 
@@ -244,7 +254,7 @@ impl PreviewRunner {
         pr: &Pr<'_>,
         command: ChatCommand,
         user: &str,
-        sha: Option<&str>,
+        sha: Option<&CommitSha>,
         signals: &Signals,
     ) -> Result<JobDone, JobError> {
         let (allowed, now) = tokio::join!(pr.may_write(user), pr.read());
@@ -254,8 +264,8 @@ impl PreviewRunner {
         }
         let event = now.map_err(fail)?;
         if let Some(pinned) = sha {
-            if !event.head_sha.starts_with(pinned) {
-                tracing::warn!(pr = %pr.key, pinned, head = %event.head_sha, "refused: the head is no longer the commit the command named");
+            if !event.head_sha.starts_with(pinned.as_str()) {
+                tracing::warn!(pr = %pr.key, pinned = %pinned, head = %event.head_sha, "refused: the head is no longer the commit the command named");
                 return done("refused");
             }
         }
@@ -368,7 +378,7 @@ impl PreviewRunner {
         match &job.work {
             Work::Event(e) => self.event(&pr, e.clone(), signals).await,
             Work::Command { command, user, sha } => {
-                self.command(&pr, *command, user, sha.as_deref(), signals)
+                self.command(&pr, *command, user, sha.as_ref(), signals)
                     .await
             }
             Work::Recheck { .. } => self.recheck(&pr, signals).await,

@@ -1,7 +1,8 @@
 //! A stateful fake of the GitHub REST API (wiremock): one repository, one pull request (also
 //! listed as open while it is), its commits' dates, collaborator permissions, its
 //! comments (paged like GitHub), deployments and statuses. Every request is recorded; any
-//! route it does not know answers 404 and is reported by `unexpected()`.
+//! route it does not know answers 404 and is reported by `unexpected()`. Failures can be
+//! canned with the headers GitHub sends (`Canned`: rate limits, a plain 403).
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
@@ -44,6 +45,77 @@ pub struct State {
     /// Statuses the next GET of the pull request answers with, in order, before it answers
     /// normally again (an outage: 502/503, a rate limit: 429, a permanent 404).
     pub pull_failures: std::collections::VecDeque<u16>,
+    /// Answers the next requests to any known route get instead of their own, in order.
+    pub canned: std::collections::VecDeque<Canned>,
+}
+
+/// A failure answered as GitHub answers it: status, headers and a `message`.
+#[derive(Debug, Clone)]
+pub struct Canned {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub message: String,
+}
+
+fn epoch_in(secs: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    (now.as_secs() + secs).to_string()
+}
+
+/// The `x-ratelimit-*` headers GitHub sends with every answer (`remaining` left of 5000).
+fn quota(remaining: u64, reset_in: u64) -> Vec<(&'static str, String)> {
+    vec![
+        ("x-ratelimit-limit", "5000".into()),
+        ("x-ratelimit-remaining", remaining.to_string()),
+        ("x-ratelimit-used", (5000 - remaining).to_string()),
+        ("x-ratelimit-reset", epoch_in(reset_in)),
+        ("x-ratelimit-resource", "core".into()),
+    ]
+}
+
+impl Canned {
+    /// A primary rate limit (403 or 429): `x-ratelimit-remaining: 0`, the quota back in
+    /// `reset_in` seconds; `message` is whatever GitHub wrote (eden must not read it).
+    pub fn primary_rate_limit(status: u16, message: &str, reset_in: u64) -> Canned {
+        Canned {
+            status,
+            headers: quota(0, reset_in),
+            message: message.into(),
+        }
+    }
+
+    /// A secondary rate limit (403 or 429) with `retry-after`, quota left.
+    pub fn secondary_rate_limit(status: u16, retry_after: u64) -> Canned {
+        let mut headers = quota(4000, 3600);
+        headers.push(("retry-after", retry_after.to_string()));
+        Canned {
+            status,
+            headers,
+            message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.".into(),
+        }
+    }
+
+    /// Any other failure, with the quota headers every answer carries (quota left).
+    pub fn status(status: u16, message: &str) -> Canned {
+        Canned {
+            status,
+            headers: quota(4999, 3600),
+            message: message.into(),
+        }
+    }
+
+    fn template(&self) -> ResponseTemplate {
+        let mut t = ResponseTemplate::new(self.status).set_body_json(json!({
+            "message": self.message,
+            "documentation_url": "https://docs.github.com/rest"
+        }));
+        for (k, v) in &self.headers {
+            t = t.insert_header(*k, v.as_str());
+        }
+        t
+    }
 }
 
 #[derive(Clone)]
@@ -57,11 +129,9 @@ struct Route {
     kind: &'static str,
 }
 
+/// What a token without the permission gets (quota left: not a rate limit).
 fn forbidden() -> ResponseTemplate {
-    ResponseTemplate::new(403).set_body_json(json!({
-        "message": "Resource not accessible by integration",
-        "documentation_url": "https://docs.github.com/rest/issues/comments#create-an-issue-comment"
-    }))
+    Canned::status(403, "Resource not accessible by integration").template()
 }
 
 fn query(req: &Request, key: &str) -> Option<usize> {
@@ -97,19 +167,33 @@ impl Respond for Route {
         let mut s = self.state.lock().unwrap();
         s.requests
             .push(format!("{} {}", req.method, req.url.path()));
-        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-        let last = req
-            .url
-            .path()
-            .rsplit('/')
-            .next()
-            .unwrap_or("")
-            .parse::<u64>()
-            .unwrap_or(0);
-        match self.kind {
+        if self.kind != "unknown" {
+            if let Some(c) = s.canned.pop_front() {
+                return c.template();
+            }
+        }
+        if let Some(answer) = self.read(&mut s, req) {
+            return answer;
+        }
+        if let Some(answer) = self.write(&mut s, req) {
+            return answer;
+        }
+        if let Some(answer) = self.deployments(&mut s, req) {
+            return answer;
+        }
+        s.unexpected.push(format!("{} {}", req.method, req.url));
+        ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}))
+    }
+}
+
+impl Route {
+    /// The pull request, its commits, permissions, the user, comment pages.
+    fn read(&self, s: &mut State, req: &Request) -> Option<ResponseTemplate> {
+        Some(match self.kind {
             "pull" => match s.pull_failures.pop_front() {
-                Some(429) => ResponseTemplate::new(429)
-                    .set_body_json(json!({"message": "API rate limit exceeded"})),
+                Some(429) => {
+                    Canned::primary_rate_limit(429, "API rate limit exceeded", 1).template()
+                }
                 Some(status) => {
                     ResponseTemplate::new(status).set_body_json(json!({"message": "failure"}))
                 }
@@ -153,9 +237,25 @@ impl Respond for Route {
                     .set_body_json(json!({"login": login, "type": "User"})),
                 None => forbidden(),
             },
+            _ => return None,
+        })
+    }
+
+    /// Comments written.
+    fn write(&self, s: &mut State, req: &Request) -> Option<ResponseTemplate> {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let last = req
+            .url
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .parse::<u64>()
+            .unwrap_or(0);
+        Some(match self.kind {
             "create_comment" => {
                 if s.read_only {
-                    return forbidden();
+                    return Some(forbidden());
                 }
                 s.next_id += 1;
                 let c = Comment {
@@ -172,7 +272,7 @@ impl Respond for Route {
             }
             "update_comment" => {
                 if s.read_only {
-                    return forbidden();
+                    return Some(forbidden());
                 }
                 match s.comments.iter_mut().find(|c| c.id == last) {
                     Some(c) => {
@@ -186,9 +286,17 @@ impl Respond for Route {
                     }
                 }
             }
+            _ => return None,
+        })
+    }
+
+    /// Deployments and their statuses.
+    fn deployments(&self, s: &mut State, req: &Request) -> Option<ResponseTemplate> {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        Some(match self.kind {
             "create_deployment" => {
                 if s.read_only {
-                    return forbidden();
+                    return Some(forbidden());
                 }
                 s.next_id += 1;
                 let d = json!({"id": s.next_id, "ref": body["ref"], "environment": body["environment"], "transient_environment": body["transient_environment"]});
@@ -222,11 +330,8 @@ impl Respond for Route {
                 ResponseTemplate::new(201)
                     .set_body_json(json!({"id": s.statuses.len(), "state": body["state"]}))
             }
-            _ => {
-                s.unexpected.push(format!("{} {}", req.method, req.url));
-                ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}))
-            }
-        }
+            _ => return None,
+        })
     }
 }
 

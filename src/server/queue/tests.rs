@@ -40,8 +40,8 @@ struct Script {
 fn sha(job: &Job) -> String {
     match &job.work {
         Work::Event(e) => e.head_sha.clone(),
-        Work::Command { sha, .. } => sha.clone().unwrap_or_default(),
-        Work::Recheck { head_sha } => head_sha.clone().unwrap_or_default(),
+        Work::Command { sha, .. } => sha.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+        Work::Recheck { head_sha } => head_sha.as_ref().map(|s| s.to_string()).unwrap_or_default(),
     }
 }
 
@@ -182,10 +182,7 @@ impl Acks {
 }
 
 fn key(n: u64) -> PrKey {
-    PrKey {
-        repo: "o/r".into(),
-        number: n,
-    }
+    PrKey::new("o/r", n)
 }
 
 fn event(n: u64, action: &str, sha: &str, delivery: &str) -> Job {
