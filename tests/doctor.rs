@@ -509,3 +509,32 @@ async fn no_credentials() {
         .detail
         .contains("InvalidClientTokenId"));
 }
+
+/// Every action on eden's list is simulated: gc's and reconcile's Scan (a warning: creates
+/// work without it) and the readiness wait's DescribeTargetHealth (a problem: waiting deploys
+/// fail without it), which doctor once did not ask about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_scan_and_the_readiness_wait_are_simulated() {
+    let w = ready_world("dw").await;
+    let inj = Injector::new();
+    simulate_denying(&inj, Some("dynamodb:Scan"));
+    let r = run(&w, &w.profile("api"), Some(inj)).await;
+    assert_problems(&r, &[]);
+    let c = line(&r, "permissions");
+    assert_eq!(c.status, Status::Warning);
+    assert!(
+        c.detail
+            .starts_with("arn:aws:iam::123456789012:user/moto lacks dynamodb:Scan on"),
+        "{}",
+        c.detail
+    );
+    assert!(c.detail.ends_with("(not needed by create)"), "{}", c.detail);
+
+    let inj = Injector::new();
+    simulate_denying(&inj, Some("elasticloadbalancing:DescribeTargetHealth"));
+    let r = run(&w, &w.profile("api"), Some(inj)).await;
+    assert_problems(&r, &["permissions"]);
+    assert!(line(&r, "permissions")
+        .detail
+        .contains("lacks elasticloadbalancing:DescribeTargetHealth on"));
+}

@@ -15,6 +15,7 @@ pub mod error;
 pub mod iam;
 pub mod inject;
 pub mod instrument;
+pub mod permissions;
 pub mod probe;
 pub mod s3;
 pub mod sqs;

@@ -1,178 +1,27 @@
-//! The permissions the caller lacks: iam:SimulatePrincipalPolicy for every action eden calls,
-//! on the resources it would call it on (with eden's tags as condition context). Where the
-//! caller may not simulate, the read-only checks' results stand in.
+//! The permissions the caller lacks: iam:SimulatePrincipalPolicy for every action on eden's one
+//! list (`aws::permissions`), on the resources it would call it on (with eden's tags as
+//! condition context), one simulation per kind of resource. Where the caller may not simulate,
+//! the read-only checks' results stand in.
 
 use std::collections::BTreeMap;
 
 use super::checks::Facts;
 use super::Check;
 use crate::aws::iam::{self, Context, Refused, SimulationError};
+use crate::aws::permissions::{self, On, PERMISSIONS};
 use crate::aws::sts::Identity;
 use crate::aws::Aws;
 use crate::names::ResourceNames;
 use crate::profile::Profile;
 
-/// Which runs an action is needed by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// create (and usually delete): missing blocks creates.
-    Create,
-    /// delete, ls, gc, table creation: missing leaves previews behind or unlisted.
-    Other,
-}
-
-/// A resource kind eden acts on; one simulation per kind (with its concrete ARN).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum On {
-    Service,
-    TaskDefinition,
-    Alb,
-    TargetGroup,
-    Rule,
-    Zone,
-    Table,
-    Object,
-    Bucket,
-    Repository,
-    Role,
-}
-
-/// Every action eden calls, and on what.
-const ACTIONS: &[(&str, On, Need)] = &[
-    ("ecs:DescribeServices", On::Service, Need::Create),
-    ("ecs:CreateService", On::Service, Need::Create),
-    ("ecs:UpdateService", On::Service, Need::Create),
-    ("ecs:TagResource", On::Service, Need::Create),
-    ("ecs:DeleteService", On::Service, Need::Other),
-    (
-        "ecs:DescribeTaskDefinition",
-        On::TaskDefinition,
-        Need::Create,
-    ),
-    ("ecs:ListTaskDefinitions", On::TaskDefinition, Need::Create),
-    (
-        "ecs:RegisterTaskDefinition",
-        On::TaskDefinition,
-        Need::Create,
-    ),
-    (
-        "ecs:DeregisterTaskDefinition",
-        On::TaskDefinition,
-        Need::Other,
-    ),
-    ("ecs:DeleteTaskDefinitions", On::TaskDefinition, Need::Other),
-    (
-        "elasticloadbalancing:DescribeLoadBalancers",
-        On::Alb,
-        Need::Create,
-    ),
-    (
-        "elasticloadbalancing:DescribeListeners",
-        On::Alb,
-        Need::Create,
-    ),
-    ("elasticloadbalancing:DescribeRules", On::Alb, Need::Create),
-    (
-        "elasticloadbalancing:DescribeTargetGroups",
-        On::Alb,
-        Need::Create,
-    ),
-    (
-        "elasticloadbalancing:DescribeTargetGroupAttributes",
-        On::TargetGroup,
-        Need::Create,
-    ),
-    (
-        "elasticloadbalancing:DescribeTags",
-        On::TargetGroup,
-        Need::Create,
-    ),
-    (
-        "elasticloadbalancing:CreateTargetGroup",
-        On::TargetGroup,
-        Need::Create,
-    ),
-    (
-        "elasticloadbalancing:ModifyTargetGroup",
-        On::TargetGroup,
-        Need::Create,
-    ),
-    (
-        "elasticloadbalancing:ModifyTargetGroupAttributes",
-        On::TargetGroup,
-        Need::Create,
-    ),
-    (
-        "elasticloadbalancing:AddTags",
-        On::TargetGroup,
-        Need::Create,
-    ),
-    (
-        "elasticloadbalancing:DeleteTargetGroup",
-        On::TargetGroup,
-        Need::Other,
-    ),
-    ("elasticloadbalancing:CreateRule", On::Rule, Need::Create),
-    ("elasticloadbalancing:AddTags", On::Rule, Need::Create),
-    ("elasticloadbalancing:DeleteRule", On::Rule, Need::Other),
-    ("route53:GetHostedZone", On::Zone, Need::Create),
-    ("route53:ListResourceRecordSets", On::Zone, Need::Other),
-    ("route53:ChangeResourceRecordSets", On::Zone, Need::Create),
-    ("dynamodb:GetItem", On::Table, Need::Other),
-    ("dynamodb:PutItem", On::Table, Need::Create),
-    ("dynamodb:UpdateItem", On::Table, Need::Create),
-    ("dynamodb:DeleteItem", On::Table, Need::Other),
-    ("dynamodb:Query", On::Table, Need::Other),
-    ("dynamodb:DescribeTable", On::Table, Need::Other),
-    ("s3:GetObject", On::Object, Need::Create),
-    ("s3:PutObject", On::Object, Need::Create),
-    ("s3:ListBucket", On::Bucket, Need::Create),
-    ("ecr:DescribeImages", On::Repository, Need::Create),
-    ("iam:PassRole", On::Role, Need::Create),
-];
-
-/// The ARNs eden would act on for a sample environment of `p`.
+/// The ARNs eden would act on for a sample environment of `p`, by kind of resource. Kinds
+/// doctor cannot name (the listener and its certificate, the server's queue, the caller) are
+/// left out: those actions are not simulated.
 fn resources(p: &Profile, table: &str, account: &str, facts: &Facts) -> BTreeMap<On, Vec<String>> {
+    let mut m = ecs_and_elb(p, account);
     let region = p.region().unwrap_or_default();
-    let partition = p.reference_service_arn.split(':').nth(1).unwrap_or("aws");
-    let n = ResourceNames::new(&p.name_prefix, &p.domain_name_prefix, "pr-1");
-    let cluster = p.target_cluster.rsplit('/').next().unwrap_or_default();
-    let elb = format!("arn:{partition}:elasticloadbalancing:{region}:{account}");
-    let alb_path = p
-        .master_alb_arn
-        .split_once(":loadbalancer/")
-        .map(|(_, r)| r.to_string())
-        .unwrap_or_default();
-    let mut m = BTreeMap::new();
-    m.insert(
-        On::Service,
-        vec![format!(
-            "arn:{partition}:ecs:{region}:{account}:service/{cluster}/{}",
-            n.service
-        )],
-    );
-    m.insert(
-        On::TaskDefinition,
-        vec![format!(
-            "arn:{partition}:ecs:{region}:{account}:task-definition/{}:1",
-            n.family
-        )],
-    );
-    m.insert(On::Alb, vec![p.master_alb_arn.clone()]);
-    m.insert(
-        On::TargetGroup,
-        vec![format!(
-            "{elb}:targetgroup/{}/0123456789abcdef",
-            n.target_group
-        )],
-    );
-    m.insert(
-        On::Rule,
-        vec![format!(
-            "{elb}:listener-rule/{}/0123456789abcdef/0123456789abcdef",
-            alb_path
-        )],
-    );
+    let partition = partition(p);
+    m.insert(On::Any, vec!["*".to_string()]);
     m.insert(
         On::Zone,
         vec![format!(
@@ -203,6 +52,49 @@ fn resources(p: &Profile, table: &str, account: &str, facts: &Facts) -> BTreeMap
         m.insert(On::Role, facts.task_roles.clone());
     }
     m
+}
+
+fn partition(p: &Profile) -> &str {
+    p.reference_service_arn.split(':').nth(1).unwrap_or("aws")
+}
+
+/// The ECS and ELB resources of environment `pr-1`, and the reference service.
+fn ecs_and_elb(p: &Profile, account: &str) -> BTreeMap<On, Vec<String>> {
+    let region = p.region().unwrap_or_default();
+    let partition = partition(p);
+    let n = ResourceNames::new(&p.name_prefix, &p.domain_name_prefix, "pr-1");
+    let cluster = p.target_cluster.rsplit('/').next().unwrap_or_default();
+    let ecs = format!("arn:{partition}:ecs:{region}:{account}");
+    let elb = format!("arn:{partition}:elasticloadbalancing:{region}:{account}");
+    let alb_path = p
+        .master_alb_arn
+        .split_once(":loadbalancer/")
+        .map(|(_, r)| r.to_string())
+        .unwrap_or_default();
+    BTreeMap::from([
+        (
+            On::Service,
+            vec![format!("{ecs}:service/{cluster}/{}", n.service)],
+        ),
+        (On::Reference, vec![p.reference_service_arn.clone()]),
+        (
+            On::TaskDefinition,
+            vec![format!("{ecs}:task-definition/{}:1", n.family)],
+        ),
+        (
+            On::TargetGroup,
+            vec![format!(
+                "{elb}:targetgroup/{}/0123456789abcdef",
+                n.target_group
+            )],
+        ),
+        (
+            On::Rule,
+            vec![format!(
+                "{elb}:listener-rule/{alb_path}/0123456789abcdef/0123456789abcdef"
+            )],
+        ),
+    ])
 }
 
 /// Condition keys eden's requests carry: its tags, the service a role is passed to.
@@ -254,10 +146,10 @@ pub async fn check(
     let by_resource = resources(p, table, &id.account, facts);
     let ctx = context(p);
     let sims = by_resource.iter().map(|(on, arns)| {
-        let actions: Vec<&str> = ACTIONS
+        let actions: Vec<&str> = PERMISSIONS
             .iter()
-            .filter(|(_, o, _)| o == on)
-            .map(|(a, _, _)| *a)
+            .filter(|p| p.on == *on)
+            .map(|p| p.action)
             .collect();
         let (principal, ctx) = (&principal, &ctx);
         async move { iam::simulate(aws, principal, &actions, arns, ctx).await }
@@ -288,12 +180,9 @@ pub fn judge(principal: &str, refused: Vec<Refused>) -> Check {
     if refused.is_empty() {
         return Check::ok(P, format!("{principal} may make every call eden makes"));
     }
-    let needed_by_create = |r: &Refused| {
-        ACTIONS
-            .iter()
-            .any(|(a, _, need)| *a == r.action && *need == Need::Create)
-    };
-    let blocking = refused.iter().any(needed_by_create);
+    let blocking = refused
+        .iter()
+        .any(|r| permissions::blocks_create(&r.action));
     let list: Vec<String> = refused
         .iter()
         .map(|r| format!("{} on {} ({})", r.action, r.resource, r.decision))
@@ -356,9 +245,13 @@ mod tests {
             repository_arn: Some("arn:aws:ecr:ap-northeast-1:123456789012:repository/api".into()),
         };
         let m = resources(&p, "eden", "123456789012", &facts);
-        for (action, on, _) in ACTIONS {
-            assert!(m.contains_key(on), "{action}");
+        for p in PERMISSIONS {
+            let simulated = m.contains_key(&p.on);
+            let unnamed = [On::Listener, On::Queue, On::Certificate, On::Principal].contains(&p.on);
+            assert_eq!(simulated, !unnamed, "{}", p.action);
         }
+        assert_eq!(m[&On::Any], ["*"]);
+        assert_eq!(m[&On::Reference], vec![p.reference_service_arn.clone()]);
         assert_eq!(
             m[&On::Rule],
             vec!["arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:listener-rule/app/common/0123456789abcdef/0123456789abcdef/0123456789abcdef"]
