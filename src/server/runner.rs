@@ -16,8 +16,8 @@ use super::job::{ChatCommand, Job, PrKey, Work};
 use super::queue::{JobDone, JobError, JobRunner, Signals};
 use crate::engine::{state, Engine};
 use crate::github::api::GitHub;
-use crate::preview::meta::PrMeta;
 use crate::github::ids::CommitSha;
+use crate::preview::meta::PrMeta;
 use crate::preview::{
     Author, Clock, Command, Context, Decision, Options, Origin, PrEvent, Prepared, ProfileSource,
     Request, SystemClock, Target, WaitSettings,
