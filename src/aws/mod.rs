@@ -54,6 +54,7 @@ pub struct ClientOptions {
     /// Endpoint override (otherwise `AWS_ENDPOINT_URL`, read by aws-config).
     pub endpoint_url: Option<String>,
     /// Fixed credentials (tests against the emulator); otherwise the default chain.
+    #[cfg(feature = "testing")]
     pub static_credentials: Option<(String, String)>,
     /// Real-AWS answers the emulator lacks (tests): see [`inject`].
     #[cfg(feature = "testing")]
@@ -82,6 +83,7 @@ impl Aws {
         if let Some(url) = &opts.endpoint_url {
             loader = loader.endpoint_url(url);
         }
+        #[cfg(feature = "testing")]
         if let Some((id, secret)) = &opts.static_credentials {
             loader = loader.credentials_provider(aws_credential_types::Credentials::new(
                 id, secret, None, None, "static",
