@@ -21,4 +21,6 @@ targets=(--all-targets)
 for a in "$@"; do
   case "$a" in --test|--lib|--bin|--bins|--tests|--doc|--example|--examples|--bench|--benches) targets=() ;; esac
 done
-cargo test "${targets[@]}" "$@"
+# The test machinery (fault injection, injected AWS answers, the proxy) is the `testing` feature;
+# the crate's dev-dependency on itself turns it on anyway, the flag says so (docs/testing.md).
+cargo test --features testing "${targets[@]}" "$@"

@@ -1,7 +1,8 @@
-//! Instrumentation shared by every AWS client: a call log (operation, start, end), an optional
-//! fixed delay per HTTP request (the benchmark), fault injection (fail the k-th call, or die at
-//! the k-th call: it and every later one fail), and the lease guard (a per-run interceptor that
-//! refuses every request once the run's lease is lost).
+//! Test machinery (the `testing` feature; never in the shipped binary): a call log shared by
+//! every AWS client (operation, start, end), an optional fixed delay per HTTP request (the
+//! benchmark), fault injection (fail the k-th call, or die at the k-th call: it and every later
+//! one fail), and clients sending through another HTTP client (tests/common/paused.rs).
+//! The lease guard, product code, is in `guard.rs`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,7 +21,9 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, Metadata};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 
-use super::Aws;
+use aws_config::SdkConfig;
+
+use super::{inject, Aws, ClientOptions};
 
 /// One AWS operation as seen by the interceptor.
 #[derive(Debug, Clone)]
@@ -193,41 +196,7 @@ impl Intercept for Interceptor {
     }
 }
 
-/// A per-run interceptor that refuses every request once `check` fails (the run's lease is
-/// lost): the run stops before its next write.
-#[derive(Clone)]
-pub struct Guard(pub Arc<dyn Fn() -> Result<(), BoxError> + Send + Sync>);
-
-impl std::fmt::Debug for Guard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Guard")
-    }
-}
-
-impl Intercept for Guard {
-    fn name(&self) -> &'static str {
-        "EdenLeaseGuard"
-    }
-
-    fn read_before_execution(
-        &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        (self.0)()
-    }
-}
-
 impl Aws {
-    /// The same clients with a guard that refuses every request once `check` fails.
-    pub fn with_guard(
-        &self,
-        check: impl Fn() -> Result<(), BoxError> + Send + Sync + 'static,
-    ) -> Aws {
-        let guard = SharedInterceptor::new(Guard(Arc::new(check)));
-        self.rebuilt(|c| c.interceptors.push(guard.clone()))
-    }
-
     /// The same clients sending their requests through `client` (tests: see tests/common).
     pub fn with_http_client(&self, client: SharedHttpClient) -> Aws {
         let config = self.config.to_builder().http_client(client.clone()).build();
@@ -235,44 +204,45 @@ impl Aws {
         aws.config = config;
         aws
     }
-
-    fn rebuilt(&self, change: impl Fn(&mut Rebuild)) -> Aws {
-        let mut r = Rebuild::default();
-        change(&mut r);
-        macro_rules! again {
-            ($client:expr, $krate:ident) => {{
-                let mut b = $client.config().to_builder();
-                for i in &r.interceptors {
-                    b.push_interceptor(i.clone());
-                }
-                if let Some(h) = &r.http_client {
-                    b = b.http_client(h.clone());
-                }
-                $krate::Client::from_conf(b.build())
-            }};
-        }
-        Aws {
-            config: self.config.clone(),
-            ecs: again!(self.ecs, aws_sdk_ecs),
-            elb: again!(self.elb, aws_sdk_elasticloadbalancingv2),
-            route53: again!(self.route53, aws_sdk_route53),
-            dynamodb: again!(self.dynamodb, aws_sdk_dynamodb),
-            s3: again!(self.s3, aws_sdk_s3),
-            sqs: again!(self.sqs, aws_sdk_sqs),
-            interceptors: self
-                .interceptors
-                .iter()
-                .chain(&r.interceptors)
-                .cloned()
-                .collect(),
-        }
-    }
 }
 
-#[derive(Default)]
-struct Rebuild {
-    interceptors: Vec<SharedInterceptor>,
-    http_client: Option<SharedHttpClient>,
+/// The testing layers `ClientOptions` asks for, on top of the loaded config: the delay before
+/// every request, the call log and its faults, the injected AWS answers. Returns the config the
+/// clients are built from and the interceptors every client gets.
+pub(super) fn layers(
+    mut config: SdkConfig,
+    opts: &ClientOptions,
+) -> (SdkConfig, Vec<SharedInterceptor>) {
+    let base_http = |config: &SdkConfig| {
+        use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+        config.http_client().unwrap_or_else(|| {
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+                .build_https()
+        })
+    };
+    if let Some(delay) = opts.delay {
+        let inner = base_http(&config);
+        config = config
+            .into_builder()
+            .http_client(DelayedHttpClient { inner, delay })
+            .build();
+    }
+    let mut interceptors = Vec::new();
+    if let Some(i) = &opts.instrument {
+        interceptors.push(SharedInterceptor::new(Interceptor(i.clone())));
+    }
+    if let Some(inj) = &opts.inject {
+        let inner = base_http(&config);
+        config = config
+            .into_builder()
+            .http_client(inject::InjectingHttpClient { inner })
+            .build();
+        interceptors.push(SharedInterceptor::new(inject::InjectInterceptor(
+            inj.clone(),
+        )));
+    }
+    (config, interceptors)
 }
 
 /// An HTTP client that waits a fixed time before every request (a slow network, for the bench).

@@ -12,8 +12,11 @@ pub mod ecs;
 mod ecs_service;
 pub mod elb;
 pub mod error;
+mod guard;
 pub mod iam;
+#[cfg(feature = "testing")]
 pub mod inject;
+#[cfg(feature = "testing")]
 pub mod instrument;
 pub mod permissions;
 pub mod probe;
@@ -21,7 +24,9 @@ pub mod s3;
 pub mod sqs;
 pub mod sts;
 
+#[cfg(feature = "testing")]
 use std::sync::Arc;
+#[cfg(feature = "testing")]
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -31,21 +36,29 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub use error::{fail, kind, AwsError, AwsErrorKind};
+#[cfg(feature = "testing")]
 pub use inject::Injector;
+#[cfg(feature = "testing")]
 pub use instrument::Instrument;
-use instrument::{DelayedHttpClient, Interceptor};
 
-/// How to build clients: plain, or instrumented (tests, benchmark).
+/// How to build clients: plain, or (the `testing` feature) instrumented for tests and the
+/// benchmark.
 #[derive(Debug, Clone, Default)]
 pub struct ClientOptions {
+    /// The call log and its faults (tests, benchmark).
+    #[cfg(feature = "testing")]
     pub instrument: Option<Arc<Instrument>>,
+    /// A fixed delay before every HTTP request (benchmark).
+    #[cfg(feature = "testing")]
     pub delay: Option<Duration>,
     pub region: Option<String>,
     /// Endpoint override (otherwise `AWS_ENDPOINT_URL`, read by aws-config).
     pub endpoint_url: Option<String>,
     /// Fixed credentials (tests against the emulator); otherwise the default chain.
+    #[cfg(feature = "testing")]
     pub static_credentials: Option<(String, String)>,
     /// Real-AWS answers the emulator lacks (tests): see [`inject`].
+    #[cfg(feature = "testing")]
     pub inject: Option<Arc<Injector>>,
 }
 
@@ -71,39 +84,17 @@ impl Aws {
         if let Some(url) = &opts.endpoint_url {
             loader = loader.endpoint_url(url);
         }
+        #[cfg(feature = "testing")]
         if let Some((id, secret)) = &opts.static_credentials {
             loader = loader.credentials_provider(aws_credential_types::Credentials::new(
                 id, secret, None, None, "static",
             ));
         }
-        let mut config = loader.load().await;
-        let base_http = |config: &SdkConfig| {
-            use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-            config.http_client().unwrap_or_else(|| {
-                aws_smithy_http_client::Builder::new()
-                    .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-                    .build_https()
-            })
-        };
-        if let Some(delay) = opts.delay {
-            let inner = base_http(&config);
-            config = config
-                .into_builder()
-                .http_client(DelayedHttpClient { inner, delay })
-                .build();
-        }
-        let mut interceptors = Vec::new();
-        if let Some(i) = opts.instrument {
-            interceptors.push(SharedInterceptor::new(Interceptor(i)));
-        }
-        if let Some(inj) = opts.inject {
-            let inner = base_http(&config);
-            config = config
-                .into_builder()
-                .http_client(inject::InjectingHttpClient { inner })
-                .build();
-            interceptors.push(SharedInterceptor::new(inject::InjectInterceptor(inj)));
-        }
+        let config = loader.load().await;
+        #[cfg(feature = "testing")]
+        let (config, interceptors) = instrument::layers(config, &opts);
+        #[cfg(not(feature = "testing"))]
+        let interceptors: Vec<SharedInterceptor> = Vec::new();
         let endpoint_overridden = config.endpoint_url().is_some();
 
         // One construction for every client: the shared config, the interceptor, and any

@@ -1,4 +1,4 @@
-//! `cargo run --release --bin eden-serve-bench [-- --seconds 5 --connections 8 --rate 5000 --flood-rate 10000]`
+//! `cargo run --release --features testing --bin eden-serve-bench [-- --seconds 5 --connections 8 --rate 5000 --flood-rate 10000]`
 //!
 //! Load on `POST /webhook` over loopback, in one process: the real router and the real
 //! in-process scheduler, with a runner that does nothing (no AWS, no GitHub). Each request is

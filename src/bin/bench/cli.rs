@@ -160,7 +160,7 @@ fn eden_binary() -> Result<PathBuf> {
     let eden = exe.with_file_name(format!("eden{}", std::env::consts::EXE_SUFFIX));
     if !eden.exists() {
         bail!(
-            "{} is not built: run `cargo build --release --bins` first",
+            "{} is not built: run `cargo build --release --features testing --bins` first",
             eden.display()
         );
     }

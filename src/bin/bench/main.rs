@@ -1,4 +1,4 @@
-//! `cargo build --release --bins && target/release/eden-bench [--delay-ms 50 --runs 3 --cli --python-eden PYTHON]`
+//! `cargo build --release --features testing --bins && target/release/eden-bench [--delay-ms 50 --runs 3 --cli --python-eden PYTHON]`
 //!
 //! Runs create (new environment), deploy (new image) and delete against the emulator, with a
 //! fixed delay added to every AWS request, and prints wall time, AWS calls and sequential
