@@ -200,6 +200,6 @@ async fn config_setup_check_push_pull_ls_remote_rm() {
             "pr-8",
         ],
     );
-    assert_eq!(code, 1);
+    assert_eq!(code, 4, "a profile that is not in the table: not found");
     assert!(err.contains("profile api is not in table"), "{err}");
 }

@@ -334,3 +334,38 @@ pub async fn environments(
         json!({"status": "ok", "message": format!("{} environment(s)", items.len()), "environments": items}),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind has its status (the emulator tests in tests/server_api.rs reach all but
+    /// `internal`, which no refusal of a well-formed request produces).
+    #[test]
+    fn each_kind_of_engine_error_has_its_status() {
+        let all = [
+            (ErrorKind::BadInput, 400),
+            (ErrorKind::Refused, 400),
+            (ErrorKind::NotFound, 404),
+            (ErrorKind::Busy, 409),
+            (ErrorKind::Aws, 502),
+            (ErrorKind::Interrupted, 503),
+            (ErrorKind::Internal, 500),
+        ];
+        for (kind, status) in all {
+            assert_eq!(status_of(kind).as_u16(), status, "{}", kind.as_str());
+        }
+        let body = |e: Error| {
+            let r = engine_error("create", e);
+            (r.status().as_u16(), r.headers().get("retry-after").cloned())
+        };
+        let (status, retry) = body(Error::Busy {
+            holder: "h".into(),
+            retry_after: std::time::Duration::from_secs(20),
+            message: "busy".into(),
+        });
+        assert_eq!((status, retry.unwrap().to_str().unwrap()), (409, "20"));
+        let (status, retry) = body(Error::Internal(anyhow::anyhow!("boom")));
+        assert_eq!((status, retry), (500, None));
+    }
+}
