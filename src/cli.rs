@@ -97,6 +97,25 @@ pub struct ProfileFlags {
     pub endpoint_env_type: Option<String>,
     #[arg(long)]
     pub keep_revisions: Option<String>,
+    /// `preview` (default: the health check and deregistration delay below) or `reference`
+    /// (the reference's target group settings as they are).
+    #[arg(long)]
+    pub target_group_tuning: Option<String>,
+    /// Seconds between health checks of a clone's targets (5–300; default 5).
+    #[arg(long)]
+    pub health_check_interval: Option<String>,
+    /// Seconds a health check may take (2–120, below the interval; default 4).
+    #[arg(long)]
+    pub health_check_timeout: Option<String>,
+    /// Passing checks before a target is healthy again (2–10; default 2).
+    #[arg(long)]
+    pub healthy_threshold: Option<String>,
+    /// Failing checks before a target is unhealthy (2–10; default 2).
+    #[arg(long)]
+    pub unhealthy_threshold: Option<String>,
+    /// Seconds a deregistered target drains (0–3600; default 5).
+    #[arg(long)]
+    pub deregistration_delay: Option<String>,
 }
 
 impl ProfileFlags {
@@ -116,6 +135,12 @@ impl ProfileFlags {
             ("endpoint_name_prefix", &self.endpoint_name_prefix),
             ("endpoint_env_type", &self.endpoint_env_type),
             ("keep_revisions", &self.keep_revisions),
+            ("target_group_tuning", &self.target_group_tuning),
+            ("health_check_interval", &self.health_check_interval),
+            ("health_check_timeout", &self.health_check_timeout),
+            ("healthy_threshold", &self.healthy_threshold),
+            ("unhealthy_threshold", &self.unhealthy_threshold),
+            ("deregistration_delay", &self.deregistration_delay),
         ];
         pairs
             .into_iter()

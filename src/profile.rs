@@ -30,9 +30,59 @@ pub struct Profile {
     pub target_container_name: Option<String>,
     pub endpoints: Option<EndpointsFile>,
     pub keep_revisions: usize,
+    /// A clone's target group health check and deregistration delay; `None`: the reference's
+    /// as they are (`target_group_tuning = reference`).
+    pub target_group_tuning: Option<TargetGroupTuning>,
 }
 
 pub const DEFAULT_KEEP_REVISIONS: usize = 5;
+
+/// The health check and deregistration delay a clone's target group gets instead of the
+/// reference's (seconds and counts, as ELB names them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetGroupTuning {
+    pub health_check_interval: i32,
+    pub health_check_timeout: i32,
+    pub healthy_threshold: i32,
+    pub unhealthy_threshold: i32,
+    pub deregistration_delay: i32,
+}
+
+/// Tuned for previews: a new target is checked within 5 s, and an old one drains in 5 s.
+pub const PREVIEW_TUNING: TargetGroupTuning = TargetGroupTuning {
+    health_check_interval: 5,
+    health_check_timeout: 4,
+    healthy_threshold: 2,
+    unhealthy_threshold: 2,
+    deregistration_delay: 5,
+};
+
+/// A tuning key: its name, ELB's range for it, its unit, and its field.
+type TuningKey = (
+    &'static str,
+    std::ops::RangeInclusive<i32>,
+    &'static str,
+    fn(&mut TargetGroupTuning) -> &mut i32,
+);
+
+/// The keys that override one value of [`PREVIEW_TUNING`], with the ranges ELB accepts.
+pub const TUNING_KEYS: [TuningKey; 5] = [
+    ("health_check_interval", 5..=300, "seconds", |t| {
+        &mut t.health_check_interval
+    }),
+    ("health_check_timeout", 2..=120, "seconds", |t| {
+        &mut t.health_check_timeout
+    }),
+    ("healthy_threshold", 2..=10, "checks", |t| {
+        &mut t.healthy_threshold
+    }),
+    ("unhealthy_threshold", 2..=10, "checks", |t| {
+        &mut t.unhealthy_threshold
+    }),
+    ("deregistration_delay", 0..=3600, "seconds", |t| {
+        &mut t.deregistration_delay
+    }),
+];
 
 /// Required keys, in the order `config check` reports them.
 pub const REQUIRED: [&str; 6] = [
@@ -53,10 +103,16 @@ pub const ENDPOINT_KEYS: [(&str, &str, &str); 5] = [
     ("env_type", "endpoint_env_type", "config_env_type"),
 ];
 
-pub const OPTIONAL: [&str; 3] = [
+pub const OPTIONAL: [&str; 9] = [
     "dynamic_zone_name",
     "target_container_name",
     "keep_revisions",
+    "target_group_tuning",
+    "health_check_interval",
+    "health_check_timeout",
+    "healthy_threshold",
+    "unhealthy_threshold",
+    "deregistration_delay",
 ];
 
 /// Every key a profile may hold (both spellings of the environments-file keys).
@@ -291,6 +347,59 @@ fn keep_revisions(p: &mut Vec<String>, name: &str, raw: &RawProfile) -> usize {
     }
 }
 
+/// `target_group_tuning` (`preview`, the default, or `reference`) and the keys that override
+/// one preview value, each in ELB's range, the timeout below the interval.
+fn target_group_tuning(
+    p: &mut Vec<String>,
+    name: &str,
+    raw: &RawProfile,
+) -> Option<TargetGroupTuning> {
+    let overridden: Vec<&str> = TUNING_KEYS
+        .iter()
+        .map(|(k, ..)| *k)
+        .filter(|k| get(raw, k).is_some())
+        .collect();
+    match get(raw, "target_group_tuning").map(str::to_ascii_lowercase) {
+        None => {}
+        Some(m) if m == "preview" => {}
+        Some(m) if m == "reference" => {
+            if !overridden.is_empty() {
+                p.push(format!(
+                    "profile {name}: target_group_tuning = reference keeps the reference's target group settings as they are; remove {} or set target_group_tuning = preview",
+                    overridden.join(", ")
+                ));
+            }
+            return None;
+        }
+        Some(m) => p.push(format!(
+            "profile {name}: target_group_tuning {m:?} must be preview or reference"
+        )),
+    }
+    let mut t = PREVIEW_TUNING;
+    let mut valid = true;
+    for (key, range, unit, field) in TUNING_KEYS {
+        let Some(v) = get(raw, key) else { continue };
+        match v.parse::<i32>() {
+            Ok(n) if range.contains(&n) => *field(&mut t) = n,
+            _ => {
+                valid = false;
+                p.push(format!(
+                    "profile {name}: {key} {v:?} must be a whole number of {unit} from {} to {} (ELB's range)",
+                    range.start(),
+                    range.end()
+                ));
+            }
+        }
+    }
+    if valid && t.health_check_timeout >= t.health_check_interval {
+        p.push(format!(
+            "profile {name}: health_check_timeout ({} s) must be less than health_check_interval ({} s)",
+            t.health_check_timeout, t.health_check_interval
+        ));
+    }
+    Some(t)
+}
+
 impl Profile {
     /// Validate raw keys. Every problem is reported, one per line.
     pub fn from_raw(name: &str, raw: &RawProfile) -> Result<Profile, Vec<String>> {
@@ -325,6 +434,7 @@ impl Profile {
         let zone = zone_id(&mut problems, name, &dynamic_zone_id);
         let endpoints = endpoints_file(&mut problems, name, raw);
         let keep_revisions = keep_revisions(&mut problems, name, raw);
+        let target_group_tuning = target_group_tuning(&mut problems, name, raw);
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -341,6 +451,7 @@ impl Profile {
             target_container_name: get(raw, "target_container_name").map(str::to_string),
             endpoints,
             keep_revisions,
+            target_group_tuning,
         })
     }
 
@@ -372,6 +483,18 @@ impl Profile {
         }
         if self.keep_revisions != DEFAULT_KEEP_REVISIONS {
             put("keep_revisions", &self.keep_revisions.to_string());
+        }
+        match &self.target_group_tuning {
+            None => put("target_group_tuning", "reference"),
+            Some(t) => {
+                let (mut t, mut preview) = (*t, PREVIEW_TUNING);
+                for (key, _, _, field) in TUNING_KEYS {
+                    let v = *field(&mut t);
+                    if v != *field(&mut preview) {
+                        put(key, &v.to_string());
+                    }
+                }
+            }
         }
         if let Some(e) = &self.endpoints {
             put("endpoint_s3_bucket_name", &e.bucket);
@@ -507,6 +630,99 @@ mod tests {
             Profile::from_raw("api", &raw_from_json(&json).unwrap()).unwrap(),
             p
         );
+    }
+
+    #[test]
+    fn target_groups_are_preview_tuned_unless_told_otherwise() {
+        assert_eq!(
+            Profile::from_raw("api", &good())
+                .unwrap()
+                .target_group_tuning,
+            Some(PREVIEW_TUNING)
+        );
+        let mut raw = good();
+        raw.insert("health_check_interval".into(), "30".into());
+        raw.insert("deregistration_delay".into(), " 0 ".into());
+        let t = Profile::from_raw("api", &raw)
+            .unwrap()
+            .target_group_tuning
+            .unwrap();
+        assert_eq!(
+            t,
+            TargetGroupTuning {
+                health_check_interval: 30,
+                deregistration_delay: 0,
+                ..PREVIEW_TUNING
+            }
+        );
+        let mut raw = good();
+        raw.insert("target_group_tuning".into(), "Reference".into());
+        assert_eq!(
+            Profile::from_raw("api", &raw).unwrap().target_group_tuning,
+            None
+        );
+    }
+
+    #[test]
+    fn tuning_values_outside_elb_ranges_are_all_reported() {
+        let mut raw = good();
+        for (k, v) in [
+            ("health_check_interval", "4"),
+            ("health_check_timeout", "121"),
+            ("healthy_threshold", "1"),
+            ("unhealthy_threshold", "11"),
+            ("deregistration_delay", "3601"),
+        ] {
+            raw.insert(k.into(), v.into());
+        }
+        raw.insert("target_group_tuning".into(), "fast".into());
+        let problems = Profile::from_raw("api", &raw).unwrap_err();
+        assert_eq!(problems.len(), 6, "{problems:#?}");
+        for key in [
+            "target_group_tuning",
+            "health_check_interval",
+            "deregistration_delay",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.contains(key)),
+                "{key}: {problems:#?}"
+            );
+        }
+        // the timeout must be below the interval (the preview interval is 5 s)
+        let mut raw = good();
+        raw.insert("health_check_timeout".into(), "5".into());
+        let problems = Profile::from_raw("api", &raw).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(problems[0].contains("less than health_check_interval"));
+        raw.insert("health_check_interval".into(), "6".into());
+        assert!(Profile::from_raw("api", &raw).is_ok());
+        // `reference` keeps everything: an override beside it is a contradiction
+        let mut raw = good();
+        raw.insert("target_group_tuning".into(), "reference".into());
+        raw.insert("healthy_threshold".into(), "3".into());
+        let problems = Profile::from_raw("api", &raw).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(problems[0].contains("remove healthy_threshold"));
+    }
+
+    #[test]
+    fn tuning_round_trips_through_the_remote_json() {
+        for (k, v) in [
+            ("health_check_interval", "30"),
+            ("target_group_tuning", "reference"),
+        ] {
+            let mut raw = good();
+            raw.insert(k.into(), v.into());
+            let p = Profile::from_raw("api", &raw).unwrap();
+            assert_eq!(p.to_raw().get(k).map(String::as_str), Some(v));
+            let json = serde_json::to_string(&p.to_raw()).unwrap();
+            assert_eq!(
+                Profile::from_raw("api", &raw_from_json(&json).unwrap()).unwrap(),
+                p
+            );
+        }
+        let p = Profile::from_raw("api", &good()).unwrap();
+        assert!(!p.to_raw().keys().any(|k| k.contains("health")));
     }
 
     #[test]

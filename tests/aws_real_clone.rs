@@ -203,7 +203,8 @@ async fn target_groups_get_only_attributes_that_apply() {
         attrs
             .get("deregistration_delay.timeout_seconds")
             .map(String::as_str),
-        Some("15")
+        Some("5"),
+        "the preview-tuned delay, not the reference's 15 s"
     );
     for absent in [
         "stickiness.app_cookie.cookie_name",

@@ -142,18 +142,24 @@ pub async fn target_group_by_arn(
     tokio::try_join!(tg, attrs)
 }
 
+/// A target group found by name: its ARN, its tags, and its settings as DescribeTargetGroups
+/// reports them (what a full-path deploy compares before it modifies).
+#[derive(Debug, Clone)]
+pub struct FoundTargetGroup {
+    pub arn: String,
+    pub tags: Vec<Tag>,
+    pub group: TargetGroup,
+}
+
 /// A target group by name, with its tags; `None` if there is none.
-pub async fn find_target_group(aws: &Aws, name: &str) -> Result<Option<(String, Vec<Tag>)>> {
+pub async fn find_target_group(aws: &Aws, name: &str) -> Result<Option<FoundTargetGroup>> {
     let out = aws.elb.describe_target_groups().names(name).send().await;
-    let arn = match out {
-        Ok(o) => match o
-            .target_groups
-            .unwrap_or_default()
-            .into_iter()
-            .next()
-            .and_then(|t| t.target_group_arn)
-        {
-            Some(a) => a,
+    let (arn, group) = match out {
+        Ok(o) => match o.target_groups.unwrap_or_default().into_iter().next() {
+            Some(g) => match g.target_group_arn.clone() {
+                Some(a) => (a, g),
+                None => return Ok(None),
+            },
             None => return Ok(None),
         },
         Err(e) if error_code(&e) == Some("TargetGroupNotFound") => return Ok(None),
@@ -169,7 +175,7 @@ pub async fn find_target_group(aws: &Aws, name: &str) -> Result<Option<(String, 
         .await?
         .remove(&arn)
         .unwrap_or_default();
-    Ok(Some((arn, tags)))
+    Ok(Some(FoundTargetGroup { arn, tags, group }))
 }
 
 /// Tags of each resource that still exists; a resource that is gone is absent from the map.
@@ -265,7 +271,7 @@ pub fn to_tags(pairs: &[(String, String)]) -> Vec<Tag> {
         .collect()
 }
 
-/// The reference's health check settings, on CreateTargetGroup or ModifyTargetGroup alike.
+/// A target group's health check settings, on CreateTargetGroup or ModifyTargetGroup alike.
 macro_rules! health_check {
     ($builder:expr, $r:expr) => {
         $builder
@@ -281,7 +287,8 @@ macro_rules! health_check {
     };
 }
 
-/// Create a target group with the reference's settings; on a name clash, return the existing one.
+/// Create a target group with `reference`'s settings (the clone's: see
+/// `engine::clone::target_group_settings`); on a name clash, return the existing one.
 pub async fn create_target_group(
     aws: &Aws,
     name: &str,
@@ -314,7 +321,7 @@ pub async fn create_target_group(
         Err(e) if error_code(&e) == Some("DuplicateTargetGroupName") => {
             find_target_group(aws, name)
                 .await?
-                .map(|(arn, _)| arn)
+                .map(|f| f.arn)
                 .ok_or_else(|| anyhow!("target group {name} exists and vanished; retry"))
         }
         Err(e) => Err(fail(
@@ -325,7 +332,7 @@ pub async fn create_target_group(
     }
 }
 
-/// Bring an existing target group's health check in line with the reference's.
+/// Set an existing target group's health check to `r`'s.
 pub async fn align_health_check(aws: &Aws, arn: &str, r: &TargetGroup) -> Result<()> {
     let modify = aws.elb.modify_target_group().target_group_arn(arn);
     health_check!(modify, r).send().await.map_err(|e| {
@@ -338,7 +345,7 @@ pub async fn align_health_check(aws: &Aws, arn: &str, r: &TargetGroup) -> Result
     Ok(())
 }
 
-/// Copy the reference's attributes (deregistration delay, stickiness, slow start, algorithm…).
+/// Set a clone's attributes (deregistration delay, stickiness, slow start, algorithm…).
 pub async fn copy_attributes(aws: &Aws, arn: &str, attrs: &[TargetGroupAttribute]) -> Result<()> {
     if attrs.is_empty() {
         return Ok(());

@@ -5,6 +5,10 @@
 //! with a blue/green, linear or canary strategy, alarms or lifecycle hooks, would give clones
 //! that have no deployment group, hooks that call the reference's Lambdas, or alarms that
 //! watch the reference. What was dropped is reported (the `clone` step, `-v`).
+//!
+//! A clone's target group is the reference's, with a health check and deregistration delay
+//! tuned for previews ([`crate::profile::PREVIEW_TUNING`], or the profile's values) unless the
+//! profile keeps the reference's (`target_group_tuning = reference`).
 
 use aws_sdk_ecs::types::{
     CapacityProviderStrategyItem, DeploymentCircuitBreaker, DeploymentConfiguration,
@@ -15,6 +19,9 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 
 pub use crate::aws::ecs::ServiceSpec;
+use crate::profile::TargetGroupTuning;
+
+const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
 
 pub fn service_spec(r: &Service) -> ServiceSpec {
     let mut dropped = Vec::new();
@@ -76,7 +83,7 @@ pub fn service_spec(r: &Service) -> ServiceSpec {
 /// Target group attributes an ALB target group (HTTP/HTTPS) of `instance` or `ip` targets
 /// accepts; a clone gets the reference's values of these only.
 const ALB_ATTRIBUTES: &[&str] = &[
-    "deregistration_delay.timeout_seconds",
+    DEREGISTRATION_DELAY,
     "stickiness.enabled",
     "stickiness.type",
     "stickiness.lb_cookie.duration_seconds",
@@ -94,7 +101,7 @@ const ALB_ATTRIBUTES: &[&str] = &[
 
 /// The same for a TCP/TLS/UDP (Network Load Balancer) target group.
 const NLB_ATTRIBUTES: &[&str] = &[
-    "deregistration_delay.timeout_seconds",
+    DEREGISTRATION_DELAY,
     "deregistration_delay.connection_termination.enabled",
     "preserve_client_ip.enabled",
     "proxy_protocol_v2.enabled",
@@ -109,11 +116,68 @@ const NLB_ATTRIBUTES: &[&str] = &[
     "target_group_health.unhealthy_state_routing.minimum_healthy_targets.percentage",
 ];
 
+/// The target group a clone gets: the reference's (protocol, port, health check path, port and
+/// matcher), with the tuning's interval, timeout and thresholds when there is one.
+pub fn target_group_settings(
+    reference: &TargetGroup,
+    tuning: Option<&TargetGroupTuning>,
+) -> TargetGroup {
+    let mut tg = reference.clone();
+    if let Some(t) = tuning {
+        tg.health_check_interval_seconds = Some(t.health_check_interval);
+        tg.health_check_timeout_seconds = Some(t.health_check_timeout);
+        tg.healthy_threshold_count = Some(t.healthy_threshold);
+        tg.unhealthy_threshold_count = Some(t.unhealthy_threshold);
+    }
+    tg
+}
+
+/// Whether an existing target group's health check differs from `wanted` (what
+/// CreateTargetGroup and ModifyTargetGroup set), so that only then is it modified.
+pub fn health_check_differs(current: &TargetGroup, wanted: &TargetGroup) -> bool {
+    let hc = |t: &TargetGroup| {
+        (
+            t.health_check_protocol.clone(),
+            t.health_check_port.clone(),
+            t.health_check_enabled,
+            t.health_check_path.clone(),
+            t.health_check_interval_seconds,
+            t.health_check_timeout_seconds,
+            t.healthy_threshold_count,
+            t.unhealthy_threshold_count,
+            t.matcher.clone(),
+        )
+    };
+    hc(current) != hc(wanted)
+}
+
+/// The attributes a clone's target group gets: the reference's that apply
+/// ([`reference_attributes`]), the deregistration delay the tuning's when there is one.
+pub fn target_group_attributes(
+    reference: &TargetGroup,
+    attrs: &[TargetGroupAttribute],
+    tuning: Option<&TargetGroupTuning>,
+) -> Vec<TargetGroupAttribute> {
+    let mut out = reference_attributes(reference, attrs);
+    let lambda = matches!(reference.target_type(), Some(TargetTypeEnum::Lambda));
+    if let (Some(t), false) = (tuning, lambda) {
+        out.retain(|a| a.key() != Some(DEREGISTRATION_DELAY));
+        out.insert(
+            0,
+            TargetGroupAttribute::builder()
+                .key(DEREGISTRATION_DELAY)
+                .value(t.deregistration_delay.to_string())
+                .build(),
+        );
+    }
+    out
+}
+
 /// The reference's attributes that apply to the clone (by protocol and target type), never an
 /// empty value: DescribeTargetGroupAttributes also reports attributes that do not apply (an
 /// empty `stickiness.app_cookie.cookie_name`, `lambda.*`, another load balancer type's), and
 /// ModifyTargetGroupAttributes refuses some of them.
-pub fn target_group_attributes(
+fn reference_attributes(
     reference: &TargetGroup,
     attrs: &[TargetGroupAttribute],
 ) -> Vec<TargetGroupAttribute> {
@@ -309,7 +373,7 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(
-            keys(target_group_attributes(&http, &reported)),
+            keys(reference_attributes(&http, &reported)),
             [
                 "deregistration_delay.timeout_seconds=15",
                 "stickiness.enabled=true",
@@ -321,11 +385,11 @@ mod tests {
         );
         let mut weighted = reported.clone();
         weighted[5] = a("load_balancing.algorithm.type", "weighted_random");
-        assert!(keys(target_group_attributes(&http, &weighted))
+        assert!(keys(reference_attributes(&http, &weighted))
             .contains(&"load_balancing.algorithm.anomaly_mitigation=off".to_string()));
         let tcp = TargetGroup::builder().protocol(ProtocolEnum::Tcp).build();
         assert_eq!(
-            keys(target_group_attributes(&tcp, &reported)),
+            keys(reference_attributes(&tcp, &reported)),
             [
                 "deregistration_delay.timeout_seconds=15",
                 "stickiness.enabled=true",
@@ -333,6 +397,111 @@ mod tests {
                 "proxy_protocol_v2.enabled=false",
             ]
         );
+    }
+
+    fn reference_tg() -> TargetGroup {
+        TargetGroup::builder()
+            .protocol(ProtocolEnum::Http)
+            .port(8080)
+            .target_type(TargetTypeEnum::Ip)
+            .health_check_protocol(ProtocolEnum::Http)
+            .health_check_port("traffic-port")
+            .health_check_enabled(true)
+            .health_check_path("/health")
+            .health_check_interval_seconds(30)
+            .health_check_timeout_seconds(5)
+            .healthy_threshold_count(5)
+            .unhealthy_threshold_count(2)
+            .matcher(
+                aws_sdk_elasticloadbalancingv2::types::Matcher::builder()
+                    .http_code("200-299")
+                    .build(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn a_tuned_target_group_keeps_the_references_path_port_and_matcher() {
+        let r = reference_tg();
+        let tuned = target_group_settings(&r, Some(&crate::profile::PREVIEW_TUNING));
+        assert_eq!(
+            (
+                tuned.health_check_interval_seconds,
+                tuned.health_check_timeout_seconds,
+                tuned.healthy_threshold_count,
+                tuned.unhealthy_threshold_count
+            ),
+            (Some(5), Some(4), Some(2), Some(2))
+        );
+        assert_eq!(
+            (
+                tuned.protocol(),
+                tuned.port(),
+                tuned.health_check_protocol(),
+                tuned.health_check_port(),
+                tuned.health_check_path(),
+                tuned.matcher(),
+                tuned.health_check_enabled()
+            ),
+            (
+                r.protocol(),
+                r.port(),
+                r.health_check_protocol(),
+                r.health_check_port(),
+                r.health_check_path(),
+                r.matcher(),
+                r.health_check_enabled()
+            )
+        );
+        assert!(health_check_differs(&r, &tuned));
+        assert!(!health_check_differs(&tuned, &tuned.clone()));
+        // `target_group_tuning = reference`: the reference's as it is
+        assert_eq!(target_group_settings(&r, None), r);
+        assert!(!health_check_differs(&r, &target_group_settings(&r, None)));
+        // a clone whose path drifted from the reference's is modified too
+        let mut drifted = tuned.clone();
+        drifted.health_check_path = Some("/".into());
+        assert!(health_check_differs(&drifted, &tuned));
+    }
+
+    #[test]
+    fn the_deregistration_delay_is_the_tunings() {
+        let a = |k: &str, v: &str| TargetGroupAttribute::builder().key(k).value(v).build();
+        let reported = vec![
+            a("stickiness.enabled", "true"),
+            a(DEREGISTRATION_DELAY, "300"),
+        ];
+        let r = reference_tg();
+        let t = crate::profile::TargetGroupTuning {
+            deregistration_delay: 0,
+            ..crate::profile::PREVIEW_TUNING
+        };
+        assert_eq!(
+            target_group_attributes(&r, &reported, Some(&t)),
+            [
+                a(DEREGISTRATION_DELAY, "0"),
+                a("stickiness.enabled", "true")
+            ]
+        );
+        // also when the reference reported none
+        assert_eq!(
+            target_group_attributes(&r, &reported[..1], Some(&t)),
+            [
+                a(DEREGISTRATION_DELAY, "0"),
+                a("stickiness.enabled", "true")
+            ]
+        );
+        assert_eq!(
+            target_group_attributes(&r, &reported, None),
+            [
+                a("stickiness.enabled", "true"),
+                a(DEREGISTRATION_DELAY, "300")
+            ]
+        );
+        let lambda = TargetGroup::builder()
+            .target_type(TargetTypeEnum::Lambda)
+            .build();
+        assert!(target_group_attributes(&lambda, &reported, Some(&t)).is_empty());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use anyhow::{anyhow, Result};
 use aws_sdk_ecs::types::{LoadBalancer, Service, TaskDefinition, TaskDefinitionStatus};
-use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetGroup, TargetGroupAttribute};
+use aws_sdk_elasticloadbalancingv2::types::{TargetGroup, TargetGroupAttribute};
 
 use super::tags::{self, Owner};
 use crate::aws::{alb, dns, ecr, ecs, elb, Aws};
@@ -63,8 +63,8 @@ pub struct Early {
     rules: Option<Pending<(Option<elb::HostRule>, BTreeSet<i32>)>>,
 }
 
-/// A target group with this environment's name, and its tags.
-pub type FoundTg = Option<(String, Vec<Tag>)>;
+/// A target group with this environment's name: its ARN, tags and settings.
+pub type FoundTg = Option<elb::FoundTargetGroup>;
 
 /// What the lease has shown so far: `None` until it is ours, then whether the environment is
 /// complete (a deploy). A lease that failed counts as complete: nothing more is started.
@@ -98,7 +98,7 @@ pub struct Observed {
     pub ref_tg: TargetGroup,
     pub ref_attrs: Vec<TargetGroupAttribute>,
     /// A target group with this environment's name (ours or the Python eden's).
-    pub found_tg: Option<(String, Vec<Tag>)>,
+    pub found_tg: FoundTg,
     /// The rule for the hostname, known to forward to `found_tg`.
     pub found_rule: Option<elb::HostRule>,
     /// Priorities in use on the listener.
@@ -333,7 +333,7 @@ pub async fn observe(
     let mut found_svc = found_svc?.filter(|s| s.status() != Some("INACTIVE"));
 
     check_owners(s, found_svc.as_ref(), found_tg.as_ref(), own_td)?;
-    let found_tg_arn = found_tg.as_ref().map(|(arn, _)| arn.as_str());
+    let found_tg_arn = found_tg.as_ref().map(|f| f.arn.as_str());
     check_rule(hostname, found_rule.as_ref(), found_tg_arn)?;
     check_capacity(
         &infra.alb,
@@ -456,7 +456,7 @@ pub fn check_zone_name(
 fn check_owners(
     s: &Subject<'_>,
     found_svc: Option<&Service>,
-    found_tg: Option<&(String, Vec<Tag>)>,
+    found_tg: Option<&elb::FoundTargetGroup>,
     own_td: &OwnTd,
 ) -> Result<(), Refusal> {
     let (p, n, env) = (s.profile, s.names, s.environment);
@@ -464,8 +464,8 @@ fn check_owners(
         let owner = tags::owner(ecs::tags_of(svc.tags()), &p.name, env);
         check_owner("ECS service", &n.service, owner)?;
     }
-    if let Some((_, tg_tags)) = found_tg {
-        let owner = tags::owner(elb::tags_of(tg_tags), &p.name, env);
+    if let Some(tg) = found_tg {
+        let owner = tags::owner(elb::tags_of(&tg.tags), &p.name, env);
         check_owner("target group", &n.target_group, owner)?;
     }
     if let Some((_, td_tags)) = own_td {

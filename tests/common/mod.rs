@@ -643,18 +643,31 @@ pub async fn verify_environment_with_env(
         (tg.port(), tg.protocol(), tg.vpc_id(), tg.target_type()),
         (rtg.port(), rtg.protocol(), rtg.vpc_id(), rtg.target_type())
     );
+    // the reference's path and matcher; the profile's tuning (preview by default), or the
+    // reference's interval, timeout and thresholds under `target_group_tuning = reference`
     assert_eq!(
-        (
-            tg.health_check_path(),
-            tg.health_check_interval_seconds(),
-            tg.matcher()
-        ),
-        (
-            rtg.health_check_path(),
-            rtg.health_check_interval_seconds(),
-            rtg.matcher()
-        )
+        (tg.health_check_path(), tg.matcher()),
+        (rtg.health_check_path(), rtg.matcher())
     );
+    let hc = |t: &aws_sdk_elasticloadbalancingv2::types::TargetGroup| {
+        (
+            t.health_check_interval_seconds(),
+            t.health_check_timeout_seconds(),
+            t.healthy_threshold_count(),
+            t.unhealthy_threshold_count(),
+        )
+    };
+    let tuning = p.target_group_tuning;
+    let want = match tuning {
+        Some(t) => (
+            Some(t.health_check_interval),
+            Some(t.health_check_timeout),
+            Some(t.healthy_threshold),
+            Some(t.unhealthy_threshold),
+        ),
+        None => hc(&rtg),
+    };
+    assert_eq!(hc(&tg), want);
     let attrs = |arn: String| async move {
         aws.elb
             .describe_target_group_attributes()
@@ -671,9 +684,10 @@ pub async fn verify_environment_with_env(
         attrs(tg_arn.clone()).await,
         attrs(rtg.target_group_arn().unwrap().to_string()).await,
     );
+    let delay = tuning.map_or(15, |t| t.deregistration_delay);
     assert_eq!(
         a.get("deregistration_delay.timeout_seconds"),
-        Some(&"15".to_string())
+        Some(&delay.to_string())
     );
     assert_eq!(a.get("stickiness.enabled"), ra.get("stickiness.enabled"));
 

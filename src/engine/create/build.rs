@@ -1,5 +1,6 @@
 //! The dependency chain of a new environment (rounds 3-5): task definition ∥ (target group →
-//! attributes ∥ rule), then the service.
+//! attributes ∥ rule), then the service. The target group is the reference's, with the
+//! profile's health check and deregistration delay (`engine::clone`).
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -26,14 +27,14 @@ impl Plan<'_> {
         observed: Observed,
         hostname: &str,
     ) -> Result<Built> {
-        if let Some((arn, tg_tags)) = &observed.found_tg {
+        if let Some(found) = &observed.found_tg {
             let owner = tags::owner(
-                elb::tags_of(tg_tags),
+                elb::tags_of(&found.tags),
                 &self.profile.name,
                 &self.req.environment,
             );
             if owner == Owner::Legacy {
-                self.adopt(arn).await?;
+                self.adopt(&found.arn).await?;
             }
         }
         self.checkpoint()?;
@@ -83,17 +84,22 @@ impl Plan<'_> {
         Ok(arn)
     }
 
-    /// The target group (found or created), then its attributes beside the rule.
+    /// The target group (found or created), then its attributes beside the rule. The clone's
+    /// health check goes in CreateTargetGroup; a found target group's is modified only when it
+    /// differs (an older eden's or the Python eden's kept the reference's); the deregistration
+    /// delay rides in the attributes call, made every time.
     async fn target_group(&self, c: TgChain<'_>) -> Result<(String, String)> {
         let aws = self.aws();
         let t = Instant::now();
+        let tuning = self.profile.target_group_tuning.as_ref();
+        let wanted = clone::target_group_settings(c.ref_tg, tuning);
         let tg_arn = match c.found_tg {
-            Some((arn, _)) => arn.clone(),
+            Some(found) => found.arn.clone(),
             None => {
                 let arn = elb::create_target_group(
                     aws,
                     &self.names.target_group,
-                    c.ref_tg,
+                    &wanted,
                     elb::to_tags(&self.tags()),
                 )
                 .await?;
@@ -104,13 +110,20 @@ impl Plan<'_> {
         // Always (idempotent): a run that died between CreateTargetGroup and this call left a
         // target group with default attributes.
         let attrs = async {
-            if c.found_tg.is_some() {
-                elb::align_health_check(aws, &tg_arn, c.ref_tg).await?;
+            if let Some(found) = c.found_tg {
+                if clone::health_check_differs(&found.group, &wanted) {
+                    elb::align_health_check(aws, &tg_arn, &wanted).await?;
+                    self.steps.done(
+                        t,
+                        "target-group",
+                        format!("health check realigned on {tg_arn}"),
+                    );
+                }
             }
             elb::copy_attributes(
                 aws,
                 &tg_arn,
-                &clone::target_group_attributes(c.ref_tg, c.ref_attrs),
+                &clone::target_group_attributes(c.ref_tg, c.ref_attrs, tuning),
             )
             .await
         };

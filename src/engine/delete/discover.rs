@@ -193,7 +193,7 @@ async fn by_name(ask: &Ask<'_>) -> Result<Targets> {
             out.service = Some(arn);
         }
     }
-    if let Some((arn, t)) = tg? {
+    if let Some(elb::FoundTargetGroup { arn, tags: t, .. }) = tg? {
         let owner = tags::owner(elb::tags_of(&t), &profile.name, environment);
         let legacy = owner == Owner::Legacy;
         if !guard.target_groups.contains(&arn)
