@@ -228,6 +228,7 @@ pub fn own_action(operation: &str) -> Option<String> {
         "ACM" => "acm",
         "IAM" => "iam",
         "STS" => "sts",
+        "CloudWatch Logs" => "logs",
         _ => return None,
     };
     let name = match (prefix, name) {
@@ -271,7 +272,8 @@ mod tests {
                     "ecr",
                     "sqs",
                     "acm",
-                    "iam"
+                    "iam",
+                    "logs"
                 ]
                 .contains(&prefix),
                 "{}",

@@ -24,10 +24,20 @@ pub struct ServiceView {
     pub events: Vec<Event>,
 }
 
+/// A service event. Not an error: ECS's account of what it does, in prose, with no code.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub at: Option<f64>,
     pub message: String,
+}
+
+impl Event {
+    /// Whether the event says ECS cannot start a task (placement, capacity, subnet or ENI
+    /// limits, image pulls). ECS gives these events no code: their wording is all there is
+    /// (the two phrases ECS's troubleshooting guide lists).
+    pub fn says_no_task_starts(&self) -> bool {
+        starts_no_task(&self.message)
+    }
 }
 
 /// A task as DescribeTasks reports it.
@@ -176,7 +186,7 @@ fn failure(seen: &Seen) -> Option<WaitFailure> {
             (Some(at), Some(since)) => at >= since,
             _ => false,
         })
-        .find(|e| starts_no_task(&e.message))
+        .find(|e| e.says_no_task_starts())
         .map(|e| WaitFailure::Unplaceable {
             event: e.message.clone(),
         })

@@ -90,7 +90,7 @@ impl Tracker {
     /// runs, every poll: there are no targets of ours to read yet).
     fn dns_call(&self) -> bool {
         let running = new_tasks(&self.seen).any(TaskView::running);
-        !self.seen.dns_insync && (!running || self.polls % 2 == 0)
+        !self.seen.dns_insync && (!running || self.polls.is_multiple_of(2))
     }
 
     fn listed(&mut self, status: &DesiredStatus, arns: Vec<String>) {
