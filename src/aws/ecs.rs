@@ -432,11 +432,13 @@ pub async fn task_arns(
     service: &str,
     desired: aws_sdk_ecs::types::DesiredStatus,
 ) -> Result<Vec<String>> {
+    // ListTasks filters by the service's name (its tasks' group `service:<name>`), not its ARN
+    let name = service.rsplit('/').next().unwrap_or(service);
     let out = aws
         .ecs
         .list_tasks()
         .cluster(cluster)
-        .service_name(service)
+        .service_name(name)
         .desired_status(desired.clone())
         .max_results(100)
         .send()

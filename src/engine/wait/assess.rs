@@ -210,6 +210,9 @@ fn waiting(seen: &Seen) -> Option<Waiting> {
             desired,
         });
     }
+    if running.iter().any(|t| t.ip.is_none()) {
+        return without_addresses(seen, desired);
+    }
     let ours: BTreeSet<&str> = running.iter().filter_map(|t| t.ip.as_deref()).collect();
     let target = |ip: &str| seen.targets.iter().find(|t| t.id == ip);
     let not_healthy: Vec<String> = ours
@@ -234,6 +237,23 @@ fn waiting(seen: &Seen) -> Option<Waiting> {
         .collect();
     if !old.is_empty() {
         return Some(Waiting::OldTargets { targets: old });
+    }
+    (!seen.dns_insync).then_some(Waiting::Dns)
+}
+
+/// Tasks without an ENI address (bridge or host network mode: the targets are instance ids and
+/// ports) cannot be tied to their targets: then as many healthy targets as desired tasks, and
+/// none still in its first checks, stand for them.
+fn without_addresses(seen: &Seen, desired: i32) -> Option<Waiting> {
+    let healthy = seen.targets.iter().filter(|t| t.state == "healthy").count();
+    let checking: Vec<String> = seen
+        .targets
+        .iter()
+        .filter(|t| matches!(t.state.as_str(), "initial" | "unhealthy"))
+        .map(ToString::to_string)
+        .collect();
+    if !seen.targets_read || (healthy as i32) < desired || !checking.is_empty() {
+        return Some(Waiting::HealthChecks { targets: checking });
     }
     (!seen.dns_insync).then_some(Waiting::Dns)
 }

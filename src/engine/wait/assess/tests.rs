@@ -142,3 +142,18 @@ fn a_failed_rollout_fails() {
         Verdict::Failed(WaitFailure::RolloutFailed { .. })
     ));
 }
+
+#[test]
+fn tasks_without_an_eni_address_fall_back_to_counting_healthy_targets() {
+    let mut s = seen();
+    let mut t = task("new", NEW, "RUNNING", "");
+    t.ip = None;
+    s.tasks.push(t);
+    s.targets = vec![target("i-0abc", "healthy"), target("i-0def", "initial")];
+    assert!(matches!(
+        assess(&s),
+        Verdict::Pending(Waiting::HealthChecks { .. })
+    ));
+    s.targets[1].state = "healthy".into();
+    assert_eq!(assess(&s), Verdict::Ready);
+}
