@@ -9,7 +9,7 @@ use anyhow::{anyhow, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::aws::{Aws, ClientOptions};
-use crate::engine::{CreateRequest, Engine, LeaseSettings};
+use crate::engine::{wait, CreateRequest, Engine, LeaseSettings};
 use crate::error::BadInput;
 use crate::profile::{self, Profile, RawProfile};
 use crate::{profile_store, report};
@@ -168,6 +168,17 @@ pub enum Command {
         /// Seconds to wait for another run working on the same environment.
         #[arg(long, default_value = "300", env = "EDEN_LEASE_WAIT")]
         lease_wait: u64,
+        /// Then wait until the new revision serves: its tasks run, their targets pass the
+        /// health check, old targets drain, the DNS record is in sync. A stopped task, a task
+        /// ECS cannot place, or a health check that never passes fails it: exit 1, the reason on
+        /// stderr (with the container's last log lines and a console link).
+        #[arg(long)]
+        wait: bool,
+        /// How long `--wait` waits before failing with what it still waits for, e.g. `90s`,
+        /// `10m` (units ms, s, m, h, d; a bare number is seconds).
+        #[arg(long, value_name = "DURATION", default_value = "10m", requires = "wait",
+              value_parser = crate::server::config::parse_duration)]
+        wait_timeout: Duration,
         #[command(flatten)]
         overrides: ProfileFlags,
     },
@@ -318,6 +329,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
             meta,
             output,
             lease_wait,
+            wait,
+            wait_timeout,
             overrides,
         } => {
             let meta = parse_meta(meta)?;
@@ -330,8 +343,13 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 env: Vec::new(),
             };
             let outcome = engine.create(&profile, &req).await?;
-            print_outcome(&outcome, *output, g.verbose);
-            Ok(0)
+            if !*wait {
+                print_outcome(&outcome, *output, g.verbose);
+                return Ok(0);
+            }
+            let waited = wait_ready(&engine, &profile, &outcome, *wait_timeout).await?;
+            print_waited(&outcome, waited.as_ref().err(), *output, g.verbose);
+            Ok(if waited.is_ok() { 0 } else { 1 })
         }
         Command::Delete {
             name,
@@ -427,6 +445,72 @@ async fn profile_and_aws(g: &Global, overrides: &ProfileFlags) -> Result<(Profil
         let profile = load_profile(g, None, overrides).await?;
         let aws = aws_for(Some(&profile)).await;
         Ok((profile, aws))
+    }
+}
+
+/// `create --wait`: the wait's own failure (exit 1), or another error (its own exit code).
+async fn wait_ready(
+    engine: &Engine,
+    profile: &Profile,
+    o: &crate::engine::Outcome,
+    timeout: Duration,
+) -> Result<std::result::Result<(), wait::WaitFailure>> {
+    let subject = wait::Subject {
+        cluster: profile.target_cluster.clone(),
+        service: o.service_arn.clone().unwrap_or_default(),
+        target_group: o.target_group_arn.clone().unwrap_or_default(),
+        dns_change: o.dns_change_id.clone(),
+    };
+    match wait::until_ready(&engine.aws, &subject, &wait::Settings::new(timeout)).await {
+        Ok(()) => Ok(Ok(())),
+        Err(e) => match e.downcast::<wait::WaitFailure>() {
+            Ok(f) => Ok(Err(f)),
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// The outcome and the wait's result: JSON with a `wait` object (the failure's fields), or
+/// text with `ready` — a failure's reason and details go to stderr.
+fn print_waited(
+    o: &crate::engine::Outcome,
+    failure: Option<&wait::WaitFailure>,
+    output: Output,
+    verbose: bool,
+) {
+    let url = o.url.as_deref().unwrap_or("the environment");
+    if let Some(f) = failure {
+        eprintln!("error: {url} is deployed but not ready: {f}");
+        for line in f.details() {
+            eprintln!("  {line}");
+        }
+    }
+    match output {
+        Output::Json => {
+            #[derive(serde::Serialize)]
+            struct Waited<'a> {
+                #[serde(flatten)]
+                outcome: &'a crate::engine::Outcome,
+                wait: serde_json::Value,
+            }
+            let wait = match failure {
+                None => serde_json::json!({ "ready": true }),
+                Some(f) => {
+                    serde_json::json!({ "ready": false, "message": f.to_string(), "failure": f })
+                }
+            };
+            let w = Waited { outcome: o, wait };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&w).expect("outcomes serialise")
+            );
+        }
+        Output::Text => {
+            print!("{}", report::text(o, verbose));
+            if failure.is_none() {
+                println!("ready: {url}");
+            }
+        }
     }
 }
 

@@ -124,6 +124,7 @@ mod tests {
             status: Some("ready".into()),
             metadata: Default::default(),
             steps: vec![],
+            dns_change_id: None,
         }
     }
 

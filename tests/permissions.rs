@@ -113,6 +113,7 @@ fn kind(resource: &str) -> Option<On> {
         _ if has(":hostedzone/${HostedZoneId}") => On::Zone,
         _ if has(":repository/${EcrRepository}") => On::Repository,
         _ if has(":role/eden-previews") => On::Principal,
+        _ if has(":log-group:${LogGroupName}:*") => On::LogGroup,
         _ => return None,
     })
 }
@@ -278,17 +279,54 @@ async fn create_deploy_ls_wait_delete_call_only_listed_actions() {
     let service_arn = created.service_arn.unwrap();
     let service = service_arn.rsplit('/').next().unwrap();
     let target_group = created.target_group_arn.unwrap();
-    eden::engine::wait::health(
-        &engine.aws.ecs,
-        &engine.aws.elb,
-        &api.target_cluster,
-        service,
-        &target_group,
+    // moto runs no task: one poll, then the timeout (1 s, shorter than a poll interval)
+    let subject = eden::engine::wait::Subject {
+        cluster: api.target_cluster.clone(),
+        service: service.to_string(),
+        target_group,
+        dns_change: created.dns_change_id.clone(),
+    };
+    let waited = eden::engine::wait::until_ready(
+        &engine.aws,
+        &subject,
+        &eden::engine::wait::Settings::new(Duration::from_secs(1)),
     )
     .await
-    .unwrap();
+    .unwrap_err();
+    assert!(
+        matches!(
+            waited.downcast_ref(),
+            Some(eden::engine::wait::WaitFailure::Timeout { .. })
+        ),
+        "{waited:#}"
+    );
     let ops = listed_calls(&inst, "wait", &[Use::Wait]);
-    saw(&ops, &["Elastic Load Balancing v2.DescribeTargetHealth"]);
+    saw(
+        &ops,
+        &[
+            "ECS.DescribeServices",
+            "ECS.ListTasks",
+            "Route 53.GetChange",
+        ],
+    );
+    // the reads a failed wait makes (a stopped task's log, the health check)
+    let _ = eden::aws::logs::tail(&engine.aws, REGION, "/ecs/absent", "api/app/0", 30).await;
+    let _ = eden::aws::ecs::describe_tasks(
+        &engine.aws,
+        &api.target_cluster,
+        &["arn:aws:ecs:ap-northeast-1:123456789012:task/x/0".into()],
+    )
+    .await;
+    let _ = eden::aws::alb::target_health(&engine.aws.elb, &subject.target_group).await;
+    let ops = listed_calls(&inst, "wait", &[Use::Wait]);
+    saw(
+        &ops,
+        &[
+            "CloudWatch Logs.GetLogEvents",
+            "ECS.DescribeTasks",
+            "Elastic Load Balancing v2.DescribeTargetHealth",
+        ],
+    );
 
     engine.delete(&api, "pr-7").await.unwrap();
     let ops = listed_calls(&inst, "delete", &[Use::Delete]);

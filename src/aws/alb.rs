@@ -97,3 +97,48 @@ pub async fn target_health(
         })?;
     Ok(out.target_health_descriptions.unwrap_or_default())
 }
+
+/// A target group's health check, as the wait's "never healthy" report names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HealthCheck {
+    pub protocol: Option<String>,
+    pub path: Option<String>,
+    /// `traffic-port` or a number.
+    pub port: Option<String>,
+    /// The HTTP codes that count as healthy (`200`, `200-399`).
+    pub matcher: Option<String>,
+    pub interval_secs: Option<i32>,
+}
+
+/// The health check of a target group; `None` when it is gone.
+pub async fn health_check(aws: &Aws, target_group: &str) -> Result<Option<HealthCheck>> {
+    let out = aws
+        .elb
+        .describe_target_groups()
+        .target_group_arns(target_group)
+        .send()
+        .await;
+    let out = match out {
+        Ok(o) => o,
+        Err(e) if error_code(&e) == Some("TargetGroupNotFound") => return Ok(None),
+        Err(e) => {
+            return Err(fail(
+                "elasticloadbalancing:DescribeTargetGroups",
+                format!("elbv2:DescribeTargetGroups {target_group}"),
+                &e,
+            ))
+        }
+    };
+    Ok(out
+        .target_groups
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .map(|t| HealthCheck {
+            protocol: t.health_check_protocol.map(|p| p.as_str().to_string()),
+            path: t.health_check_path,
+            port: t.health_check_port,
+            matcher: t.matcher.and_then(|m| m.http_code),
+            interval_secs: t.health_check_interval_seconds,
+        }))
+}

@@ -27,7 +27,15 @@ pub async fn zone_name(aws: &Aws, zone_id: &str) -> Result<String> {
     }
 }
 
-/// UPSERT the alias records (A, and AAAA for a dual-stack ALB). Returns the record types.
+/// What an UPSERT did: the record types written, and the change Route 53 propagates them in
+/// (`GetChange` says when every name server answers with them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upserted {
+    pub types: Vec<String>,
+    pub change_id: Option<String>,
+}
+
+/// UPSERT the alias records (A, and AAAA for a dual-stack ALB).
 pub async fn upsert_alias(
     aws: &Aws,
     zone_id: &str,
@@ -35,7 +43,7 @@ pub async fn upsert_alias(
     alb_dns: &str,
     alb_zone: &str,
     dualstack: bool,
-) -> Result<Vec<String>> {
+) -> Result<Upserted> {
     let target = alias_target_name(alb_dns, dualstack);
     let types: Vec<RrType> = if dualstack {
         vec![RrType::A, RrType::Aaaa]
@@ -62,7 +70,8 @@ pub async fn upsert_alias(
                 .build()?,
         );
     }
-    aws.route53
+    let out = aws
+        .route53
         .change_resource_record_sets()
         .hosted_zone_id(zone_id)
         .change_batch(batch.build()?)
@@ -75,7 +84,30 @@ pub async fn upsert_alias(
                 &e,
             )
         })?;
-    Ok(types.iter().map(|t| t.as_str().to_string()).collect())
+    Ok(Upserted {
+        types: types.iter().map(|t| t.as_str().to_string()).collect(),
+        change_id: out.change_info.map(|c| c.id),
+    })
+}
+
+/// Whether a change has reached every Route 53 name server (`INSYNC`).
+pub async fn change_insync(aws: &Aws, change_id: &str) -> Result<bool> {
+    let out = aws
+        .route53
+        .get_change()
+        .id(change_id)
+        .send()
+        .await
+        .map_err(|e| {
+            fail(
+                "route53:GetChange",
+                format!("route53:GetChange {change_id}"),
+                &e,
+            )
+        })?;
+    Ok(out
+        .change_info
+        .is_some_and(|c| c.status == aws_sdk_route53::types::ChangeStatus::Insync))
 }
 
 /// The alias target for an ALB: `dualstack.<dns name>` when the ALB is dual-stack, so AAAA

@@ -423,3 +423,53 @@ pub async fn service_now(
         })?;
     Ok(out.services.unwrap_or_default().into_iter().next())
 }
+
+/// The ARNs of a service's tasks with this desired status (RUNNING: pending and running;
+/// STOPPED: stopping and stopped, for about an hour). One page of 100: a preview runs a few.
+pub async fn task_arns(
+    aws: &Aws,
+    cluster: &str,
+    service: &str,
+    desired: aws_sdk_ecs::types::DesiredStatus,
+) -> Result<Vec<String>> {
+    // ListTasks filters by the service's name (its tasks' group `service:<name>`), not its ARN
+    let name = service.rsplit('/').next().unwrap_or(service);
+    let out = aws
+        .ecs
+        .list_tasks()
+        .cluster(cluster)
+        .service_name(name)
+        .desired_status(desired.clone())
+        .max_results(100)
+        .send()
+        .await
+        .map_err(|e| {
+            fail(
+                "ecs:ListTasks",
+                format!("ecs:ListTasks {service} ({})", desired.as_str()),
+                &e,
+            )
+        })?;
+    Ok(out.task_arns.unwrap_or_default())
+}
+
+/// The tasks (status, network attachment, stop code and reason, containers' exits) of up to
+/// 100 ARNs; tasks ECS no longer knows are left out.
+pub async fn describe_tasks(
+    aws: &Aws,
+    cluster: &str,
+    arns: &[String],
+) -> Result<Vec<aws_sdk_ecs::types::Task>> {
+    if arns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = aws
+        .ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(arns.iter().take(100).cloned().collect()))
+        .send()
+        .await
+        .map_err(|e| fail("ecs:DescribeTasks", "ecs:DescribeTasks", &e))?;
+    Ok(out.tasks.unwrap_or_default())
+}

@@ -70,6 +70,7 @@ impl Aws {
             dynamodb: again!(self.dynamodb, aws_sdk_dynamodb),
             s3: again!(self.s3, aws_sdk_s3),
             sqs: again!(self.sqs, aws_sdk_sqs),
+            logs: again!(self.logs, aws_sdk_cloudwatchlogs),
             interceptors: self
                 .interceptors
                 .iter()

@@ -88,6 +88,28 @@ impl Fake {
         }
     }
 
+    /// A 200 answer of an AWS JSON 1.1 service (ECS): the operation's output, exactly as the
+    /// service sends it (field names in camelCase, timestamps as epoch seconds).
+    pub fn ecs_ok(body: serde_json::Value) -> Fake {
+        Fake {
+            status: 200,
+            content_type: "application/x-amz-json-1.1",
+            body: body.to_string(),
+        }
+    }
+
+    /// A 200 answer of Elastic Load Balancing v2 (AWS query protocol): `result` is the XML
+    /// inside `<{operation}Result>`.
+    pub fn elbv2_ok(operation: &str, result: &str) -> Fake {
+        Fake {
+            status: 200,
+            content_type: "text/xml",
+            body: format!(
+                "<{operation}Response xmlns=\"http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/\">\n  <{operation}Result>\n{result}\n  </{operation}Result>\n  <ResponseMetadata>\n    <RequestId>0e1f2a3b-eden-test</RequestId>\n  </ResponseMetadata>\n</{operation}Response>\n"
+            ),
+        }
+    }
+
     fn response(&self) -> HttpResponse {
         let status = self.status.try_into().expect("a valid HTTP status");
         let mut r = HttpResponse::new(status, SdkBody::from(self.body.clone()));
@@ -109,6 +131,22 @@ pub enum When {
 
 type InputMatch = Box<dyn Fn(&Input) -> bool + Send + Sync>;
 
+/// The answer of a rule: fixed, or made when the call comes (AWS's state over time: what ECS
+/// says mid-rollout depends on when it is asked, not on how often).
+enum Answer {
+    Fixed(Fake),
+    Made(Box<dyn Fn() -> Fake + Send + Sync>),
+}
+
+impl Answer {
+    fn fake(&self) -> Fake {
+        match self {
+            Answer::Fixed(f) => f.clone(),
+            Answer::Made(f) => f(),
+        }
+    }
+}
+
 /// One injected behaviour: which calls, when, how many times, and the answer.
 pub struct Rule {
     service: String,
@@ -116,7 +154,7 @@ pub struct Rule {
     input: Option<InputMatch>,
     when: When,
     times: Option<usize>,
-    fake: Fake,
+    answer: Answer,
     hits: AtomicUsize,
 }
 
@@ -142,8 +180,22 @@ impl Rule {
             input: None,
             when,
             times: None,
-            fake,
+            answer: Answer::Fixed(fake),
             hits: AtomicUsize::new(0),
+        }
+    }
+
+    /// A rule whose answer is made when the call comes (e.g. from the test clock: the state
+    /// of a rollout at that moment).
+    pub fn answering(
+        service: &str,
+        operation: &str,
+        when: When,
+        answer: impl Fn() -> Fake + Send + Sync + 'static,
+    ) -> Rule {
+        Rule {
+            answer: Answer::Made(Box::new(answer)),
+            ..Rule::new(service, operation, when, Fake::json(500, "Unused", ""))
         }
     }
 
@@ -254,7 +306,7 @@ impl Intercept for InjectInterceptor {
     ) -> Result<(), BoxError> {
         if let Some(Matched(rules)) = cfg.load::<Matched>() {
             if let Some(r) = rules.iter().find(|r| r.when == When::Instead && r.take()) {
-                context.request_mut().add_extension(Canned(r.fake.clone()));
+                context.request_mut().add_extension(Canned(r.answer.fake()));
             }
         }
         Ok(())
@@ -272,11 +324,18 @@ impl Intercept for InjectInterceptor {
                 .iter()
                 .find(|r| r.when == When::Replacing(status) && r.take())
             {
-                *context.response_mut() = r.fake.response();
+                *context.response_mut() = r.answer.fake().response();
             }
         }
         Ok(())
     }
+}
+
+/// `inner` with the injector's answers in front of it: for clients whose HTTP client is
+/// replaced ([`crate::aws::Aws::with_http_client`], e.g. the paused-clock tests' offloading
+/// client), so injected answers still win.
+pub fn injecting(inner: SharedHttpClient) -> SharedHttpClient {
+    SharedHttpClient::new(InjectingHttpClient { inner })
 }
 
 /// Answers requests carrying a decided fake; passes every other one on.

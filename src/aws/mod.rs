@@ -18,6 +18,7 @@ pub mod iam;
 pub mod inject;
 #[cfg(feature = "testing")]
 pub mod instrument;
+pub mod logs;
 pub mod permissions;
 pub mod probe;
 pub mod s3;
@@ -72,6 +73,8 @@ pub struct Aws {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// CloudWatch Logs in the default region (`logs::tail` switches region per log group).
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     interceptors: Vec<SharedInterceptor>,
 }
 
@@ -116,6 +119,7 @@ impl Aws {
             dynamodb: client!(aws_sdk_dynamodb),
             s3,
             sqs: client!(aws_sdk_sqs),
+            logs: client!(aws_sdk_cloudwatchlogs),
             config,
             interceptors,
         }

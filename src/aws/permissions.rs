@@ -49,6 +49,9 @@ pub enum On {
     Certificate,
     /// The caller's own role or user (doctor's policy simulation).
     Principal,
+    /// The reference's log groups (its task definition's `awslogs-group`), read on a failed
+    /// wait.
+    LogGroup,
 }
 
 /// What needs an action.
@@ -128,7 +131,7 @@ pub const PERMISSIONS: &[Permission] = &[
     // ECS
     p("ecs:DescribeServices", Service, &[Create, Delete, Wait], &["ECS.DescribeServices"]),
     p("ecs:DescribeServices", Reference, &[Create, Doctor], &["ECS.DescribeServices"]),
-    p("ecs:DescribeTaskDefinition", Any, &[Create, Prune, Doctor], &["ECS.DescribeTaskDefinition"]),
+    p("ecs:DescribeTaskDefinition", Any, &[Create, Prune, Doctor, Wait], &["ECS.DescribeTaskDefinition"]),
     p("ecs:ListTaskDefinitions", Any, &[Create, Delete], &["ECS.ListTaskDefinitions"]),
     p("ecs:RegisterTaskDefinition", Any, &[Create], &["ECS.RegisterTaskDefinition"]),
     p("ecs:DeregisterTaskDefinition", TaskDefinition, &[Prune, Delete], &["ECS.DeregisterTaskDefinition"]),
@@ -139,11 +142,13 @@ pub const PERMISSIONS: &[Permission] = &[
     p("ecs:TagResource", Service, &[Create, Delete], &["ECS.TagResource", "ECS.CreateService"]),
     p("ecs:TagResource", TaskDefinition, &[Create], &["ECS.RegisterTaskDefinition"]),
     p("iam:PassRole", Role, &[Create], &["ECS.RegisterTaskDefinition", "ECS.CreateService"]),
+    p("ecs:ListTasks", Any, &[Wait], &["ECS.ListTasks"]),
+    p("ecs:DescribeTasks", Any, &[Wait], &["ECS.DescribeTasks"]),
     // ELBv2: every Describe* takes "*" only.
     p("elasticloadbalancing:DescribeLoadBalancers", Any, &[Create, Doctor], &["Elastic Load Balancing v2.DescribeLoadBalancers"]),
     p("elasticloadbalancing:DescribeListeners", Any, &[Create, Doctor], &["Elastic Load Balancing v2.DescribeListeners"]),
     p("elasticloadbalancing:DescribeRules", Any, &[Create, Delete, Doctor], &["Elastic Load Balancing v2.DescribeRules"]),
-    p("elasticloadbalancing:DescribeTargetGroups", Any, &[Create, Delete, Doctor], &["Elastic Load Balancing v2.DescribeTargetGroups"]),
+    p("elasticloadbalancing:DescribeTargetGroups", Any, &[Create, Delete, Doctor, Wait], &["Elastic Load Balancing v2.DescribeTargetGroups"]),
     p("elasticloadbalancing:DescribeTargetGroupAttributes", Any, &[Create, Doctor], &["Elastic Load Balancing v2.DescribeTargetGroupAttributes"]),
     p("elasticloadbalancing:DescribeTags", Any, &[Create, Delete], &["Elastic Load Balancing v2.DescribeTags"]),
     p("elasticloadbalancing:DescribeTargetHealth", Any, &[Wait], &["Elastic Load Balancing v2.DescribeTargetHealth"]),
@@ -161,6 +166,10 @@ pub const PERMISSIONS: &[Permission] = &[
     p("route53:GetHostedZone", Zone, &[Create, Delete, Doctor], &["Route 53.GetHostedZone"]),
     p("route53:ListResourceRecordSets", Zone, &[Delete], &["Route 53.ListResourceRecordSets"]),
     p("route53:ChangeResourceRecordSets", Zone, &[Create, Delete], &["Route 53.ChangeResourceRecordSets"]),
+    // A change's id is only known once made: GetChange takes "*".
+    p("route53:GetChange", Any, &[Wait], &["Route 53.GetChange"]),
+    // CloudWatch Logs: the tail of a stopped task's container log
+    p("logs:GetLogEvents", LogGroup, &[Wait], &["CloudWatch Logs.GetLogEvents"]),
     // DynamoDB: the state table (environments, leases, remote profiles)
     p("dynamodb:GetItem", Table, &[Create, Delete, Unlock, Profiles], &["DynamoDB.GetItem"]),
     p("dynamodb:PutItem", Table, &[Create, Delete, Profiles], &["DynamoDB.PutItem"]),
@@ -219,6 +228,7 @@ pub fn own_action(operation: &str) -> Option<String> {
         "ACM" => "acm",
         "IAM" => "iam",
         "STS" => "sts",
+        "CloudWatch Logs" => "logs",
         _ => return None,
     };
     let name = match (prefix, name) {
@@ -262,7 +272,8 @@ mod tests {
                     "ecr",
                     "sqs",
                     "acm",
-                    "iam"
+                    "iam",
+                    "logs"
                 ]
                 .contains(&prefix),
                 "{}",

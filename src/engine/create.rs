@@ -45,6 +45,8 @@ struct Plan<'a> {
     image: ImageRef,
     names: ResourceNames,
     steps: Steps,
+    /// The Route 53 change of this run's UPSERT (the readiness wait checks it is INSYNC).
+    dns_change: std::sync::Mutex<Option<String>>,
 }
 
 pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Result<Outcome> {
@@ -62,6 +64,7 @@ pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Res
         image,
         names,
         steps: Steps::default(),
+        dns_change: Default::default(),
     };
     let aws = &engine.aws;
     let target = format!("{}/{}", profile.name, req.environment);
@@ -324,6 +327,7 @@ impl Plan<'_> {
             status: None,
             metadata: state.metadata,
             steps: self.steps.take(),
+            dns_change_id: self.dns_change.lock().expect("not poisoned").take(),
         })
     }
 

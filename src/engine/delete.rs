@@ -284,6 +284,7 @@ impl Deletion<'_> {
             status: None,
             metadata: Default::default(),
             steps: vec![],
+            dns_change_id: None,
         }
     }
 }

@@ -66,5 +66,6 @@ fn row(s: EnvState, leased: bool) -> Outcome {
         status: Some(status.to_string()),
         metadata: s.metadata,
         steps: vec![],
+        dns_change_id: None,
     }
 }

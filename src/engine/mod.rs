@@ -71,6 +71,10 @@ pub struct Outcome {
     pub metadata: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<steps::Step>,
+    /// The Route 53 change that wrote the hostname's records (create and deploy): the
+    /// readiness wait checks it is INSYNC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_change_id: Option<String>,
 }
 
 /// Everything an operation needs besides its request.

@@ -108,23 +108,24 @@ impl Context {
         };
         let out = self.engine.create(p, &req).await?;
         if let Some(w) = self.options.wait {
-            let aws = &self.engine.aws;
-            wait::until_ready(
-                &aws.ecs,
-                &aws.elb,
-                &p.target_cluster,
-                out.service_arn.as_deref().unwrap_or_default(),
-                out.target_group_arn.as_deref().unwrap_or_default(),
-                w.timeout,
-                w.interval,
-            )
-            .await
-            .with_context(|| {
-                format!(
-                    "{} is deployed but not ready",
-                    out.url.as_deref().unwrap_or("the environment")
-                )
-            })?;
+            let subject = wait::Subject {
+                cluster: p.target_cluster.clone(),
+                service: out.service_arn.clone().unwrap_or_default(),
+                target_group: out.target_group_arn.clone().unwrap_or_default(),
+                dns_change: out.dns_change_id.clone(),
+            };
+            let settings = wait::Settings {
+                interval: w.interval.min(std::time::Duration::from_secs(5)),
+                ..wait::Settings::new(w.timeout)
+            };
+            wait::until_ready(&self.engine.aws, &subject, &settings)
+                .await
+                .with_context(|| {
+                    format!(
+                        "{} is deployed but not ready",
+                        out.url.as_deref().unwrap_or("the environment")
+                    )
+                })?;
         }
         Ok(out)
     }

@@ -20,7 +20,11 @@ impl Plan<'_> {
         file_step: &str,
     ) -> Result<Vec<String>> {
         let (records, file) = tokio::join!(self.dns(infra, hostname), self.file(hostname));
-        let records = records?;
+        let dns::Upserted {
+            types: records,
+            change_id,
+        } = records?;
+        *self.dns_change.lock().expect("not poisoned") = change_id;
         let detail = format!(
             "{hostname} → {} ({})",
             infra.alb.dns_name,
@@ -33,7 +37,7 @@ impl Plan<'_> {
         Ok(records)
     }
 
-    pub(super) async fn dns(&self, infra: &Infra, hostname: &str) -> Result<Vec<String>> {
+    pub(super) async fn dns(&self, infra: &Infra, hostname: &str) -> Result<dns::Upserted> {
         dns::upsert_alias(
             self.aws(),
             &self.profile.dynamic_zone_id,
