@@ -49,6 +49,18 @@ pub struct View {
     /// The workflow run's logs.
     pub run_url: Option<String>,
     pub at: OffsetDateTime,
+    /// A failed run's container log, shown under its error (collapsed) with a console link.
+    pub failure_log: Option<FailureLog>,
+}
+
+/// The end of a failed container's log, and where to read the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureLog {
+    /// e.g. `api: container app`
+    pub title: String,
+    /// Oldest first.
+    pub lines: Vec<String>,
+    pub console_url: Option<String>,
 }
 
 /// The hidden marker: one comment per PR and environment.
@@ -101,12 +113,31 @@ pub fn endpoints_table(v: &View) -> String {
     out
 }
 
-/// The error of a failed run as a fenced block; empty otherwise.
+/// The error of a failed run as a fenced block, then its log tail (collapsed) and the console
+/// link when the run has them; empty otherwise.
 pub fn error_block(v: &View) -> String {
-    match &v.status {
-        Status::Failed(err) => format!("**Error**\n\n```\n{}\n```\n", err.replace("```", "'''")),
-        _ => String::new(),
+    let Status::Failed(err) = &v.status else {
+        return String::new();
+    };
+    let fence = |text: &str| text.replace("```", "'''");
+    let mut out = format!("**Error**\n\n```\n{}\n```\n", fence(err));
+    let Some(log) = &v.failure_log else {
+        return out;
+    };
+    if !log.lines.is_empty() {
+        out.push_str(&format!(
+            "\n<details><summary>Last {} log lines ({})</summary>\n\n```\n{}\n```\n\n</details>\n",
+            log.lines.len(),
+            escape(&log.title),
+            fence(&log.lines.join("\n"))
+        ));
     }
+    if let Some(url) = &log.console_url {
+        out.push_str(&format!(
+            "\n[The whole log in the CloudWatch console]({url})\n"
+        ));
+    }
+    out
 }
 
 /// `` [`abc1234`](…/commit/sha) ``
@@ -184,6 +215,7 @@ mod tests {
             repo_url: "https://github.com/Codertocat/Hello-World".into(),
             run_url: Some("https://github.com/Codertocat/Hello-World/actions/runs/1".into()),
             at: time::macros::datetime!(2026-11-22 20:40:05 UTC),
+            failure_log: None,
         }
     }
 
@@ -198,6 +230,34 @@ mod tests {
             "image not found: push it first".into()
         ))));
         insta::assert_snapshot!(render(&view(Status::Deleted)));
+    }
+
+    #[test]
+    fn a_failed_runs_log_tail_is_collapsed_under_its_error() {
+        let mut v = view(Status::Failed(
+            "api: task 0123 stopped: EssentialContainerExited (app exited 1)".into(),
+        ));
+        let without = render(&v);
+        assert!(!without.contains("<details>"), "{without}");
+        v.failure_log = Some(FailureLog {
+            title: "api: container app".into(),
+            lines: vec!["starting".into(), "panic: ```boom```".into()],
+            console_url: Some("https://console.aws.amazon.com/cloudwatch/home#logsV2".into()),
+        });
+        let with = render(&v);
+        let error = with.find("**Error**").unwrap();
+        let details = with
+            .find("<details><summary>Last 2 log lines (api: container app)")
+            .unwrap();
+        assert!(error < details, "{with}");
+        assert!(with.contains("starting\npanic: '''boom'''\n```"), "{with}");
+        assert!(
+            with.contains("[The whole log in the CloudWatch console](https://console.aws.amazon.com/cloudwatch/home#logsV2)"),
+            "{with}"
+        );
+        // Only a failed run shows it.
+        v.status = Status::Ready;
+        assert!(!render(&v).contains("<details>"));
     }
 
     #[test]

@@ -138,6 +138,7 @@ impl Context {
                 repo_url: self.origin.repo_url(),
                 run_url: self.origin.run_url.clone(),
                 at: self.clock.now(),
+                failure_log: None,
             };
             let sticky = Sticky::new(gh, &self.author, pr, &row.environment, Some(id));
             sticky.edit(&self.render(&view)).await?;

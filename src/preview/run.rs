@@ -12,7 +12,7 @@ use super::report::{action_of, failures, DeploymentState, GitHubSide, ProfileRun
 use super::sticky::Sticky;
 use crate::engine::{state, wait, CreateRequest, Outcome};
 use crate::github::api::GitHub;
-use crate::github::comment::{self, Status, View};
+use crate::github::comment::{self, FailureLog, Status, View};
 use crate::github::decide::Decision;
 use crate::github::event::PrEvent;
 use crate::profile::Profile;
@@ -45,6 +45,17 @@ impl Context {
 
     /// The comment's text for `status`.
     pub fn comment_body(&self, prepared: &Prepared, event: &PrEvent, status: Status) -> String {
+        self.comment_body_with(prepared, event, status, None)
+    }
+
+    /// The comment's text for `status`, with a failed run's log tail under its error.
+    pub fn comment_body_with(
+        &self,
+        prepared: &Prepared,
+        event: &PrEvent,
+        status: Status,
+        failure_log: Option<FailureLog>,
+    ) -> String {
         let view = View {
             pr: event.number,
             environment: prepared.environment.clone(),
@@ -55,6 +66,7 @@ impl Context {
             repo_url: self.origin.repo_url(),
             run_url: self.origin.run_url.clone(),
             at: self.clock.now(),
+            failure_log,
         };
         self.render(&view)
     }
@@ -68,8 +80,18 @@ impl Context {
     }
 
     async fn show(&self, sticky: Option<&Sticky<'_>>, p: &Prepared, status: Status) -> Result<()> {
+        self.show_with(sticky, p, status, None).await
+    }
+
+    async fn show_with(
+        &self,
+        sticky: Option<&Sticky<'_>>,
+        p: &Prepared,
+        status: Status,
+        log: Option<FailureLog>,
+    ) -> Result<()> {
         if let (Some(s), Some(e)) = (sticky, &p.event) {
-            s.show(&self.comment_body(p, e, status)).await?;
+            s.show(&self.comment_body_with(p, e, status, log)).await?;
         }
         Ok(())
     }
@@ -167,7 +189,8 @@ impl Context {
             .find_map(|r| r.result.as_ref().ok().and_then(|o| o.url.clone()));
         let finish_comment = async {
             shown?;
-            self.finish_comment(sticky.as_ref(), p, status).await
+            self.finish_comment(sticky.as_ref(), p, status, failure_log(&runs))
+                .await
         };
         let (c, d) = tokio::join!(
             finish_comment,
@@ -207,9 +230,10 @@ impl Context {
         sticky: Option<&Sticky<'_>>,
         p: &Prepared,
         status: Status,
+        log: Option<FailureLog>,
     ) -> Result<Option<u64>> {
         let Some(s) = sticky else { return Ok(None) };
-        self.show(Some(s), p, status).await?;
+        self.show_with(Some(s), p, status, log).await?;
         let id = s.id().await;
         if let (Some(id), false) = (id, p.comment_id == id) {
             state::remember(
@@ -364,4 +388,74 @@ fn github_side(
         Err(e) => github.error = github.error.or(Some(e)),
     }
     github
+}
+
+/// The first failed run's container log, when its wait failed on a stopped task.
+fn failure_log(runs: &[ProfileRun]) -> Option<FailureLog> {
+    runs.iter().find_map(|r| {
+        let e = r.result.as_ref().err()?;
+        let failure = e
+            .chain()
+            .find_map(|c| c.downcast_ref::<wait::WaitFailure>())?;
+        let log = failure.log()?;
+        Some(FailureLog {
+            title: format!("{}: container {}", r.profile, log.container),
+            lines: log.lines.clone(),
+            console_url: Some(log.console_url.clone()),
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::wait::{LogTail, StoppedTask, WaitFailure};
+
+    fn stopped(log: Option<LogTail>) -> anyhow::Error {
+        let task = StoppedTask {
+            task_arn: "arn:aws:ecs:ap-northeast-1:1:task/c/0123".into(),
+            task_id: "0123".into(),
+            stop_code: Some("EssentialContainerExited".into()),
+            stopped_reason: Some("Essential container in task exited".into()),
+            containers: vec![],
+            log,
+        };
+        anyhow::Error::new(WaitFailure::TaskStopped(Box::new(task)))
+            .context("https://api-pr-1.example.com is deployed but not ready")
+    }
+
+    #[test]
+    fn the_comment_gets_the_first_stopped_tasks_log() {
+        let log = LogTail {
+            container: "app".into(),
+            group: "/ecs/api".into(),
+            stream: "ecs/app/0123".into(),
+            region: "ap-northeast-1".into(),
+            console_url: "https://console.example/log".into(),
+            lines: vec!["boom".into()],
+        };
+        let runs = vec![
+            ProfileRun {
+                profile: "web".into(),
+                result: Err(anyhow::anyhow!("image not found")),
+            },
+            ProfileRun {
+                profile: "api".into(),
+                result: Err(stopped(Some(log))),
+            },
+        ];
+        let got = failure_log(&runs).unwrap();
+        assert_eq!(got.title, "api: container app");
+        assert_eq!(got.lines, ["boom"]);
+        assert_eq!(
+            got.console_url.as_deref(),
+            Some("https://console.example/log")
+        );
+        // A stopped task without a log (no awslogs driver), or no wait failure: nothing.
+        let runs = vec![ProfileRun {
+            profile: "api".into(),
+            result: Err(stopped(None)),
+        }];
+        assert_eq!(failure_log(&runs), None);
+    }
 }

@@ -111,6 +111,7 @@ mod tests {
             repo_url: "https://github.com/o/r".into(),
             run_url: Some("https://github.com/o/r/actions/runs/1".into()),
             at: time::macros::datetime!(2026-12-02 10:00:00 UTC),
+            failure_log: None,
         }
     }
 

@@ -54,6 +54,27 @@ pub fn job_finished(kind: &'static str, outcome: &str) {
     }
 }
 
+/// `eden_wait_failures_total{reason}`: deploys that did not become ready, by why
+/// (`task_stopped`, `unplaceable`, `rollout_failed`, `unhealthy`, `timeout`, `service_gone`).
+pub fn wait_failed(reason: &'static str) {
+    counter!("eden_wait_failures_total", "reason" => reason).increment(1);
+}
+
+/// Count each run whose wait failed, by its reason (found by type in the error chain).
+pub fn wait_failures(report: &crate::preview::Report) {
+    let failures = report
+        .runs
+        .iter()
+        .filter_map(|r| r.result.as_ref().err())
+        .filter_map(|e| {
+            e.chain()
+                .find_map(|c| c.downcast_ref::<crate::engine::wait::WaitFailure>())
+        });
+    for f in failures {
+        wait_failed(f.kind());
+    }
+}
+
 pub fn job_retried(kind: &'static str) {
     counter!("eden_job_retries_total", "kind" => kind).increment(1);
 }
@@ -92,5 +113,35 @@ pub fn reconciled(queued: usize, problems: usize) {
     counter!("eden_reconcile_rechecks_total").increment(queued as u64);
     if problems > 0 {
         counter!("eden_errors_total", "source" => "reconcile").increment(problems as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_failures_are_counted_by_reason() {
+        let h = handle();
+        let failure = crate::engine::wait::WaitFailure::Unplaceable {
+            event: "(service api) was unable to place a task".into(),
+        };
+        let report = crate::preview::Report {
+            environment: "pr-1".into(),
+            decision: crate::github::decide::Decision::Deploy,
+            action: crate::preview::PrAction::Failed,
+            runs: vec![crate::preview::ProfileRun {
+                profile: "api".into(),
+                result: Err(anyhow::Error::new(failure).context("not ready")),
+            }],
+            github: Default::default(),
+        };
+        wait_failures(&report);
+        let text = h.render();
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("eden_wait_failures_total{reason=\"unplaceable\"}")),
+            "{text}"
+        );
     }
 }

@@ -214,6 +214,7 @@ impl PreviewRunner {
             Decision::Delete { .. } => {}
         }
         let report = pr.ctx.execute(&prepared).await;
+        super::metrics::wait_failures(&report);
         let outcome = report.action.as_str();
         if let Some(e) = report
             .runs
