@@ -108,6 +108,14 @@ def reference_service(args, p, kind, port, vpc, subnets, sg, ecs, elb, ecr):
                 "portMappings": [{"containerPort": port, "protocol": "tcp"}],
                 "environment": [{"name": "APP_ENV", "value": "preview"}],
                 "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/scratch"}],
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {
+                        "awslogs-group": f"/ecs/{p}-{kind}",
+                        "awslogs-region": args.region,
+                        "awslogs-stream-prefix": "ecs",
+                    },
+                },
             },
             {
                 "name": "log-router",

@@ -140,6 +140,7 @@ async fn a_ready_account_is_all_ok_and_doctor_writes_nothing() {
         [
             "reference-service",
             "reference-target-group",
+            "log-driver",
             "listener",
             "certificate",
             "alb-capacity",

@@ -96,10 +96,9 @@ async fn reference(aws: &Aws, p: &Profile) -> (Vec<Check>, Facts) {
             Err(r) => refused(SVC, r),
         },
     };
-    (
-        vec![svc_check, target_group_check(tg_arn, tg)],
-        facts(td.as_ref()),
-    )
+    let mut checks = vec![svc_check, target_group_check(tg_arn, tg)];
+    checks.extend(td.as_ref().map(log_driver_check));
+    (checks, facts(td.as_ref()))
 }
 
 fn target_group_check(
@@ -122,6 +121,38 @@ fn target_group_check(
             "the reference's target group must exist: eden copies its settings",
         ),
     }
+}
+
+/// A failed wait shows the stopped container's last log lines only from the `awslogs` driver.
+pub fn log_driver_check(td: &TaskDefinition) -> Check {
+    const L: &str = "log-driver";
+    let other: Vec<String> = td
+        .container_definitions()
+        .iter()
+        .filter(|c| c.essential() != Some(false))
+        .filter_map(|c| {
+            let driver = c.log_configuration().map(|l| l.log_driver().as_str());
+            match driver {
+                Some("awslogs") => None,
+                d => Some(format!(
+                    "{} ({})",
+                    c.name().unwrap_or("?"),
+                    d.unwrap_or("none")
+                )),
+            }
+        })
+        .collect();
+    if other.is_empty() {
+        return Check::ok(L, "every essential container logs with awslogs");
+    }
+    Check::warning(
+        L,
+        format!(
+            "essential containers without the awslogs driver: {}; failure logs will not be shown",
+            other.join(", ")
+        ),
+        "use the awslogs log driver (awslogs-group, awslogs-region, awslogs-stream-prefix) in the reference's task definition",
+    )
 }
 
 fn facts(td: Option<&TaskDefinition>) -> Facts {
@@ -396,6 +427,40 @@ async fn table_schema(aws: &Aws, table: &str) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn containers_without_awslogs_are_a_warning() {
+        use aws_sdk_ecs::types::{ContainerDefinition, LogConfiguration, LogDriver};
+        let container = |name: &str, driver: Option<LogDriver>, essential: bool| {
+            let log = driver.map(|d| LogConfiguration::builder().log_driver(d).build().unwrap());
+            ContainerDefinition::builder()
+                .name(name)
+                .essential(essential)
+                .set_log_configuration(log)
+                .build()
+        };
+        let td = |containers: Vec<ContainerDefinition>| {
+            TaskDefinition::builder()
+                .set_container_definitions(Some(containers))
+                .build()
+        };
+        let ok = log_driver_check(&td(vec![
+            container("app", Some(LogDriver::Awslogs), true),
+            container("sidecar", None, false),
+        ]));
+        assert_eq!(ok.status, Status::Ok, "{ok:?}");
+        let warn = log_driver_check(&td(vec![
+            container("app", Some(LogDriver::Fluentd), true),
+            container("log-router", None, true),
+        ]));
+        assert_eq!(warn.status, Status::Warning);
+        assert!(
+            warn.detail.contains("app (fluentd), log-router (none)"),
+            "{}",
+            warn.detail
+        );
+        assert!(warn.detail.contains("failure logs will not be shown"));
+    }
 
     #[test]
     fn wildcards_cover_one_label() {
