@@ -97,6 +97,9 @@ pub struct ProfileFlags {
     pub endpoint_env_type: Option<String>,
     #[arg(long)]
     pub keep_revisions: Option<String>,
+    /// Stopped tasks a `--wait` tolerates before it fails (default 0: the first fails it).
+    #[arg(long)]
+    pub wait_failed_tasks: Option<String>,
     /// `preview` (default: the health check and deregistration delay below) or `reference`
     /// (the reference's target group settings as they are).
     #[arg(long)]
@@ -135,6 +138,7 @@ impl ProfileFlags {
             ("endpoint_name_prefix", &self.endpoint_name_prefix),
             ("endpoint_env_type", &self.endpoint_env_type),
             ("keep_revisions", &self.keep_revisions),
+            ("wait_failed_tasks", &self.wait_failed_tasks),
             ("target_group_tuning", &self.target_group_tuning),
             ("health_check_interval", &self.health_check_interval),
             ("health_check_timeout", &self.health_check_timeout),
@@ -461,7 +465,11 @@ async fn wait_ready(
         target_group: o.target_group_arn.clone().unwrap_or_default(),
         dns_change: o.dns_change_id.clone(),
     };
-    match wait::until_ready(&engine.aws, &subject, &wait::Settings::new(timeout)).await {
+    let settings = wait::Settings {
+        allowed_failures: profile.wait_failed_tasks,
+        ..wait::Settings::new(timeout)
+    };
+    match wait::until_ready(&engine.aws, &subject, &settings).await {
         Ok(()) => Ok(Ok(())),
         Err(e) => match e.downcast::<wait::WaitFailure>() {
             Ok(f) => Ok(Err(f)),

@@ -30,6 +30,9 @@ pub struct Profile {
     pub target_container_name: Option<String>,
     pub endpoints: Option<EndpointsFile>,
     pub keep_revisions: usize,
+    /// How many stopped tasks of a new deployment a `--wait` tolerates before it fails (0: the
+    /// first stopped task fails it).
+    pub wait_failed_tasks: usize,
     /// A clone's target group health check and deregistration delay; `None`: the reference's
     /// as they are (`target_group_tuning = reference`).
     pub target_group_tuning: Option<TargetGroupTuning>,
@@ -103,7 +106,7 @@ pub const ENDPOINT_KEYS: [(&str, &str, &str); 5] = [
     ("env_type", "endpoint_env_type", "config_env_type"),
 ];
 
-pub const OPTIONAL: [&str; 9] = [
+pub const OPTIONAL: [&str; 10] = [
     "dynamic_zone_name",
     "target_container_name",
     "keep_revisions",
@@ -113,6 +116,7 @@ pub const OPTIONAL: [&str; 9] = [
     "healthy_threshold",
     "unhealthy_threshold",
     "deregistration_delay",
+    "wait_failed_tasks",
 ];
 
 /// Every key a profile may hold (both spellings of the environments-file keys).
@@ -332,6 +336,21 @@ fn endpoints_file(p: &mut Vec<String>, name: &str, raw: &RawProfile) -> Option<E
     })
 }
 
+fn wait_failed_tasks(p: &mut Vec<String>, name: &str, raw: &RawProfile) -> usize {
+    match get(raw, "wait_failed_tasks") {
+        None => 0,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n <= 100 => n,
+            _ => {
+                p.push(format!(
+                    "profile {name}: wait_failed_tasks {v:?} must be a whole number from 0 to 100"
+                ));
+                0
+            }
+        },
+    }
+}
+
 fn keep_revisions(p: &mut Vec<String>, name: &str, raw: &RawProfile) -> usize {
     match get(raw, "keep_revisions") {
         None => DEFAULT_KEEP_REVISIONS,
@@ -434,6 +453,7 @@ impl Profile {
         let zone = zone_id(&mut problems, name, &dynamic_zone_id);
         let endpoints = endpoints_file(&mut problems, name, raw);
         let keep_revisions = keep_revisions(&mut problems, name, raw);
+        let wait_failed_tasks = wait_failed_tasks(&mut problems, name, raw);
         let target_group_tuning = target_group_tuning(&mut problems, name, raw);
         if !problems.is_empty() {
             return Err(problems);
@@ -451,6 +471,7 @@ impl Profile {
             target_container_name: get(raw, "target_container_name").map(str::to_string),
             endpoints,
             keep_revisions,
+            wait_failed_tasks,
             target_group_tuning,
         })
     }
@@ -483,6 +504,9 @@ impl Profile {
         }
         if self.keep_revisions != DEFAULT_KEEP_REVISIONS {
             put("keep_revisions", &self.keep_revisions.to_string());
+        }
+        if self.wait_failed_tasks != 0 {
+            put("wait_failed_tasks", &self.wait_failed_tasks.to_string());
         }
         match &self.target_group_tuning {
             None => put("target_group_tuning", "reference"),
@@ -580,6 +604,27 @@ mod tests {
         assert_eq!(p.endpoints, None);
         assert_eq!(p.region(), Some("ap-northeast-1"));
         assert_eq!(p.keep_revisions, 5);
+    }
+
+    #[test]
+    fn wait_failed_tasks_defaults_to_0_and_round_trips() {
+        assert_eq!(
+            Profile::from_raw("api", &good()).unwrap().wait_failed_tasks,
+            0
+        );
+        let mut raw = good();
+        raw.insert("wait_failed_tasks".into(), "2".into());
+        let p = Profile::from_raw("api", &raw).unwrap();
+        assert_eq!(p.wait_failed_tasks, 2);
+        assert_eq!(
+            p.to_raw().get("wait_failed_tasks").map(String::as_str),
+            Some("2")
+        );
+        for bad in ["-1", "101", "two"] {
+            raw.insert("wait_failed_tasks".into(), bad.into());
+            let problems = Profile::from_raw("api", &raw).unwrap_err();
+            assert!(problems[0].contains("wait_failed_tasks"), "{problems:?}");
+        }
     }
 
     #[test]

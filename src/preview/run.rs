@@ -138,6 +138,7 @@ impl Context {
             };
             let settings = wait::Settings {
                 interval: w.interval.min(std::time::Duration::from_secs(5)),
+                allowed_failures: p.wait_failed_tasks,
                 ..wait::Settings::new(w.timeout)
             };
             wait::until_ready(&self.engine.aws, &subject, &settings)
