@@ -187,7 +187,7 @@ async fn the_cli_prints_the_checklist_as_json_and_exits_by_problems() {
     assert_eq!(v["ok"], true);
     assert!(v["caller"].is_string());
     let checks = v["checks"].as_array().unwrap();
-    assert_eq!(checks.len(), 10);
+    assert_eq!(checks.len(), 11);
     for c in checks {
         let mut keys: Vec<&str> = c.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort();
