@@ -405,7 +405,7 @@ async fn doctor_and_the_sqs_queue_call_only_listed_actions() {
     let aws = common::aws(Some(inst.clone())).await;
 
     let report = eden::doctor::run(&aws, &w.profile("api"), &w.table).await;
-    assert_eq!(report.checks.len(), 10, "{report:#?}");
+    assert_eq!(report.checks.len(), 11, "{report:#?}");
     let ops = listed_calls(&inst, "doctor", &[Use::Doctor]);
     saw(
         &ops,
