@@ -526,11 +526,30 @@ async fn ready_while_the_old_target_drains() {
         };
         m
     });
-    r.wait(Duration::from_secs(600)).await.unwrap();
+    // What the wait says it waits for, each time that changes (the comment shows it).
+    let told = std::sync::Mutex::new(Vec::new());
+    let progress = |w: &wait::Waiting| told.lock().unwrap().push(w.to_string());
+    let settings = Settings::new(Duration::from_secs(600));
+    wait::until_ready_reporting(&r.aws, &r.subject, &settings, &progress)
+        .await
+        .unwrap();
     let took = r.began.elapsed();
     assert!(
         took >= Duration::from_secs(25) && took <= Duration::from_secs(35),
         "ready at {took:?}: within two polls of the new target passing, not after the drain"
+    );
+    let told = told.into_inner().unwrap();
+    assert!(
+        told.first().is_some_and(|w| w.starts_with("starting task")),
+        "{told:?}"
+    );
+    assert!(
+        told.iter().any(|w| w.starts_with("health checks")),
+        "{told:?}"
+    );
+    assert!(
+        told.windows(2).all(|p| p[0] != p[1]),
+        "told only on a change: {told:?}"
     );
     let polls = r.polls();
     assert_eq!(polls.len() as u64, took.as_secs() / 5 + 1, "{polls:?}");

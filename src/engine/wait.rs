@@ -12,5 +12,5 @@ mod read;
 
 pub use assess::{assess, Seen, Verdict, Waiting};
 pub use failure::{ContainerExit, LogTail, StoppedTask, TargetState, Unhealthy, WaitFailure};
-pub use poll::{until_ready, Settings, Subject};
+pub use poll::{until_ready, until_ready_reporting, Settings, Subject};
 pub use read::LOG_LINES;

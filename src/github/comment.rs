@@ -8,6 +8,8 @@ pub enum Status {
     /// The image for the head commit is not in ECR yet (the server waits for CI to push it).
     WaitingForImage(String),
     Deploying,
+    /// Deployed; waiting until it serves (what it waits for now, per service).
+    Waiting(String),
     Ready,
     /// Deployed, but not waited for (`wait: false`).
     Deployed,
@@ -20,7 +22,7 @@ impl Status {
     pub fn label(&self) -> &'static str {
         match self {
             Status::WaitingForImage(_) => "⏳ waiting for the image",
-            Status::Deploying => "⏳ deploying",
+            Status::Deploying | Status::Waiting(_) => "⏳ deploying",
             Status::Ready => "✅ ready",
             Status::Deployed => "🚀 deployed",
             Status::Failed(_) => "❌ failed",
@@ -95,7 +97,11 @@ pub fn endpoints_table(v: &View) -> String {
     let mut out = String::new();
     let live = matches!(
         v.status,
-        Status::Ready | Status::Deployed | Status::Deploying | Status::Failed(_)
+        Status::Ready
+            | Status::Deployed
+            | Status::Deploying
+            | Status::Waiting(_)
+            | Status::Failed(_)
     );
     if !v.endpoints.is_empty() {
         out.push_str("| Service | URL |\n|---|---|\n");
@@ -172,6 +178,9 @@ pub fn render(v: &View) -> String {
             "Waiting for `{}` to appear in ECR; the preview deploys as soon as it does.\n\n",
             image.replace('`', "'")
         ));
+    }
+    if let Status::Waiting(what) = &v.status {
+        out.push_str(&format!("Waiting for {}.\n\n", escape(what)));
     }
     let err = error_block(v);
     if !err.is_empty() {
@@ -258,6 +267,19 @@ mod tests {
         // Only a failed run shows it.
         v.status = Status::Ready;
         assert!(!render(&v).contains("<details>"));
+    }
+
+    #[test]
+    fn while_waiting_the_comment_says_for_what() {
+        let text = render(&view(Status::Waiting(
+            "health checks (10.0.2.20: initial)".into(),
+        )));
+        assert!(text.contains("⏳ deploying"), "{text}");
+        assert!(
+            text.contains("Waiting for health checks \\(10\\.0\\.2\\.20: initial\\)."),
+            "{text}"
+        );
+        assert!(text.contains("https://api-pr-42.dev.example.com"), "{text}");
     }
 
     #[test]

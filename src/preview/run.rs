@@ -2,6 +2,10 @@
 //! sticky comment and the GitHub deployment kept alongside; the result is a typed [`Report`].
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use tokio::sync::watch;
 
 use anyhow::{anyhow, Context as _, Result};
 
@@ -114,6 +118,7 @@ impl Context {
         environment: &str,
         meta: BTreeMap<String, String>,
         env: Vec<(String, String)>,
+        progress: &Progress,
     ) -> Result<Outcome> {
         let img = image.ok_or_else(|| {
             anyhow!(
@@ -141,7 +146,12 @@ impl Context {
                 allowed_failures: p.wait_failed_tasks,
                 ..wait::Settings::new(w.timeout)
             };
-            wait::until_ready(&self.engine.aws, &subject, &settings)
+            let report = |w: &wait::Waiting| {
+                progress.send_modify(|m| {
+                    m.insert(p.name.clone(), w.to_string());
+                });
+            };
+            wait::until_ready_reporting(&self.engine.aws, &subject, &settings, &report)
                 .await
                 .with_context(|| {
                     format!(
@@ -159,24 +169,31 @@ impl Context {
         let p = prepared;
         let sticky = self.sticky(p);
         let meta = self.metadata(p.event.as_ref());
+        let (progress, watched) = watch::channel(BTreeMap::new());
+        let (announced, announced_rx) = watch::channel(false);
         let announce = async {
-            tokio::join!(
+            let shown = tokio::join!(
                 self.show(sticky.as_ref(), p, Status::Deploying),
                 self.start_deployment(p)
-            )
+            );
+            announced.send_replace(true);
+            shown
         };
         let work = futures::future::join_all(p.profiles.iter().zip(&p.targets).enumerate().map(
             |(i, (pr, t))| {
                 let env = p.env.get(i).cloned().unwrap_or_default();
-                self.deploy_one(
-                    pr,
-                    t.image_uri.as_deref(),
-                    &p.environment,
-                    meta.clone(),
-                    env,
-                )
+                let image = t.image_uri.as_deref();
+                self.deploy_one(pr, image, &p.environment, meta.clone(), env, &progress)
             },
         ));
+        // While the work runs, the comment says what the wait waits for (never past the work).
+        let work = async {
+            tokio::select! {
+                biased;
+                outcomes = work => outcomes,
+                never = self.show_progress(sticky.as_ref(), p, watched, announced_rx) => match never {},
+            }
+        };
         let ((shown, deployment), outcomes) = tokio::join!(announce, work);
         let runs = by_profile(&p.profiles, outcomes);
         let first_err = failures(&runs).into_iter().next();
@@ -203,6 +220,37 @@ impl Context {
             action: action_of(&runs, false),
             runs,
             github: github_side(c, d),
+        }
+    }
+
+    /// Edit the comment with what each service's wait waits for now, once the deploying
+    /// comment is out, and at most every [`PROGRESS_EVERY`]. Never returns: the caller drops it
+    /// when the work is done.
+    async fn show_progress(
+        &self,
+        sticky: Option<&Sticky<'_>>,
+        p: &Prepared,
+        mut watched: watch::Receiver<BTreeMap<String, String>>,
+        mut announced: watch::Receiver<bool>,
+    ) -> Infallible {
+        let (Some(s), Some(e)) = (sticky, &p.event) else {
+            return std::future::pending().await;
+        };
+        if announced.wait_for(|a| *a).await.is_err() {
+            return std::future::pending().await;
+        }
+        loop {
+            if watched.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+            let what = waiting_for(&watched.borrow_and_update());
+            if let Err(err) = s
+                .show(&self.comment_body(p, e, Status::Waiting(what)))
+                .await
+            {
+                tracing::warn!("showing the wait's progress failed: {err:#}");
+            }
+            tokio::time::sleep(PROGRESS_EVERY).await;
         }
     }
 
@@ -391,6 +439,24 @@ fn github_side(
     github
 }
 
+/// Each service's wait, as it tells what it waits for (`until_ready_reporting`).
+type Progress = watch::Sender<BTreeMap<String, String>>;
+
+/// The comment is edited with the wait's progress at most this often.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(15);
+
+/// "starting task (0/1 running)", or per service when there are several.
+fn waiting_for(by_profile: &BTreeMap<String, String>) -> String {
+    match by_profile.len() {
+        1 => by_profile.values().next().cloned().unwrap_or_default(),
+        _ => by_profile
+            .iter()
+            .map(|(profile, what)| format!("{profile}: {what}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
 /// The first failed run's container log, when its wait failed on a stopped task.
 fn failure_log(runs: &[ProfileRun]) -> Option<FailureLog> {
     runs.iter().find_map(|r| {
@@ -423,6 +489,22 @@ mod tests {
         };
         anyhow::Error::new(WaitFailure::TaskStopped(Box::new(task)))
             .context("https://api-pr-1.example.com is deployed but not ready")
+    }
+
+    #[test]
+    fn one_service_says_what_it_waits_for_several_say_whose() {
+        let one: BTreeMap<String, String> =
+            [("api".to_string(), "health checks".to_string())].into();
+        assert_eq!(waiting_for(&one), "health checks");
+        let two: BTreeMap<String, String> = [
+            ("api".to_string(), "health checks".to_string()),
+            ("web".to_string(), "starting task (0/1 running)".to_string()),
+        ]
+        .into();
+        assert_eq!(
+            waiting_for(&two),
+            "api: health checks; web: starting task (0/1 running)"
+        );
     }
 
     #[test]

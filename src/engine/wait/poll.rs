@@ -115,6 +115,16 @@ impl Tracker {
 /// Poll until the new revision serves; the error is a [`WaitFailure`] (in the chain) when it
 /// will not or did not in time, or the AWS error that stopped the wait.
 pub async fn until_ready(aws: &Aws, subject: &Subject, settings: &Settings) -> Result<()> {
+    until_ready_reporting(aws, subject, settings, &|_| {}).await
+}
+
+/// [`until_ready`], telling `progress` what it waits for each time that changes.
+pub async fn until_ready_reporting(
+    aws: &Aws,
+    subject: &Subject,
+    settings: &Settings,
+    progress: &(dyn Fn(&Waiting) + Send + Sync),
+) -> Result<()> {
     let began = Instant::now();
     let deadline = began + settings.timeout;
     let mut t = Tracker {
@@ -135,6 +145,7 @@ pub async fn until_ready(aws: &Aws, subject: &Subject, settings: &Settings) -> R
             Verdict::Pending(w) => {
                 if last.as_ref() != Some(&w) {
                     tracing::info!("{}: waiting for {w}", subject.service);
+                    progress(&w);
                 }
                 if Instant::now() + settings.interval > deadline {
                     let f = timed_out(aws, subject, &t, &w, settings.timeout).await;
