@@ -20,6 +20,8 @@ use crate::profile::Profile;
 pub struct Facts {
     pub task_roles: Vec<String>,
     pub repository_arn: Option<String>,
+    /// The essential containers' `awslogs` groups, as (region or `None`: the profile's, group).
+    pub log_groups: Vec<(Option<String>, String)>,
 }
 
 /// A key that certainly does not exist: reading it tells 404 (may list) from 403 (may not).
@@ -171,9 +173,20 @@ fn facts(td: Option<&TaskDefinition>) -> Facts {
             img.region, img.registry_id, img.repository
         ))
     });
+    let log_groups = td
+        .container_definitions()
+        .iter()
+        .filter(|c| c.essential() != Some(false))
+        .filter_map(|c| {
+            let options = c.log_configuration()?.options()?;
+            let group = options.get("awslogs-group")?.clone();
+            Some((options.get("awslogs-region").cloned(), group))
+        })
+        .collect();
     Facts {
         task_roles,
         repository_arn,
+        log_groups,
     }
 }
 

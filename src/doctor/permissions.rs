@@ -51,6 +51,13 @@ fn resources(p: &Profile, table: &str, account: &str, facts: &Facts) -> BTreeMap
     if !facts.task_roles.is_empty() {
         m.insert(On::Role, facts.task_roles.clone());
     }
+    if !facts.log_groups.is_empty() {
+        let arns = facts.log_groups.iter().map(|(r, group)| {
+            let r = r.as_deref().unwrap_or(region);
+            format!("arn:{partition}:logs:{r}:{account}:log-group:{group}:*")
+        });
+        m.insert(On::LogGroup, arns.collect());
+    }
     m
 }
 
@@ -243,23 +250,20 @@ mod tests {
         let facts = Facts {
             task_roles: vec!["arn:aws:iam::123456789012:role/task".into()],
             repository_arn: Some("arn:aws:ecr:ap-northeast-1:123456789012:repository/api".into()),
+            log_groups: vec![(None, "/ecs/api".into())],
         };
         let m = resources(&p, "eden", "123456789012", &facts);
         for p in PERMISSIONS {
             let simulated = m.contains_key(&p.on);
-            // the log group is named by the reference task definition, which doctor reads elsewhere
-            let unnamed = [
-                On::Listener,
-                On::Queue,
-                On::Certificate,
-                On::Principal,
-                On::LogGroup,
-            ]
-            .contains(&p.on);
+            let unnamed = [On::Listener, On::Queue, On::Certificate, On::Principal].contains(&p.on);
             assert_eq!(simulated, !unnamed, "{}", p.action);
         }
         assert_eq!(m[&On::Any], ["*"]);
         assert_eq!(m[&On::Reference], vec![p.reference_service_arn.clone()]);
+        assert_eq!(
+            m[&On::LogGroup],
+            ["arn:aws:logs:ap-northeast-1:123456789012:log-group:/ecs/api:*"]
+        );
         assert_eq!(
             m[&On::Rule],
             vec!["arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:listener-rule/app/common/0123456789abcdef/0123456789abcdef/0123456789abcdef"]
