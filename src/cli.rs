@@ -459,16 +459,8 @@ async fn wait_ready(
     o: &crate::engine::Outcome,
     timeout: Duration,
 ) -> Result<std::result::Result<(), wait::WaitFailure>> {
-    let subject = wait::Subject {
-        cluster: profile.target_cluster.clone(),
-        service: o.service_arn.clone().unwrap_or_default(),
-        target_group: o.target_group_arn.clone().unwrap_or_default(),
-        dns_change: o.dns_change_id.clone(),
-    };
-    let settings = wait::Settings {
-        allowed_failures: profile.wait_failed_tasks,
-        ..wait::Settings::new(timeout)
-    };
+    let subject = wait::Subject::of(profile, o);
+    let settings = wait::Settings::for_profile(profile, timeout);
     match wait::until_ready(&engine.aws, &subject, &settings).await {
         Ok(()) => Ok(Ok(())),
         Err(e) => match e.downcast::<wait::WaitFailure>() {

@@ -298,24 +298,9 @@ pub async fn wait_drained(
 ) -> Result<()> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let out = ecs
-            .describe_services()
-            .cluster(cluster)
-            .services(service)
-            .send()
-            .await
-            .map_err(|e| {
-                fail(
-                    "ecs:DescribeServices",
-                    format!("ecs:DescribeServices {service}"),
-                    &e,
-                )
-            })?;
-        let status = out
-            .services()
-            .first()
-            .and_then(|s| s.status())
-            .map(str::to_string);
+        let status = service_now(ecs, cluster, service)
+            .await?
+            .and_then(|s| s.status().map(str::to_string));
         if status.as_deref() != Some("DRAINING") {
             return Ok(());
         }

@@ -107,10 +107,7 @@ impl Error {
 
     /// The kind of any error: the typed one in its chain, else classified as the engine does.
     pub fn kind_of(e: &anyhow::Error) -> ErrorKind {
-        match Error::find(e) {
-            Some(t) => t.kind(),
-            None => classify(e, String::new()).kind(),
-        }
+        first_typed(e, "").map_or(ErrorKind::Internal, |t| t.kind())
     }
 }
 
@@ -158,23 +155,13 @@ impl From<anyhow::Error> for Error {
             Ok(typed) => return typed,
             Err(e) => e,
         };
-        let message = format!("{e:#}");
-        match classify(&e, message.clone()) {
-            Error::Internal(_) => Error::Internal(e),
-            typed => typed,
-        }
+        first_typed(&e, &format!("{e:#}")).unwrap_or(Error::Internal(e))
     }
 }
 
-/// The first typed failure in the chain, outermost first; `Internal` (with an empty error)
-/// when there is none.
-fn classify(e: &anyhow::Error, message: String) -> Error {
-    for c in e.chain() {
-        if let Some(found) = typed(c, &message) {
-            return found;
-        }
-    }
-    Error::Internal(anyhow::anyhow!(message))
+/// The first typed failure in the chain, outermost first, told with `message`.
+fn first_typed(e: &anyhow::Error, message: &str) -> Option<Error> {
+    e.chain().find_map(|c| typed(c, message))
 }
 
 fn typed(c: &(dyn std::error::Error + 'static), message: &str) -> Option<Error> {

@@ -135,16 +135,10 @@ impl Context {
         };
         let out = self.engine.create(p, &req).await?;
         if let Some(w) = self.options.wait {
-            let subject = wait::Subject {
-                cluster: p.target_cluster.clone(),
-                service: out.service_arn.clone().unwrap_or_default(),
-                target_group: out.target_group_arn.clone().unwrap_or_default(),
-                dns_change: out.dns_change_id.clone(),
-            };
+            let subject = wait::Subject::of(p, &out);
             let settings = wait::Settings {
                 interval: w.interval.min(std::time::Duration::from_secs(5)),
-                allowed_failures: p.wait_failed_tasks,
-                ..wait::Settings::new(w.timeout)
+                ..wait::Settings::for_profile(p, w.timeout)
             };
             let report = |w: &wait::Waiting| {
                 progress.send_modify(|m| {

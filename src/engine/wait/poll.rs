@@ -34,7 +34,27 @@ pub struct Settings {
     pub allowed_failures: usize,
 }
 
+impl Subject {
+    /// The environment a create or deploy just returned, in the profile's cluster.
+    pub fn of(profile: &crate::profile::Profile, out: &crate::engine::Outcome) -> Subject {
+        Subject {
+            cluster: profile.target_cluster.clone(),
+            service: out.service_arn.clone().unwrap_or_default(),
+            target_group: out.target_group_arn.clone().unwrap_or_default(),
+            dns_change: out.dns_change_id.clone(),
+        }
+    }
+}
+
 impl Settings {
+    /// `timeout`, polling every 5 s, tolerating the profile's `wait_failed_tasks`.
+    pub fn for_profile(profile: &crate::profile::Profile, timeout: Duration) -> Settings {
+        Settings {
+            allowed_failures: profile.wait_failed_tasks,
+            ..Settings::new(timeout)
+        }
+    }
+
     pub fn new(timeout: Duration) -> Settings {
         Settings {
             timeout,
