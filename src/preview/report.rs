@@ -39,6 +39,14 @@ pub struct ProfileRun {
     pub result: anyhow::Result<Outcome>,
 }
 
+impl ProfileRun {
+    /// Why its wait failed, when it did (found by type in the error chain).
+    pub fn wait_failure(&self) -> Option<&crate::engine::wait::WaitFailure> {
+        let e = self.result.as_ref().err()?;
+        e.chain().find_map(|c| c.downcast_ref())
+    }
+}
+
 /// What happened on the GitHub side.
 #[derive(Debug, Default)]
 pub struct GitHubSide {

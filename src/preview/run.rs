@@ -454,11 +454,7 @@ fn waiting_for(by_profile: &BTreeMap<String, String>) -> String {
 /// The first failed run's container log, when its wait failed on a stopped task.
 fn failure_log(runs: &[ProfileRun]) -> Option<FailureLog> {
     runs.iter().find_map(|r| {
-        let e = r.result.as_ref().err()?;
-        let failure = e
-            .chain()
-            .find_map(|c| c.downcast_ref::<wait::WaitFailure>())?;
-        let log = failure.log()?;
+        let log = r.wait_failure()?.log()?;
         Some(FailureLog {
             title: format!("{}: container {}", r.profile, log.container),
             lines: log.lines.clone(),

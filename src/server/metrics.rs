@@ -62,15 +62,7 @@ pub fn wait_failed(reason: &'static str) {
 
 /// Count each run whose wait failed, by its reason (found by type in the error chain).
 pub fn wait_failures(report: &crate::preview::Report) {
-    let failures = report
-        .runs
-        .iter()
-        .filter_map(|r| r.result.as_ref().err())
-        .filter_map(|e| {
-            e.chain()
-                .find_map(|c| c.downcast_ref::<crate::engine::wait::WaitFailure>())
-        });
-    for f in failures {
+    for f in report.runs.iter().filter_map(|r| r.wait_failure()) {
         wait_failed(f.kind());
     }
 }
