@@ -14,7 +14,9 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use super::{error_code, kind, Aws, AwsErrorKind};
 
 mod rules;
-pub use rules::{create_host_rule, delete_rule, rule_by_arn, scan_rules, HostRule};
+mod shape;
+pub use rules::{create_host_rule, delete_rule, modify_rule, rule_by_arn, scan_rules, HostRule};
+pub use shape::{Authenticate, RuleShape, Then};
 
 /// The shared ALB and its HTTPS:443 listener.
 #[derive(Debug, Clone)]

@@ -594,6 +594,7 @@ mod tests {
         let rule = elb::HostRule {
             arn: "r".into(),
             forwards_to: vec!["mine".into()],
+            shape: None,
         };
         assert!(check_rule("h", Some(&rule), Some("mine")).is_ok());
         assert!(check_rule("h", Some(&rule), Some("other")).is_err());

@@ -6,11 +6,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
-use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, HostHeaderConditionConfig, Rule, RuleCondition, Tag,
-};
+use aws_sdk_elasticloadbalancingv2::types::{ActionTypeEnum, Rule, Tag};
 use rand::Rng;
 
+use super::shape::RuleShape;
 use crate::aws::{error_code, kind, Aws, AwsErrorKind};
 
 /// A rule found on the listener.
@@ -18,6 +17,18 @@ use crate::aws::{error_code, kind, Aws, AwsErrorKind};
 pub struct HostRule {
     pub arn: String,
     pub forwards_to: Vec<String>,
+    /// What the rule says, if it is a shape eden writes.
+    pub shape: Option<RuleShape>,
+}
+
+impl HostRule {
+    fn of(arn: &str, rule: &Rule) -> HostRule {
+        HostRule {
+            arn: arn.to_string(),
+            forwards_to: forwards(rule),
+            shape: RuleShape::read(rule),
+        }
+    }
 }
 
 fn hosts(rule: &Rule) -> impl Iterator<Item = &str> {
@@ -85,10 +96,7 @@ pub async fn scan_rules(
                 used.insert(p);
             }
             if found.is_none() && hosts(&rule).any(|h| h.eq_ignore_ascii_case(hostname)) {
-                found = Some(HostRule {
-                    arn: rule.rule_arn().unwrap_or_default().to_string(),
-                    forwards_to: forwards(&rule),
-                });
+                found = Some(HostRule::of(rule.rule_arn().unwrap_or_default(), &rule));
             }
         }
         marker = out.next_marker;
@@ -106,10 +114,7 @@ pub async fn rule_by_arn(aws: &Aws, arn: &str) -> Result<Option<HostRule>> {
             .unwrap_or_default()
             .into_iter()
             .next()
-            .map(|r| HostRule {
-                arn: arn.to_string(),
-                forwards_to: forwards(&r),
-            })),
+            .map(|r| HostRule::of(arn, &r))),
         Err(e) if error_code(&e) == Some("RuleNotFound") => Ok(None),
         Err(e) => Err(fail(
             "elasticloadbalancing:DescribeRules",
@@ -134,16 +139,17 @@ fn free_priority(used: &BTreeSet<i32>, preferred: i32) -> Option<i32> {
         .find(|p| !used.contains(p))
 }
 
-/// Add a host-header rule forwarding to `target_group`, at a free priority; retried on
-/// `PriorityInUse` with a fresh read of every page of rules.
+/// Add a host rule of this shape at a free priority; retried on `PriorityInUse` with a fresh
+/// read of every page of rules (a rule for the hostname that a racing run made with this shape's
+/// target group is taken as ours).
 pub async fn create_host_rule(
     aws: &Aws,
     listener: &str,
-    hostname: &str,
-    target_group: &str,
+    shape: &RuleShape,
     mut used: BTreeSet<i32>,
     tags: Vec<Tag>,
 ) -> Result<String> {
+    let hostname = shape.hostname.as_str();
     let preferred = preferred_priority(hostname);
     for attempt in 0..20 {
         let priority = free_priority(&used, preferred)
@@ -153,22 +159,8 @@ pub async fn create_host_rule(
             .create_rule()
             .listener_arn(listener)
             .priority(priority)
-            .conditions(
-                RuleCondition::builder()
-                    .field("host-header")
-                    .host_header_config(
-                        HostHeaderConditionConfig::builder()
-                            .values(hostname)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .actions(
-                Action::builder()
-                    .r#type(ActionTypeEnum::Forward)
-                    .target_group_arn(target_group)
-                    .build(),
-            )
+            .set_conditions(Some(shape.conditions()))
+            .set_actions(Some(shape.actions()))
             .set_tags(Some(tags.clone()))
             .send()
             .await;
@@ -187,7 +179,10 @@ pub async fn create_host_rule(
                 tokio::time::sleep(Duration::from_millis(pause)).await;
                 let (existing, fresh) = scan_rules(aws, listener, hostname).await?;
                 if let Some(rule) = existing {
-                    if rule.forwards_to.iter().any(|t| t == target_group) {
+                    if shape
+                        .target_group()
+                        .is_some_and(|tg| rule.forwards_to.iter().any(|t| t == tg))
+                    {
                         return Ok(rule.arn);
                     }
                 }
@@ -211,6 +206,28 @@ pub async fn create_host_rule(
         }
     }
     bail!("could not find a free rule priority on {listener} after 20 attempts; retry")
+}
+
+/// ModifyRule: replace the rule's conditions and actions with this shape's, in one call;
+/// `false` if the rule is gone.
+pub async fn modify_rule(aws: &Aws, arn: &str, shape: &RuleShape) -> Result<bool> {
+    let out = aws
+        .elb
+        .modify_rule()
+        .rule_arn(arn)
+        .set_conditions(Some(shape.conditions()))
+        .set_actions(Some(shape.actions()))
+        .send()
+        .await;
+    match out {
+        Ok(_) => Ok(true),
+        Err(e) if kind(&e) == AwsErrorKind::NotFound => Ok(false),
+        Err(e) => Err(fail(
+            "elasticloadbalancing:ModifyRule",
+            format!("elbv2:ModifyRule {arn}"),
+            &e,
+        )),
+    }
 }
 
 /// DeleteRule; `false` if it was already gone.

@@ -150,8 +150,7 @@ impl Plan<'_> {
                 let arn = elb::create_host_rule(
                     self.aws(),
                     &c.infra.alb.listener_arn,
-                    hostname,
-                    tg_arn,
+                    &elb::RuleShape::forward(hostname, tg_arn),
                     c.used.clone(),
                     elb::to_tags(&self.tags()),
                 )

@@ -1,0 +1,340 @@
+//! What a preview's host rule says, as one value: its conditions (the hostname, who may reach
+//! it) and its actions (authentication, then forward or a fixed answer). Built by the engine
+//! from the profile and the environment's state, written whole by CreateRule and ModifyRule,
+//! and read back from DescribeRules to tell whether a rule needs realigning.
+//!
+//! Pure: SDK types in and out, no requests.
+
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, AuthenticateCognitoActionConfig, AuthenticateOidcActionConfig,
+    FixedResponseActionConfig, HostHeaderConditionConfig, Rule, RuleCondition,
+    SourceIpConditionConfig,
+};
+
+/// A preview's host rule, conditions and actions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleShape {
+    /// The `host-header` condition's one value.
+    pub hostname: String,
+    /// The `source-ip` condition's values; empty means no such condition (anyone).
+    pub source_cidrs: Vec<String>,
+    /// Authentication before the final action.
+    pub auth: Option<Authenticate>,
+    /// The final action.
+    pub then: Then,
+}
+
+/// An `authenticate-cognito` or `authenticate-oidc` action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authenticate {
+    Cognito {
+        user_pool_arn: String,
+        client_id: String,
+        domain: String,
+    },
+    Oidc {
+        issuer: String,
+        authorization_endpoint: String,
+        token_endpoint: String,
+        user_info_endpoint: String,
+        client_id: String,
+        /// Sent on write only; DescribeRules never returns it, so a rule read back has `None`
+        /// and a write with `None` keeps the secret the rule already has.
+        client_secret: Option<String>,
+    },
+}
+
+/// The final action of a host rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Then {
+    /// Forward to a target group (ARN).
+    Forward(String),
+    /// A fixed response.
+    Fixed {
+        status: u16,
+        content_type: String,
+        body: String,
+    },
+}
+
+impl RuleShape {
+    /// A rule that forwards `hostname` to `target_group`, open to anyone.
+    pub fn forward(hostname: &str, target_group: &str) -> Self {
+        RuleShape {
+            hostname: hostname.to_string(),
+            source_cidrs: Vec::new(),
+            auth: None,
+            then: Then::Forward(target_group.to_string()),
+        }
+    }
+
+    /// The target group this rule forwards to, if it forwards.
+    pub fn target_group(&self) -> Option<&str> {
+        match &self.then {
+            Then::Forward(tg) => Some(tg),
+            Then::Fixed { .. } => None,
+        }
+    }
+
+    /// The conditions, in the form CreateRule and ModifyRule take.
+    pub fn conditions(&self) -> Vec<RuleCondition> {
+        let mut out = vec![RuleCondition::builder()
+            .field("host-header")
+            .host_header_config(
+                HostHeaderConditionConfig::builder()
+                    .values(&self.hostname)
+                    .build(),
+            )
+            .build()];
+        if !self.source_cidrs.is_empty() {
+            out.push(
+                RuleCondition::builder()
+                    .field("source-ip")
+                    .source_ip_config(
+                        SourceIpConditionConfig::builder()
+                            .set_values(Some(self.source_cidrs.clone()))
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
+        out
+    }
+
+    /// The actions, ordered (authentication first), in the form CreateRule and ModifyRule take.
+    pub fn actions(&self) -> Vec<Action> {
+        let mut out = Vec::new();
+        if let Some(auth) = &self.auth {
+            out.push(auth.action(1));
+        }
+        let order = out.len() as i32 + 1;
+        out.push(match &self.then {
+            Then::Forward(tg) => Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(tg)
+                .order(order)
+                .build(),
+            Then::Fixed {
+                status,
+                content_type,
+                body,
+            } => Action::builder()
+                .r#type(ActionTypeEnum::FixedResponse)
+                .fixed_response_config(
+                    FixedResponseActionConfig::builder()
+                        .status_code(status.to_string())
+                        .content_type(content_type)
+                        .message_body(body)
+                        .build(),
+                )
+                .order(order)
+                .build(),
+        });
+        out
+    }
+
+    /// A rule as DescribeRules shows it; `None` if it is not a shape eden writes (no host
+    /// condition, or a final action eden never makes).
+    pub fn read(rule: &Rule) -> Option<RuleShape> {
+        let hostname = condition_values(rule, "host-header").into_iter().next()?;
+        let mut source_cidrs = condition_values(rule, "source-ip");
+        source_cidrs.sort();
+        let mut actions: Vec<&Action> = rule.actions().iter().collect();
+        actions.sort_by_key(|a| a.order().unwrap_or(i32::MAX));
+        let (last, before) = actions.split_last()?;
+        let auth = match before {
+            [] => None,
+            [a] => Some(Authenticate::read(a)?),
+            _ => return None,
+        };
+        let then = match last.r#type()? {
+            ActionTypeEnum::Forward => Then::Forward(forward_target(last)?),
+            ActionTypeEnum::FixedResponse => {
+                let c = last.fixed_response_config()?;
+                Then::Fixed {
+                    status: c.status_code()?.parse().ok()?,
+                    content_type: c.content_type().unwrap_or_default().to_string(),
+                    body: c.message_body().unwrap_or_default().to_string(),
+                }
+            }
+            _ => return None,
+        };
+        Some(RuleShape {
+            hostname,
+            source_cidrs,
+            auth,
+            then,
+        })
+    }
+
+    /// Whether a rule read back says what this shape says (the OIDC client secret, which
+    /// DescribeRules never returns, is not compared; CIDRs compared as sets).
+    pub fn matches(&self, read: &RuleShape) -> bool {
+        let mut mine = self.clone();
+        mine.source_cidrs.sort();
+        if let Some(Authenticate::Oidc { client_secret, .. }) = &mut mine.auth {
+            *client_secret = None;
+        }
+        mine.hostname.eq_ignore_ascii_case(&read.hostname) && {
+            mine.hostname = read.hostname.clone();
+            &mine == read
+        }
+    }
+}
+
+impl Authenticate {
+    fn action(&self, order: i32) -> Action {
+        match self {
+            Authenticate::Cognito {
+                user_pool_arn,
+                client_id,
+                domain,
+            } => Action::builder()
+                .r#type(ActionTypeEnum::AuthenticateCognito)
+                .authenticate_cognito_config(
+                    AuthenticateCognitoActionConfig::builder()
+                        .user_pool_arn(user_pool_arn)
+                        .user_pool_client_id(client_id)
+                        .user_pool_domain(domain)
+                        .build(),
+                )
+                .order(order)
+                .build(),
+            Authenticate::Oidc {
+                issuer,
+                authorization_endpoint,
+                token_endpoint,
+                user_info_endpoint,
+                client_id,
+                client_secret,
+            } => Action::builder()
+                .r#type(ActionTypeEnum::AuthenticateOidc)
+                .authenticate_oidc_config(
+                    AuthenticateOidcActionConfig::builder()
+                        .issuer(issuer)
+                        .authorization_endpoint(authorization_endpoint)
+                        .token_endpoint(token_endpoint)
+                        .user_info_endpoint(user_info_endpoint)
+                        .client_id(client_id)
+                        .set_client_secret(client_secret.clone())
+                        .set_use_existing_client_secret(client_secret.is_none().then_some(true))
+                        .build(),
+                )
+                .order(order)
+                .build(),
+        }
+    }
+
+    fn read(a: &Action) -> Option<Authenticate> {
+        match a.r#type()? {
+            ActionTypeEnum::AuthenticateCognito => {
+                let c = a.authenticate_cognito_config()?;
+                Some(Authenticate::Cognito {
+                    user_pool_arn: c.user_pool_arn()?.to_string(),
+                    client_id: c.user_pool_client_id()?.to_string(),
+                    domain: c.user_pool_domain()?.to_string(),
+                })
+            }
+            ActionTypeEnum::AuthenticateOidc => {
+                let c = a.authenticate_oidc_config()?;
+                Some(Authenticate::Oidc {
+                    issuer: c.issuer()?.to_string(),
+                    authorization_endpoint: c.authorization_endpoint()?.to_string(),
+                    token_endpoint: c.token_endpoint()?.to_string(),
+                    user_info_endpoint: c.user_info_endpoint()?.to_string(),
+                    client_id: c.client_id()?.to_string(),
+                    client_secret: None,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A condition's values, from the typed config or the legacy `values` list.
+fn condition_values(rule: &Rule, field: &str) -> Vec<String> {
+    rule.conditions()
+        .iter()
+        .filter(|c| c.field() == Some(field))
+        .flat_map(|c| {
+            let typed = match field {
+                "host-header" => c.host_header_config().map(|h| h.values()),
+                "source-ip" => c.source_ip_config().map(|s| s.values()),
+                _ => None,
+            };
+            c.values().iter().chain(typed.unwrap_or_default()).cloned()
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// A forward action's one target group (the plain field or a one-group forward config).
+fn forward_target(a: &Action) -> Option<String> {
+    if let Some(tg) = a.target_group_arn() {
+        return Some(tg.to_string());
+    }
+    match a.forward_config()?.target_groups() {
+        [one] => one.target_group_arn().map(str::to_string),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn as_read(shape: &RuleShape) -> Rule {
+        Rule::builder()
+            .set_conditions(Some(shape.conditions()))
+            .set_actions(Some(shape.actions()))
+            .build()
+    }
+
+    #[test]
+    fn a_plain_forward_reads_back_as_itself() {
+        let s = RuleShape::forward("api-pr-1.dev.example.com", "arn:tg/1");
+        let back = RuleShape::read(&as_read(&s)).unwrap();
+        assert_eq!(back, s);
+        assert!(s.matches(&back));
+        assert_eq!(s.actions().len(), 1);
+        assert_eq!(s.conditions().len(), 1);
+    }
+
+    #[test]
+    fn protection_and_fixed_answers_read_back_and_compare() {
+        let s = RuleShape {
+            hostname: "api-pr-1.dev.example.com".into(),
+            source_cidrs: vec!["203.0.113.0/24".into(), "198.51.100.7/32".into()],
+            auth: Some(Authenticate::Oidc {
+                issuer: "https://idp".into(),
+                authorization_endpoint: "https://idp/auth".into(),
+                token_endpoint: "https://idp/token".into(),
+                user_info_endpoint: "https://idp/me".into(),
+                client_id: "eden".into(),
+                client_secret: Some("s3cret".into()),
+            }),
+            then: Then::Fixed {
+                status: 503,
+                content_type: "text/html".into(),
+                body: "asleep".into(),
+            },
+        };
+        let actions = s.actions();
+        assert_eq!(actions[0].order(), Some(1));
+        assert_eq!(actions[1].order(), Some(2));
+        let back = RuleShape::read(&as_read(&s)).unwrap();
+        assert!(s.matches(&back), "{s:?} vs {back:?}");
+        let open = RuleShape {
+            source_cidrs: vec![],
+            ..s.clone()
+        };
+        assert!(!open.matches(&back));
+        let forwarding = RuleShape {
+            then: Then::Forward("arn:tg/1".into()),
+            ..s
+        };
+        assert!(!forwarding.matches(&back));
+        assert_eq!(forwarding.target_group(), Some("arn:tg/1"));
+    }
+}
