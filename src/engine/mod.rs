@@ -10,6 +10,7 @@ pub mod heartbeat;
 pub mod lease;
 pub mod list;
 pub mod precheck;
+pub mod rule;
 pub mod state;
 pub mod steps;
 pub mod table;

@@ -9,11 +9,11 @@ use anyhow::{anyhow, bail, Result};
 use aws_sdk_ecs::types::{Service, TaskDefinition};
 use aws_sdk_elasticloadbalancingv2::types::{TargetGroup, TargetGroupAttribute};
 
-use super::super::clone;
 use super::super::lease::Lease;
 use super::super::precheck::{FoundTg, Infra, Observed};
 use super::super::tags::{self, Owner};
 use super::super::Action;
+use super::super::{clone, rule};
 use super::{with_env, Built, Plan};
 use crate::aws::{ecs, elb};
 
@@ -150,7 +150,7 @@ impl Plan<'_> {
                 let arn = elb::create_host_rule(
                     self.aws(),
                     &c.infra.alb.listener_arn,
-                    &elb::RuleShape::forward(hostname, tg_arn),
+                    &rule::shape(self.profile, hostname, elb::Then::Forward(tg_arn.into())),
                     c.used.clone(),
                     elb::to_tags(&self.tags()),
                 )
