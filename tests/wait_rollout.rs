@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_ecs::operation::describe_services::DescribeServicesInput;
 use aws_sdk_ecs::operation::list_tasks::ListTasksInput;
 use aws_sdk_ecs::types::{ContainerDefinition, DesiredStatus, LogConfiguration, LogDriver};
 use common::*;
@@ -181,12 +182,14 @@ impl Rollout {
         };
         let n = now.clone();
         let i = ids.clone();
-        self.inj.add(Rule::answering(
-            "ECS",
-            "DescribeServices",
-            When::Instead,
-            move || services(&i, &n()),
-        ));
+        let clone = ids.service_arn.clone();
+        self.inj.add(
+            Rule::answering("ECS", "DescribeServices", When::Instead, move || {
+                services(&i, &n())
+            })
+            // the clone's only: a deploy before the wait reads the reference service too
+            .input::<DescribeServicesInput>(move |d| d.services().contains(&clone)),
+        );
         let n = now.clone();
         let i = ids.clone();
         self.inj.add(
@@ -807,4 +810,146 @@ async fn a_failed_rollout_fails_with_its_reason() {
     ));
     assert_eq!(r.began.elapsed(), Duration::from_secs(15));
     r.polls();
+}
+
+/// The preview core's comment while a deploy waits: each poll (every 5 s) sees the new target in
+/// a different state, so the wait tells a change every poll; the comment shows what it waits for
+/// at most every 15 s (the latest state then), only after the deploying comment, and ends ready.
+#[tokio::test(start_paused = true)]
+async fn the_comment_tells_the_waits_progress_at_most_every_15_s() {
+    use eden::preview::{
+        Author, Command, Context, Options, Origin, PrEvent, ProfileSource, Request, Target,
+        WaitSettings, PROGRESS_EVERY,
+    };
+    const REPO: &str = "Codertocat/Hello-World";
+    let r = rollout("wp").await;
+    let ready_at = 60;
+    r.answer(move |t| {
+        let mut m = steady(vec![], vec![]);
+        let new = TaskNow::new(if t < 5 { "PENDING" } else { "RUNNING" });
+        let old = TaskNow::old("RUNNING", if t < ready_at { "RUNNING" } else { "STOPPED" });
+        m.tasks = vec![new, old];
+        m.targets = match t {
+            0..5 => vec![HEALTHY],
+            t if t < ready_at && (t / 5) % 2 == 0 => vec![
+                HEALTHY,
+                (NEW_IP, "initial", Some("Elb.RegistrationInProgress"), None),
+            ],
+            t if t < ready_at => vec![
+                HEALTHY,
+                (
+                    NEW_IP,
+                    "unhealthy",
+                    Some("Target.ResponseCodeMismatch"),
+                    None,
+                ),
+            ],
+            _ => vec![
+                (
+                    OLD_IP,
+                    "draining",
+                    Some("Target.DeregistrationInProgress"),
+                    None,
+                ),
+                (NEW_IP, "healthy", None, None),
+            ],
+        };
+        m
+    });
+    let event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            root().join("tests/fixtures/github/pull_request.synchronize.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let gh = common::fake_github::FakeGitHub::start(&event).await;
+    let dir = tempfile::tempdir().unwrap();
+    let w = &r._world;
+    let mut engine = Engine::new(r.aws.clone(), &w.table);
+    engine.lease.wait = Duration::from_secs(60);
+    let mut ctx = Context::new(
+        engine,
+        Origin {
+            repository: REPO.into(),
+            server_url: "https://github.com".into(),
+            run_url: None,
+        },
+        ProfileSource::File(w.write_config(dir.path())),
+    );
+    let (github, calls) = paused::github(&gh.url(), REPO);
+    ctx.github = Some(github);
+    ctx.author = Author::Discover;
+    ctx.options = Options {
+        comment: true,
+        wait: Some(WaitSettings {
+            timeout: Duration::from_secs(600),
+            interval: Duration::from_secs(5),
+        }),
+        ..Options::default()
+    };
+    let prepared = ctx
+        .prepare(Request {
+            event: Some(PrEvent::parse(&event.to_string()).unwrap()),
+            command: Command::Auto,
+            label: None,
+            name: Some("pr-1".into()),
+            targets: vec![Target {
+                profile: "api".into(),
+                image_uri: Some(w.image("api", "sha-2")),
+            }],
+        })
+        .await
+        .unwrap();
+    let began = Instant::now();
+    let report = ctx.execute(&prepared).await;
+    assert!(report.ok(), "{:?}", report.failures());
+    let took = began.elapsed().as_secs();
+    assert!(
+        (ready_at..ready_at + 10).contains(&took),
+        "ready at {took} s"
+    );
+
+    // The comment's writes, in order, with their virtual time.
+    let writes: Vec<_> = calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.path.contains("/comments") && c.method != "GET")
+        .cloned()
+        .collect();
+    let says = |c: &paused::GitHubCall, what: &str| c.body.contains(what);
+    let progress: Vec<_> = writes.iter().filter(|c| says(c, "Waiting for ")).collect();
+    assert!(says(&writes[0], "deploying") && !says(&writes[0], "Waiting for "));
+    assert!(
+        says(writes.last().unwrap(), "ready"),
+        "{:?}",
+        writes.last().map(|c| &c.body)
+    );
+    let waited: Vec<u64> = progress.iter().map(|c| (c.at - began).as_secs()).collect();
+    eprintln!("progress edits at {waited:?} s; ready at {took} s");
+    // Without the throttle every poll would edit it: 12 changes in 60 s.
+    assert!(
+        (3..=(ready_at / PROGRESS_EVERY.as_secs() + 1) as usize).contains(&progress.len()),
+        "progress edits at {waited:?} s"
+    );
+    assert!(
+        waited
+            .windows(2)
+            .all(|p| p[1] - p[0] >= PROGRESS_EVERY.as_secs()),
+        "progress edits at {waited:?} s: at most every 15 s"
+    );
+    assert!(says(progress[0], "starting task"), "{}", progress[0].body);
+    assert!(
+        progress[1..].iter().all(|c| says(c, "health checks")),
+        "after the task runs, the health checks: {:?}",
+        progress.iter().map(|c| &c.body).collect::<Vec<_>>()
+    );
+    assert!(
+        progress
+            .windows(2)
+            .any(|p| says(p[0], "initial") != says(p[1], "initial")),
+        "each edit shows the state at its time, not the first one seen"
+    );
+    assert!(gh.unexpected().is_empty(), "{:?}", gh.unexpected());
 }

@@ -76,6 +76,7 @@ pub use env::{EnvTemplate, EnvValues};
 pub use gc::{GcItem, GcReason, GcReport};
 pub use prepare::{Prepared, Request};
 pub use report::{DeploymentState, GitHubSide, PrAction, ProfileRun, Report};
+pub use run::PROGRESS_EVERY;
 pub use sticky::{Author, Sticky};
 pub use template::CommentTemplate;
 

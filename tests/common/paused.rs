@@ -106,3 +106,73 @@ pub fn offloaded_with_latency(aws: &Aws, latency: Duration) -> Aws {
         delay: latency,
     }))
 }
+
+/// A GitHub request as the code under test made it: when (on the paused clock), method, path
+/// and body.
+#[derive(Debug, Clone)]
+pub struct GitHubCall {
+    pub at: tokio::time::Instant,
+    pub method: String,
+    pub path: String,
+    pub body: String,
+}
+
+/// A GitHub client for `base_url` (the fake GitHub) whose requests, like the AWS clients'
+/// above, are made on the real-time runtime inside `spawn_blocking`, so the paused clock does
+/// not jump while an answer is on its way; each request is logged with its virtual time.
+pub fn github(
+    base_url: &str,
+    repo: &str,
+) -> (
+    eden::github::api::GitHub,
+    std::sync::Arc<std::sync::Mutex<Vec<GitHubCall>>>,
+) {
+    use http_body_util::{BodyExt, Full};
+    use octocrab::service::middleware::base_uri::BaseUriLayer;
+    use octocrab::service::middleware::extra_headers::ExtraHeadersLayer;
+
+    type BoxError = Box<dyn std::error::Error + Send + Sync>;
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let calls = log.clone();
+    let service = tower::service_fn(move |req: http::Request<octocrab::OctoBody>| {
+        let calls = calls.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let bytes = body.collect().await?.to_bytes();
+            calls.lock().unwrap().push(GitHubCall {
+                at: tokio::time::Instant::now(),
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_string(),
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+            });
+            let request = http::Request::from_parts(parts, Full::new(bytes));
+            let (parts, body) = tokio::task::spawn_blocking(move || {
+                real_time().block_on(async move {
+                    let client = hyper_util::client::legacy::Client::builder(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .build_http::<Full<bytes::Bytes>>();
+                    let response = client.request(request).await?;
+                    let (parts, body) = response.into_parts();
+                    Ok::<_, BoxError>((parts, body.collect().await?.to_bytes()))
+                })
+            })
+            .await??;
+            Ok::<_, BoxError>(http::Response::from_parts(parts, Full::new(body)))
+        }
+    });
+    let crab = octocrab::OctocrabBuilder::new_empty()
+        .with_service(service)
+        .with_layer(&BaseUriLayer::new(base_url.parse().expect("a URL")))
+        .with_layer(&ExtraHeadersLayer::new(std::sync::Arc::new(vec![(
+            http::header::USER_AGENT,
+            "eden-tests".parse().unwrap(),
+        )])))
+        .with_auth(octocrab::AuthState::None)
+        .build()
+        .expect("an octocrab client");
+    (
+        eden::github::api::GitHub::with_client(std::sync::Arc::new(crab), repo),
+        log,
+    )
+}
