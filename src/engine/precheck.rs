@@ -60,7 +60,7 @@ pub struct Early {
     revisions: Option<Pending<Vec<String>>>,
     found_tg: Option<Pending<FoundTg>>,
     found_svc: Option<Pending<Option<Service>>>,
-    rules: Option<Pending<(Option<elb::HostRule>, BTreeSet<i32>)>>,
+    rules: Option<Pending<(elb::HostRules, BTreeSet<i32>)>>,
 }
 
 /// A target group with this environment's name: its ARN, tags and settings.
@@ -101,6 +101,8 @@ pub struct Observed {
     pub found_tg: FoundTg,
     /// The rule for the hostname, known to forward to `found_tg`.
     pub found_rule: Option<elb::HostRule>,
+    /// The hostname's bypass rule (an `http-header` condition), known to forward to `found_tg`.
+    pub found_bypass: Option<elb::HostRule>,
     /// Priorities in use on the listener.
     pub used: BTreeSet<i32>,
     /// The service with this environment's name (not INACTIVE, not draining).
@@ -180,7 +182,7 @@ type AlbReads = (
     elb::Alb,
     Option<Pending<Vec<String>>>,
     String,
-    Option<Pending<(Option<elb::HostRule>, BTreeSet<i32>)>>,
+    Option<Pending<(elb::HostRules, BTreeSet<i32>)>>,
 );
 
 /// The shared ALB (then the target groups on it) beside the zone; then the listener's rules.
@@ -328,13 +330,20 @@ pub async fn observe(
     })?;
     check_container(&ref_td, &infra.container)?;
     let (ref_tg, ref_attrs) = ref_tg?;
-    let (found_rule, used) = rules?;
+    let (
+        elb::HostRules {
+            rule: found_rule,
+            bypass: found_bypass,
+        },
+        used,
+    ) = rules?;
     let found_tg = found_tg?;
     let mut found_svc = found_svc?.filter(|s| s.status() != Some("INACTIVE"));
 
     check_owners(s, found_svc.as_ref(), found_tg.as_ref(), own_td)?;
     let found_tg_arn = found_tg.as_ref().map(|f| f.arn.as_str());
     check_rule(hostname, found_rule.as_ref(), found_tg_arn)?;
+    check_rule(hostname, found_bypass.as_ref(), found_tg_arn)?;
     check_capacity(
         &infra.alb,
         &on_alb?,
@@ -361,6 +370,7 @@ pub async fn observe(
         ref_attrs,
         found_tg,
         found_rule,
+        found_bypass,
         used,
         found_svc,
         revisions: revisions?,
@@ -595,6 +605,7 @@ mod tests {
             arn: "r".into(),
             forwards_to: vec!["mine".into()],
             shape: None,
+            priority: Some(7),
         };
         assert!(check_rule("h", Some(&rule), Some("mine")).is_ok());
         assert!(check_rule("h", Some(&rule), Some("other")).is_err());

@@ -7,7 +7,7 @@ use super::context::{Context, Target};
 use super::env::EnvValues;
 use super::meta::PrMeta;
 use crate::engine::state;
-use crate::github::comment::Endpoint;
+use crate::github::comment::{Endpoint, Protection};
 use crate::github::decide::{decide, needs_current_state, Command, Decision, Settings};
 use crate::github::event::{PrEvent, PrState};
 use crate::names::ResourceNames;
@@ -190,7 +190,28 @@ fn endpoints_of(profiles: &[Profile], environment: &str) -> Vec<Endpoint> {
             Endpoint {
                 profile: p.name.clone(),
                 hostname: names.hostname(p.dynamic_zone_name.as_deref().unwrap_or_default()),
+                protection: protection(&p.access),
             }
         })
         .collect()
+}
+
+/// What the comment says of a profile's access keys (never a secret: the bypass value's
+/// variable NAME only).
+pub(crate) fn protection(access: &crate::profile::Access) -> Protection {
+    use crate::profile::Auth;
+    Protection {
+        ranges: access.allow_cidrs.len(),
+        sign_in: access.auth.as_ref().map(|a| {
+            match a {
+                Auth::Cognito { .. } => "Cognito",
+                Auth::Oidc { .. } => "OIDC",
+            }
+            .to_string()
+        }),
+        bypass: access
+            .bypass
+            .as_ref()
+            .map(|b| (b.header.clone(), b.value_env.clone())),
+    }
 }
