@@ -208,7 +208,11 @@ impl Plan<'_> {
                 if !same_reference {
                     tracing::info!("the reference's task definition changed; cloning it again");
                 }
-                if ours && same_reference && prev.endpoint.as_deref() == Some(hostname.as_str()) {
+                // a bypass rule to add: the full path looks for one a run cut short left
+                let adds_bypass =
+                    self.profile.access.bypass.is_some() && prev.bypass_rule_arn.is_none();
+                let same_host = prev.endpoint.as_deref() == Some(hostname.as_str());
+                if ours && same_reference && same_host && !adds_bypass {
                     if let Some(outcome) =
                         Box::pin(self.deploy(lease, prev, &infra, td, &hostname)).await?
                     {
