@@ -99,10 +99,9 @@ pub struct Observed {
     pub ref_attrs: Vec<TargetGroupAttribute>,
     /// A target group with this environment's name (ours or the Python eden's).
     pub found_tg: FoundTg,
-    /// The rule for the hostname, known to forward to `found_tg`.
-    pub found_rule: Option<elb::HostRule>,
-    /// The hostname's bypass rule (an `http-header` condition), known to forward to `found_tg`.
-    pub found_bypass: Option<elb::HostRule>,
+    /// The rule for the hostname and its bypass rule (an `http-header` condition), each known
+    /// to forward to `found_tg`.
+    pub found_rules: elb::HostRules,
     /// Priorities in use on the listener.
     pub used: BTreeSet<i32>,
     /// The service with this environment's name (not INACTIVE, not draining).
@@ -330,26 +329,19 @@ pub async fn observe(
     })?;
     check_container(&ref_td, &infra.container)?;
     let (ref_tg, ref_attrs) = ref_tg?;
-    let (
-        elb::HostRules {
-            rule: found_rule,
-            bypass: found_bypass,
-        },
-        used,
-    ) = rules?;
+    let (found_rules, used) = rules?;
     let found_tg = found_tg?;
     let mut found_svc = found_svc?.filter(|s| s.status() != Some("INACTIVE"));
 
     check_owners(s, found_svc.as_ref(), found_tg.as_ref(), own_td)?;
     let found_tg_arn = found_tg.as_ref().map(|f| f.arn.as_str());
-    check_rule(hostname, found_rule.as_ref(), found_tg_arn)?;
-    check_rule(hostname, found_bypass.as_ref(), found_tg_arn)?;
+    check_rules(hostname, &found_rules, found_tg_arn)?;
     check_capacity(
         &infra.alb,
         &on_alb?,
         found_tg_arn,
         used.len(),
-        found_rule.is_some(),
+        found_rules.rule.is_some(),
     )?;
 
     if found_svc
@@ -369,8 +361,7 @@ pub async fn observe(
         ref_tg,
         ref_attrs,
         found_tg,
-        found_rule,
-        found_bypass,
+        found_rules,
         used,
         found_svc,
         revisions: revisions?,
@@ -494,6 +485,12 @@ pub fn check_owner(kind: &str, name: &str, owner: Owner) -> Result<(), Refusal> 
         )),
         _ => Ok(()),
     }
+}
+
+/// The hostname's rule and bypass rule must forward to this environment's target group.
+fn check_rules(hostname: &str, rules: &elb::HostRules, tg: Option<&str>) -> Result<(), Refusal> {
+    check_rule(hostname, rules.rule.as_ref(), tg)?;
+    check_rule(hostname, rules.bypass.as_ref(), tg)
 }
 
 /// A rule for the hostname must forward to this environment's target group.

@@ -153,7 +153,10 @@ impl Secrets {
 /// Where a run reads the environment variables its profile names: the process's environment
 /// (the default), or for tests a function of their own.
 #[derive(Clone)]
-pub struct SecretSource(Arc<dyn Fn(&str) -> Option<String> + Send + Sync>);
+pub struct SecretSource(Arc<Lookup>);
+
+/// A variable's name → its value.
+type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
 impl SecretSource {
     pub fn process_env() -> SecretSource {

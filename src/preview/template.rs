@@ -138,6 +138,21 @@ mod tests {
     }
 
     #[test]
+    fn access_says_how_to_reach_a_protected_service() {
+        let t = CommentTemplate::parse("{url}\n{access}").unwrap();
+        let mut v = view(Status::Ready);
+        assert!(t.render(&v).ends_with("https://api-pr-9.example.com\n"));
+        v.endpoints[0].protection = crate::github::comment::Protection {
+            ranges: 1,
+            sign_in: Some("Cognito".into()),
+            bypass: None,
+        };
+        assert!(t.render(&v).ends_with(
+            "\n🔒 **api** is protected: restricted to 1 address range; sign in with Cognito\n"
+        ));
+    }
+
+    #[test]
     fn unknown_placeholders_and_broken_braces_are_refused() {
         let e = CommentTemplate::parse("Hi {user} at {url} {pr}")
             .unwrap_err()

@@ -267,6 +267,12 @@ fn auth(p: &mut Vec<String>, name: &str, raw: &RawProfile) -> Option<Auth> {
             domain: v("auth_domain"),
         });
     }
+    Some(oidc(p, name, raw))
+}
+
+/// `auth = oidc`, its keys all present: the endpoints https://, the secret a variable's name.
+fn oidc(p: &mut Vec<String>, name: &str, raw: &RawProfile) -> Auth {
+    let v = |k: &str| get(raw, k).unwrap_or_default().to_string();
     for key in &OIDC_KEYS[..4] {
         if !v(key).starts_with("https://") {
             p.push(format!(
@@ -281,14 +287,14 @@ fn auth(p: &mut Vec<String>, name: &str, raw: &RawProfile) -> Option<Auth> {
         "auth_client_secret_env",
         &v("auth_client_secret_env"),
     );
-    Some(Auth::Oidc {
+    Auth::Oidc {
         issuer: v("auth_issuer"),
         authorization_endpoint: v("auth_authorization_endpoint"),
         token_endpoint: v("auth_token_endpoint"),
         user_info_endpoint: v("auth_user_info_endpoint"),
         client_id: v("auth_client_id"),
         client_secret_env: v("auth_client_secret_env"),
-    })
+    }
 }
 
 fn check_cognito(p: &mut Vec<String>, name: &str, pool: &str, domain: &str) {

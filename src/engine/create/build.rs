@@ -44,8 +44,8 @@ impl Plan<'_> {
             ref_tg: &observed.ref_tg,
             ref_attrs: &observed.ref_attrs,
             found_tg: &observed.found_tg,
-            found_rule: observed.found_rule.as_ref(),
-            found_bypass: observed.found_bypass.as_ref(),
+            found_rule: observed.found_rules.rule.as_ref(),
+            found_bypass: observed.found_rules.bypass.as_ref(),
             used: &observed.used,
             hostname,
         };

@@ -16,7 +16,7 @@ pub(super) enum BypassPlan {
     /// Nothing to do: the state's bypass rule (if any) stays.
     Keep(Option<String>),
     /// ModifyRule it to this shape.
-    Modify(String, RuleShape),
+    Modify(String, Box<RuleShape>),
     /// DeleteRule: the profile no longer has a bypass.
     Delete(String),
     /// Something only the full path does (a new bypass rule, one gone or misplaced).
@@ -82,7 +82,7 @@ impl Plan<'_> {
                 } else if found.shape.as_ref().is_some_and(|s| w.matches(s)) {
                     BypassPlan::Keep(Some(found.arn))
                 } else {
-                    BypassPlan::Modify(found.arn, w)
+                    BypassPlan::Modify(found.arn, Box::new(w))
                 }
             }
         }
