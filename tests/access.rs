@@ -529,3 +529,88 @@ async fn too_many_ranges_are_refused_by_config_check_and_before_any_write() {
         "the refused create wrote something"
     );
 }
+
+/// The listener's rules for `host`, read independently: (host rules, bypass rules).
+async fn rules_for(w: &World, host: &str) -> (Vec<Rule>, Vec<Rule>) {
+    let out = w
+        .aws
+        .elb
+        .describe_rules()
+        .listener_arn(w.s(&["listener_arn"]))
+        .page_size(400)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        out.next_marker().is_none(),
+        "one page holds the test's rules"
+    );
+    let mine = out
+        .rules()
+        .iter()
+        .filter(|r| condition(r, "host-header").iter().any(|h| h == host))
+        .cloned();
+    mine.partition(|r| condition(r, "http-header").is_empty())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_anywhere_in_a_protection_change_converges_on_the_next_deploy() {
+    let w = World::new("af").await;
+    let inst = Instrument::new();
+    let engine = engine_with_secrets(&w, Some(inst.clone())).await;
+    let req = w.request("pr-8", &w.image("api", "sha-1"));
+    let open = w.profile("api");
+    let mut keys = vec![("allow_cidrs", "203.0.113.0/24")];
+    keys.extend(BYPASS);
+    let protected = api_with(&w, &keys);
+    let host = engine.create(&open, &req).await.unwrap().hostname.unwrap();
+    inst.reset();
+    engine.create(&protected, &req).await.unwrap();
+    let adding = inst.calls().len();
+    inst.reset();
+    engine.create(&open, &req).await.unwrap();
+    let removing = inst.calls().len();
+
+    let mut hit = 0;
+    for (from, to, calls) in [(&open, &protected, adding), (&protected, &open, removing)] {
+        let bypass = to.access.bypass.is_some();
+        for k in 1..=calls {
+            engine.create(from, &req).await.unwrap();
+            inst.fail_call(k);
+            let failed = engine.create(to, &req).await;
+            let op = inst.injected();
+            inst.clear_fault();
+            if op.is_some() {
+                assert!(failed.is_err(), "k={k} {op:?}: the fault must fail the run");
+                hit += 1;
+            }
+            engine
+                .create(to, &req)
+                .await
+                .unwrap_or_else(|e| panic!("k={k} {op:?}: {e:#}"));
+            let (host_rules, bypass_rules) = rules_for(&w, &host).await;
+            let what = format!("k={k} {op:?}, bypass wanted: {bypass}");
+            assert_eq!(host_rules.len(), 1, "{what}");
+            assert_eq!(bypass_rules.len(), usize::from(bypass), "{what}");
+            let item = state(&w, "pr-8").await;
+            assert_eq!(field(&item, "rule_arn"), host_rules[0].rule_arn(), "{what}");
+            assert_eq!(
+                field(&item, "bypass_rule_arn"),
+                bypass_rules.first().and_then(|r| r.rule_arn()),
+                "{what}"
+            );
+            let ranges = condition(&host_rules[0], "source-ip");
+            assert_eq!(ranges.len(), usize::from(bypass), "{what}: {ranges:?}");
+            if let Some(b) = bypass_rules.first() {
+                assert!(priority(b) < priority(&host_rules[0]), "{what}");
+                assert!(eden_tagged(&w, b.rule_arn().unwrap()).await, "{what}");
+            }
+        }
+    }
+    eprintln!("requests: adding a bypass {adding}, removing it {removing}; {hit} faults hit");
+    assert_eq!(
+        hit,
+        adding + removing,
+        "every request of both changes failed once"
+    );
+}
