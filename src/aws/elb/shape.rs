@@ -182,7 +182,10 @@ impl RuleShape {
     /// condition, or a final action eden never makes).
     pub fn read(rule: &Rule) -> Option<RuleShape> {
         let hostname = condition_values(rule, "host-header").into_iter().next()?;
-        let mut source_cidrs = condition_values(rule, "source-ip");
+        let mut source_cidrs: Vec<String> = condition_values(rule, "source-ip")
+            .iter()
+            .map(|c| canonical_cidr(c))
+            .collect();
         source_cidrs.sort();
         let header = header_of(rule);
         let mut actions: Vec<&Action> = rule.actions().iter().collect();
@@ -218,6 +221,11 @@ impl RuleShape {
     /// DescribeRules never returns, is not compared; CIDRs compared as sets).
     pub fn matches(&self, read: &RuleShape) -> bool {
         let mut mine = self.clone();
+        mine.source_cidrs = mine
+            .source_cidrs
+            .iter()
+            .map(|c| canonical_cidr(c))
+            .collect();
         mine.source_cidrs.sort();
         if let Some(Authenticate::Oidc { client_secret, .. }) = &mut mine.auth {
             *client_secret = None;
@@ -321,6 +329,17 @@ fn condition_values(rule: &Rule, field: &str) -> Vec<String> {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect()
+}
+
+/// A CIDR as Rust prints its address (IPv6 compressed, lower case), so that the spelling ELB
+/// answers with compares equal to the one eden sent; anything unparsable as it is.
+fn canonical_cidr(c: &str) -> String {
+    let parsed = c.split_once('/').and_then(|(addr, len)| {
+        let addr: std::net::IpAddr = addr.trim().parse().ok()?;
+        let len: u8 = len.trim().parse().ok()?;
+        Some(format!("{addr}/{len}"))
+    });
+    parsed.unwrap_or_else(|| c.to_string())
 }
 
 /// The first `http-header` condition: its header name and first value.
@@ -439,5 +458,24 @@ mod tests {
         };
         assert!(lower.matches(&back));
         assert!(!format!("{s:?}").contains("tok-123"));
+    }
+
+    #[test]
+    fn ranges_compare_by_address_not_by_spelling() {
+        let sent = RuleShape {
+            source_cidrs: vec!["2001:db8::/32".into(), "203.0.113.0/24".into()],
+            ..RuleShape::forward("h", "tg")
+        };
+        let answered = RuleShape {
+            source_cidrs: vec!["203.0.113.0/24".into(), "2001:DB8:0:0::/32".into()],
+            ..RuleShape::forward("h", "tg")
+        };
+        let back = RuleShape::read(&as_read(&answered)).unwrap();
+        assert!(sent.matches(&back), "{back:?}");
+        let other = RuleShape {
+            source_cidrs: vec!["2001:db8::/48".into(), "203.0.113.0/24".into()],
+            ..RuleShape::forward("h", "tg")
+        };
+        assert!(!other.matches(&back));
     }
 }
