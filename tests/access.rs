@@ -281,6 +281,25 @@ async fn protection_is_applied_on_create_and_realigned_by_each_deploy() {
         Some(bypass_arn.as_str())
     );
 
+    // another range on the fast path: the host rule modified, the bypass rule left as it is
+    let mut keys = vec![("allow_cidrs", "192.0.2.0/24")];
+    keys.extend(OIDC);
+    keys.extend(BYPASS);
+    inst.reset();
+    engine.create(&api_with(&w, &keys), &req).await.unwrap();
+    assert_eq!(modify_rules(&inst), 1);
+    let ops: Vec<String> = inst.calls().into_iter().map(|c| c.operation).collect();
+    assert!(
+        !ops.iter()
+            .any(|o| o.ends_with(".CreateRule") || o.ends_with(".DeleteRule")),
+        "{ops:?}"
+    );
+    let n_fast = ops.len();
+    assert!(n_fast <= with_bypass + 1, "{n_fast} requests");
+    let r = rule(&w, &rule_arn).await.unwrap();
+    assert_eq!(condition(&r, "source-ip"), ["192.0.2.0/24"]);
+    assert!(rule(&w, &bypass_arn).await.is_some());
+
     // every key removed: a plain forward again, the bypass rule deleted
     engine.create(&w.profile("api"), &req).await.unwrap();
     let r = rule(&w, &rule_arn).await.unwrap();
