@@ -7,6 +7,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use ini::Ini;
 
+mod access;
+pub use access::{cidr, Access, Auth, Bypass, MAX_ALLOW_CIDRS};
+
 /// The environments JSON in S3 (optional: without its keys, the step is skipped).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointsFile {
@@ -36,6 +39,8 @@ pub struct Profile {
     /// A clone's target group health check and deregistration delay; `None`: the reference's
     /// as they are (`target_group_tuning = reference`).
     pub target_group_tuning: Option<TargetGroupTuning>,
+    /// Who may reach the previews (`allow_cidrs`, `auth*`, `bypass_*`); default: anyone.
+    pub access: Access,
 }
 
 pub const DEFAULT_KEEP_REVISIONS: usize = 5;
@@ -123,6 +128,7 @@ pub const OPTIONAL: [&str; 10] = [
 pub fn known_keys() -> Vec<&'static str> {
     let mut keys: Vec<&str> = REQUIRED.to_vec();
     keys.extend(OPTIONAL);
+    keys.extend(access::KEYS);
     for (_, new, old) in ENDPOINT_KEYS {
         keys.push(new);
         keys.push(old);
@@ -455,6 +461,7 @@ impl Profile {
         let keep_revisions = keep_revisions(&mut problems, name, raw);
         let wait_failed_tasks = wait_failed_tasks(&mut problems, name, raw);
         let target_group_tuning = target_group_tuning(&mut problems, name, raw);
+        let access = access::access(&mut problems, name, raw);
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -473,6 +480,7 @@ impl Profile {
             keep_revisions,
             wait_failed_tasks,
             target_group_tuning,
+            access,
         })
     }
 
@@ -527,6 +535,7 @@ impl Profile {
             put("endpoint_name_prefix", &e.name_prefix);
             put("endpoint_env_type", &e.env_type);
         }
+        self.access.put_raw(&mut raw);
         raw
     }
 }
@@ -675,6 +684,41 @@ mod tests {
             Profile::from_raw("api", &raw_from_json(&json).unwrap()).unwrap(),
             p
         );
+    }
+
+    #[test]
+    fn access_keys_round_trip_through_the_remote_json() {
+        let mut raw = good();
+        for (k, v) in [
+            ("allow_cidrs", "203.0.113.0/24, 2001:DB8::/32"),
+            ("auth", "oidc"),
+            ("auth_issuer", "https://idp.example.com"),
+            (
+                "auth_authorization_endpoint",
+                "https://idp.example.com/auth",
+            ),
+            ("auth_token_endpoint", "https://idp.example.com/token"),
+            ("auth_user_info_endpoint", "https://idp.example.com/me"),
+            ("auth_client_id", "eden"),
+            ("auth_client_secret_env", "EDEN_OIDC_SECRET"),
+            ("bypass_header", "X-Preview-Token"),
+            ("bypass_value_env", "EDEN_PREVIEW_TOKEN"),
+        ] {
+            raw.insert(k.into(), v.into());
+        }
+        let p = Profile::from_raw("api", &raw).unwrap();
+        assert_eq!(p.access.allow_cidrs, ["203.0.113.0/24", "2001:db8::/32"]);
+        let json = serde_json::to_string(&p.to_raw()).unwrap();
+        assert_eq!(
+            Profile::from_raw("api", &raw_from_json(&json).unwrap()).unwrap(),
+            p
+        );
+        let open = Profile::from_raw("api", &good()).unwrap();
+        assert_eq!(open.access, Access::default());
+        assert!(!open
+            .to_raw()
+            .keys()
+            .any(|k| access::KEYS.contains(&k.as_str())));
     }
 
     #[test]

@@ -268,6 +268,41 @@ async fn create_deploy_ls_wait_delete_call_only_listed_actions() {
     let ops = listed_calls(&inst, "deploy", CREATE);
     saw(&ops, &["ECS.UpdateService", "ECS.RegisterTaskDefinition"]);
 
+    // a deploy that protects the preview (the rule modified, a bypass rule added), and one
+    // that opens it again (modified back, the bypass rule deleted)
+    let mut raw = w.raw("api");
+    for (k, v) in [
+        ("allow_cidrs", "203.0.113.0/24"),
+        ("bypass_header", "X-Preview-Token"),
+        ("bypass_value_env", "PERMISSIONS_TEST_TOKEN"),
+    ] {
+        raw.insert(k.into(), v.into());
+    }
+    let protected = eden::profile::Profile::from_raw("api", &raw).unwrap();
+    let mut with_token = w.engine(Some(inst.clone())).await;
+    with_token.secrets = eden::engine::rule::SecretSource::from_fn(|_| {
+        Some("0123456789abcdef0123456789abcdef".into())
+    });
+    let req = w.request("pr-7", &w.image("api", "sha-2"));
+    with_token.create(&protected, &req).await.unwrap();
+    let ops = listed_calls(&inst, "protecting deploy", CREATE);
+    saw(
+        &ops,
+        &[
+            "Elastic Load Balancing v2.ModifyRule",
+            "Elastic Load Balancing v2.CreateRule",
+        ],
+    );
+    with_token.create(&api, &req).await.unwrap();
+    let ops = listed_calls(&inst, "opening deploy", CREATE);
+    saw(
+        &ops,
+        &[
+            "Elastic Load Balancing v2.ModifyRule",
+            "Elastic Load Balancing v2.DeleteRule",
+        ],
+    );
+
     assert_eq!(engine.list(Some("api")).await.unwrap().len(), 1);
     saw(
         &listed_calls(&inst, "ls -p", &[Use::Ls]),

@@ -15,8 +15,11 @@ use super::{error_code, kind, Aws, AwsErrorKind};
 
 mod rules;
 mod shape;
-pub use rules::{create_host_rule, delete_rule, modify_rule, rule_by_arn, scan_rules, HostRule};
-pub use shape::{Authenticate, RuleShape, Then};
+pub use rules::{
+    create_host_rule, create_rule, delete_rule, modify_rule, rule_by_arn, scan_rules, HostRule,
+    HostRules, Placement,
+};
+pub use shape::{Authenticate, HeaderMatch, Hidden, RuleShape, Then};
 
 /// The shared ALB and its HTTPS:443 listener.
 #[derive(Debug, Clone)]

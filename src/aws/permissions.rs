@@ -159,7 +159,10 @@ pub const PERMISSIONS: &[Permission] = &[
     p("elasticloadbalancing:DeleteTargetGroup", TargetGroup, &[Delete], &["Elastic Load Balancing v2.DeleteTargetGroup"]),
     p("elasticloadbalancing:CreateRule", Rule, &[Create], &["Elastic Load Balancing v2.CreateRule"]),
     p("elasticloadbalancing:CreateRule", Listener, &[Create], &["Elastic Load Balancing v2.CreateRule"]),
-    p("elasticloadbalancing:DeleteRule", Rule, &[Delete], &["Elastic Load Balancing v2.DeleteRule"]),
+    // A deploy realigns a rule with the profile's access keys, and deletes a bypass rule the
+    // profile no longer has.
+    p("elasticloadbalancing:ModifyRule", Rule, &[Create], &["Elastic Load Balancing v2.ModifyRule"]),
+    p("elasticloadbalancing:DeleteRule", Rule, &[Create, Delete], &["Elastic Load Balancing v2.DeleteRule"]),
     p("elasticloadbalancing:AddTags", TargetGroup, &[Create, Delete], &["Elastic Load Balancing v2.AddTags", "Elastic Load Balancing v2.CreateTargetGroup"]),
     p("elasticloadbalancing:AddTags", Rule, &[Create, Delete], &["Elastic Load Balancing v2.AddTags", "Elastic Load Balancing v2.CreateRule"]),
     // Route 53

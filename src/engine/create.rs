@@ -15,6 +15,7 @@ use aws_sdk_ecs::types::{KeyValuePair, TaskDefinition};
 
 mod build;
 mod deploy;
+mod rules;
 mod service;
 mod side;
 
@@ -34,6 +35,7 @@ struct Built {
     td_arn: String,
     tg_arn: String,
     rule_arn: String,
+    bypass_rule_arn: Option<String>,
     action: Action,
     revisions: Vec<String>,
 }
@@ -44,6 +46,8 @@ struct Plan<'a> {
     req: &'a CreateRequest,
     image: ImageRef,
     names: ResourceNames,
+    /// The secrets the profile's rules need, read from the environment before any write.
+    secrets: super::rule::Secrets,
     steps: Steps,
     /// The Route 53 change of this run's UPSERT (the readiness wait checks it is INSYNC).
     dns_change: std::sync::Mutex<Option<String>>,
@@ -52,6 +56,7 @@ struct Plan<'a> {
 pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Result<Outcome> {
     names::validate_environment(&req.environment).map_err(BadInput)?;
     let image = ImageRef::parse(&req.image_uri).map_err(BadInput)?;
+    let secrets = super::rule::Secrets::from_source(profile, &engine.secrets)?;
     let names = ResourceNames::new(
         &profile.name_prefix,
         &profile.domain_name_prefix,
@@ -63,6 +68,7 @@ pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Res
         req,
         image,
         names,
+        secrets,
         steps: Steps::default(),
         dns_change: Default::default(),
     };
@@ -202,7 +208,11 @@ impl Plan<'_> {
                 if !same_reference {
                     tracing::info!("the reference's task definition changed; cloning it again");
                 }
-                if ours && same_reference && prev.endpoint.as_deref() == Some(hostname.as_str()) {
+                // a bypass rule to add: the full path looks for one a run cut short left
+                let adds_bypass =
+                    self.profile.access.bypass.is_some() && prev.bypass_rule_arn.is_none();
+                let same_host = prev.endpoint.as_deref() == Some(hostname.as_str());
+                if ours && same_reference && same_host && !adds_bypass {
                     if let Some(outcome) =
                         Box::pin(self.deploy(lease, prev, &infra, td, &hostname)).await?
                     {
@@ -267,6 +277,7 @@ impl Plan<'_> {
             container_name: Some(infra.container.clone()),
             reference_task_definition: infra.reference.task_definition().map(str::to_string),
             rule_arn: Some(built.rule_arn),
+            bypass_rule_arn: built.bypass_rule_arn,
             listener_arn: Some(infra.alb.listener_arn.clone()),
             alb_arn: Some(infra.alb.arn.clone()),
             record_types,

@@ -179,6 +179,7 @@ impl Deletion<'_> {
             || targets.service.is_some()
             || targets.target_group.is_some()
             || targets.rule.is_some()
+            || targets.bypass_rule.is_some()
             || !targets.revisions.is_empty()
             || !targets.records.is_empty();
         self.adopt(&targets).await?;
@@ -235,15 +236,22 @@ impl Deletion<'_> {
         Ok(())
     }
 
-    /// The rule first: a target group a rule still forwards to cannot be deleted.
+    /// The rules first (the host rule and its bypass rule, together: the bypass rule alone
+    /// still asks for its header): a target group a rule still forwards to cannot be deleted.
     async fn rule_then_target_group(&self, targets: &Targets, t: Instant) -> Result<()> {
         let aws = &self.engine.aws;
-        if let Some(arn) = &targets.rule {
-            if elb::delete_rule(aws, arn).await? {
-                self.steps
-                    .done(t, "listener-rule", format!("deleted {arn}"));
+        let delete = |arn: Option<String>, step: &'static str| async move {
+            if let Some(arn) = arn {
+                if elb::delete_rule(aws, &arn).await? {
+                    self.steps.done(t, step, format!("deleted {arn}"));
+                }
             }
-        }
+            Ok::<_, anyhow::Error>(())
+        };
+        tokio::try_join!(
+            delete(targets.rule.clone(), "listener-rule"),
+            delete(targets.bypass_rule.clone(), "bypass-rule"),
+        )?;
         if let Some(arn) = &targets.target_group {
             elb::delete_target_group(aws, arn).await?;
             self.steps.done(t, "target-group", format!("deleted {arn}"));

@@ -87,6 +87,9 @@ pub struct Engine {
     /// Cancelled by the first SIGINT/SIGTERM (the process token, see [`crate::cancel`]):
     /// create and delete stop at their next safe point and release the lease.
     pub cancel: tokio_util::sync::CancellationToken,
+    /// Where create reads the secrets a profile names (`auth_client_secret_env`,
+    /// `bypass_value_env`): the process's environment.
+    pub secrets: rule::SecretSource,
 }
 
 /// One create-or-deploy request.
@@ -108,6 +111,7 @@ impl Engine {
             table: table.into(),
             lease: LeaseSettings::from_env(),
             cancel: crate::cancel::process_token(),
+            secrets: rule::SecretSource::process_env(),
         }
     }
 

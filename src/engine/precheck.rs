@@ -60,7 +60,7 @@ pub struct Early {
     revisions: Option<Pending<Vec<String>>>,
     found_tg: Option<Pending<FoundTg>>,
     found_svc: Option<Pending<Option<Service>>>,
-    rules: Option<Pending<(Option<elb::HostRule>, BTreeSet<i32>)>>,
+    rules: Option<Pending<(elb::HostRules, BTreeSet<i32>)>>,
 }
 
 /// A target group with this environment's name: its ARN, tags and settings.
@@ -99,8 +99,9 @@ pub struct Observed {
     pub ref_attrs: Vec<TargetGroupAttribute>,
     /// A target group with this environment's name (ours or the Python eden's).
     pub found_tg: FoundTg,
-    /// The rule for the hostname, known to forward to `found_tg`.
-    pub found_rule: Option<elb::HostRule>,
+    /// The rule for the hostname and its bypass rule (an `http-header` condition), each known
+    /// to forward to `found_tg`.
+    pub found_rules: elb::HostRules,
     /// Priorities in use on the listener.
     pub used: BTreeSet<i32>,
     /// The service with this environment's name (not INACTIVE, not draining).
@@ -180,7 +181,7 @@ type AlbReads = (
     elb::Alb,
     Option<Pending<Vec<String>>>,
     String,
-    Option<Pending<(Option<elb::HostRule>, BTreeSet<i32>)>>,
+    Option<Pending<(elb::HostRules, BTreeSet<i32>)>>,
 );
 
 /// The shared ALB (then the target groups on it) beside the zone; then the listener's rules.
@@ -328,19 +329,19 @@ pub async fn observe(
     })?;
     check_container(&ref_td, &infra.container)?;
     let (ref_tg, ref_attrs) = ref_tg?;
-    let (found_rule, used) = rules?;
+    let (found_rules, used) = rules?;
     let found_tg = found_tg?;
     let mut found_svc = found_svc?.filter(|s| s.status() != Some("INACTIVE"));
 
     check_owners(s, found_svc.as_ref(), found_tg.as_ref(), own_td)?;
     let found_tg_arn = found_tg.as_ref().map(|f| f.arn.as_str());
-    check_rule(hostname, found_rule.as_ref(), found_tg_arn)?;
+    check_rules(hostname, &found_rules, found_tg_arn)?;
     check_capacity(
         &infra.alb,
         &on_alb?,
         found_tg_arn,
         used.len(),
-        found_rule.is_some(),
+        found_rules.rule.is_some(),
     )?;
 
     if found_svc
@@ -360,7 +361,7 @@ pub async fn observe(
         ref_tg,
         ref_attrs,
         found_tg,
-        found_rule,
+        found_rules,
         used,
         found_svc,
         revisions: revisions?,
@@ -486,6 +487,12 @@ pub fn check_owner(kind: &str, name: &str, owner: Owner) -> Result<(), Refusal> 
     }
 }
 
+/// The hostname's rule and bypass rule must forward to this environment's target group.
+fn check_rules(hostname: &str, rules: &elb::HostRules, tg: Option<&str>) -> Result<(), Refusal> {
+    check_rule(hostname, rules.rule.as_ref(), tg)?;
+    check_rule(hostname, rules.bypass.as_ref(), tg)
+}
+
 /// A rule for the hostname must forward to this environment's target group.
 fn check_rule(
     hostname: &str,
@@ -595,6 +602,7 @@ mod tests {
             arn: "r".into(),
             forwards_to: vec!["mine".into()],
             shape: None,
+            priority: Some(7),
         };
         assert!(check_rule("h", Some(&rule), Some("mine")).is_ok());
         assert!(check_rule("h", Some(&rule), Some("other")).is_err());

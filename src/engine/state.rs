@@ -29,6 +29,9 @@ pub struct EnvState {
     /// moves on, the next deploy clones it again.
     pub reference_task_definition: Option<String>,
     pub rule_arn: Option<String>,
+    /// The bypass rule (`bypass_header`): same host, an `http-header` condition, a higher
+    /// priority; `None` when the profile has no bypass.
+    pub bypass_rule_arn: Option<String>,
     pub listener_arn: Option<String>,
     pub alb_arn: Option<String>,
     pub record_types: Vec<String>,
@@ -73,6 +76,7 @@ impl EnvState {
             ("container_name", &self.container_name),
             ("reference_task_definition", &self.reference_task_definition),
             ("rule_arn", &self.rule_arn),
+            ("bypass_rule_arn", &self.bypass_rule_arn),
             ("listener_arn", &self.listener_arn),
             ("alb_arn", &self.alb_arn),
         ];
@@ -128,6 +132,7 @@ impl EnvState {
             container_name: s("container_name"),
             reference_task_definition: s("reference_task_definition"),
             rule_arn: s("rule_arn"),
+            bypass_rule_arn: s("bypass_rule_arn"),
             listener_arn: s("listener_arn"),
             alb_arn: s("alb_arn"),
             record_types: item
@@ -199,6 +204,7 @@ mod tests {
             endpoint: Some("api-pr-1.dev.example.com".into()),
             last_updated: Some(1_795_375_850.5),
             service_arn: Some("arn:svc".into()),
+            bypass_rule_arn: Some("arn:rule/bypass".into()),
             record_types: vec!["A".into()],
             ..Default::default()
         };

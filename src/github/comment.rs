@@ -36,6 +36,48 @@ impl Status {
 pub struct Endpoint {
     pub profile: String,
     pub hostname: String,
+    /// Who may reach it, and how to get in.
+    pub protection: Protection,
+}
+
+/// Who may reach a service's preview (the profile's access keys, never their secrets).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Protection {
+    /// How many address ranges may reach it (0: any address).
+    pub ranges: usize,
+    /// Sign-in before it: `Cognito` or `OIDC`.
+    pub sign_in: Option<String>,
+    /// The header automated tests send to skip the protection, and the NAME of the environment
+    /// variable (a CI secret) whose value it must carry.
+    pub bypass: Option<(String, String)>,
+}
+
+impl Protection {
+    pub fn is_open(&self) -> bool {
+        self.ranges == 0 && self.sign_in.is_none()
+    }
+
+    /// e.g. `restricted to 2 address ranges; sign in with OIDC; automated tests: send header
+    /// `X-Preview-Token` with the value of `PREVIEW_TOKEN``; empty when open.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        match self.ranges {
+            0 => {}
+            1 => parts.push("restricted to 1 address range".to_string()),
+            n => parts.push(format!("restricted to {n} address ranges")),
+        }
+        if let Some(s) = &self.sign_in {
+            parts.push(format!("sign in with {}", escape(s)));
+        }
+        if let Some((header, var)) = &self.bypass {
+            parts.push(format!(
+                "automated tests: send header `{}` with the value of `{}`",
+                header.replace('`', "'"),
+                var.replace('`', "'")
+            ));
+        }
+        parts.join("; ")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +161,23 @@ pub fn endpoints_table(v: &View) -> String {
     out
 }
 
+/// Who may reach each protected service and how to get in, one line each; empty when every
+/// service is open or the preview is gone.
+pub fn access_notes(v: &View) -> String {
+    if matches!(v.status, Status::Deleting | Status::Deleted) {
+        return String::new();
+    }
+    let mut out = String::new();
+    for e in v.endpoints.iter().filter(|e| !e.protection.is_open()) {
+        out.push_str(&format!(
+            "🔒 **{}** is protected: {}\n",
+            escape(&e.profile),
+            e.protection.describe()
+        ));
+    }
+    out
+}
+
 /// The error of a failed run as a fenced block, then its log tail (collapsed) and the console
 /// link when the run has them; empty otherwise.
 pub fn error_block(v: &View) -> String {
@@ -173,6 +232,11 @@ pub fn render(v: &View) -> String {
         out.push_str(&table);
         out.push('\n');
     }
+    let access = access_notes(v);
+    if !access.is_empty() {
+        out.push_str(&access);
+        out.push('\n');
+    }
     if let Status::WaitingForImage(image) = &v.status {
         out.push_str(&format!(
             "Waiting for `{}` to appear in ECR; the preview deploys as soon as it does.\n\n",
@@ -213,10 +277,12 @@ mod tests {
                 Endpoint {
                     profile: "api".into(),
                     hostname: "api-pr-42.dev.example.com".into(),
+                    protection: Protection::default(),
                 },
                 Endpoint {
                     profile: "admin".into(),
                     hostname: "admin-pr-42.dev.example.com".into(),
+                    protection: Protection::default(),
                 },
             ],
             branch: "feature/*bold*_[x](y)".into(),
@@ -280,6 +346,32 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("https://api-pr-42.dev.example.com"), "{text}");
+    }
+
+    #[test]
+    fn a_protected_preview_says_who_may_reach_it_and_how_to_get_in() {
+        let mut v = view(Status::Ready);
+        assert!(!render(&v).contains("🔒"));
+        v.endpoints[0].protection = Protection {
+            ranges: 2,
+            sign_in: Some("OIDC".into()),
+            bypass: Some(("X-Preview-Token".into(), "PREVIEW_TOKEN".into())),
+        };
+        v.endpoints[1].protection = Protection {
+            ranges: 1,
+            ..Default::default()
+        };
+        let text = render(&v);
+        assert!(
+            text.contains("🔒 **api** is protected: restricted to 2 address ranges; sign in with OIDC; automated tests: send header `X-Preview-Token` with the value of `PREVIEW_TOKEN`\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("🔒 **admin** is protected: restricted to 1 address range\n"),
+            "{text}"
+        );
+        v.status = Status::Deleted;
+        assert!(!render(&v).contains("🔒"));
     }
 
     #[test]

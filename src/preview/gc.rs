@@ -132,6 +132,7 @@ impl Context {
                 endpoints: vec![Endpoint {
                     profile: row.profile.clone(),
                     hostname: row.hostname.clone().unwrap_or_default(),
+                    protection: Default::default(),
                 }],
                 branch: meta.head_ref.clone().unwrap_or_default(),
                 commit_sha: meta.head_sha.clone().unwrap_or_default(),

@@ -7,7 +7,7 @@ use super::context::{Context, Target};
 use super::env::EnvValues;
 use super::meta::PrMeta;
 use crate::engine::state;
-use crate::github::comment::Endpoint;
+use crate::github::comment::{Endpoint, Protection};
 use crate::github::decide::{decide, needs_current_state, Command, Decision, Settings};
 use crate::github::event::{PrEvent, PrState};
 use crate::names::ResourceNames;
@@ -190,7 +190,77 @@ fn endpoints_of(profiles: &[Profile], environment: &str) -> Vec<Endpoint> {
             Endpoint {
                 profile: p.name.clone(),
                 hostname: names.hostname(p.dynamic_zone_name.as_deref().unwrap_or_default()),
+                protection: protection(&p.access),
             }
         })
         .collect()
+}
+
+/// What the comment says of a profile's access keys (never a secret: the bypass value's
+/// variable NAME only).
+pub(crate) fn protection(access: &crate::profile::Access) -> Protection {
+    use crate::profile::Auth;
+    Protection {
+        ranges: access.allow_cidrs.len(),
+        sign_in: access.auth.as_ref().map(|a| {
+            match a {
+                Auth::Cognito { .. } => "Cognito",
+                Auth::Oidc { .. } => "OIDC",
+            }
+            .to_string()
+        }),
+        bypass: access
+            .bypass
+            .as_ref()
+            .map(|b| (b.header.clone(), b.value_env.clone())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::RawProfile;
+
+    #[test]
+    fn the_comment_learns_each_profiles_protection_and_no_secret() {
+        let mut raw: RawProfile = [
+            ("name_prefix", "dev-api"),
+            ("reference_service_arn", "arn:aws:ecs:ap-northeast-1:123456789012:service/dev/api"),
+            ("target_cluster", "dev"),
+            ("domain_name_prefix", "api"),
+            ("master_alb_arn", "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:loadbalancer/app/common/0123456789abcdef"),
+            ("dynamic_zone_id", "Z0123456789ABC"),
+            ("dynamic_zone_name", "dev.example.com"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let open = Profile::from_raw("api", &raw).unwrap();
+        for (k, v) in [
+            ("allow_cidrs", "203.0.113.0/24, 198.51.100.7/32"),
+            ("auth", "oidc"),
+            ("auth_issuer", "https://idp"),
+            ("auth_authorization_endpoint", "https://idp/a"),
+            ("auth_token_endpoint", "https://idp/t"),
+            ("auth_user_info_endpoint", "https://idp/u"),
+            ("auth_client_id", "eden"),
+            ("auth_client_secret_env", "OIDC_SECRET"),
+            ("bypass_header", "X-Preview-Token"),
+            ("bypass_value_env", "PREVIEW_TOKEN"),
+        ] {
+            raw.insert(k.into(), v.into());
+        }
+        let protected = Profile::from_raw("web", &raw).unwrap();
+        let e = endpoints_of(&[open, protected], "pr-1");
+        assert!(e[0].protection.is_open());
+        assert_eq!(
+            e[1].protection,
+            Protection {
+                ranges: 2,
+                sign_in: Some("OIDC".into()),
+                bypass: Some(("X-Preview-Token".into(), "PREVIEW_TOKEN".into())),
+            }
+        );
+        assert_eq!(e[1].hostname, "api-pr-1.dev.example.com");
+    }
 }

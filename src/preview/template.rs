@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 
 use super::placeholder::{placeholders, substitute};
 use crate::github::comment::{
-    commit_link, endpoints_table, error_block, escape, marker, time_text, View,
+    access_notes, commit_link, endpoints_table, error_block, escape, marker, time_text, View,
 };
 
 /// Every placeholder a template may use, with what it becomes.
@@ -18,6 +18,10 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("environment", "the environment's name"),
     ("url", "the first service's URL"),
     ("urls", "a table of every service's URL"),
+    (
+        "access",
+        "who may reach each protected service and how to get in (empty when all are open)",
+    ),
     ("number", "the pull request's number"),
     ("commit", "the short commit SHA, linked"),
     ("sha", "the full commit SHA"),
@@ -74,6 +78,7 @@ impl CommentTemplate {
             "environment" => v.environment.clone(),
             "url" => url.clone(),
             "urls" => endpoints_table(v),
+            "access" => access_notes(v),
             "number" => v.pr.to_string(),
             "commit" => commit_link(v),
             "sha" => v.commit_sha.clone(),
@@ -105,6 +110,7 @@ mod tests {
             endpoints: vec![Endpoint {
                 profile: "api".into(),
                 hostname: "api-pr-9.example.com".into(),
+                protection: Default::default(),
             }],
             branch: "fix_*it*".into(),
             commit_sha: "0123456789abcdef".into(),
@@ -129,6 +135,21 @@ mod tests {
         assert!(t
             .render(&view(Status::Failed("boom".into())))
             .contains("```\nboom\n```"));
+    }
+
+    #[test]
+    fn access_says_how_to_reach_a_protected_service() {
+        let t = CommentTemplate::parse("{url}\n{access}").unwrap();
+        let mut v = view(Status::Ready);
+        assert!(t.render(&v).ends_with("https://api-pr-9.example.com\n"));
+        v.endpoints[0].protection = crate::github::comment::Protection {
+            ranges: 1,
+            sign_in: Some("Cognito".into()),
+            bypass: None,
+        };
+        assert!(t.render(&v).ends_with(
+            "\n🔒 **api** is protected: restricted to 1 address range; sign in with Cognito\n"
+        ));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The listener's host-header rules: read every page, find this hostname's rule, pick a free
-//! priority, create and delete.
+//! The listener's host-header rules: read every page, find this hostname's rule (and its
+//! bypass rule, the one with an `http-header` condition), pick a free priority, create, modify
+//! and delete.
 
 use crate::aws::fail;
 use std::collections::BTreeSet;
@@ -19,6 +20,8 @@ pub struct HostRule {
     pub forwards_to: Vec<String>,
     /// What the rule says, if it is a shape eden writes.
     pub shape: Option<RuleShape>,
+    /// Its priority (lower numbers are evaluated first).
+    pub priority: Option<i32>,
 }
 
 impl HostRule {
@@ -27,8 +30,30 @@ impl HostRule {
             arn: arn.to_string(),
             forwards_to: forwards(rule),
             shape: RuleShape::read(rule),
+            priority: rule.priority().and_then(|p| p.parse().ok()),
         }
     }
+
+    /// A bypass rule: its conditions include an `http-header` one (eden's host rule never has).
+    pub fn is_bypass(&self) -> bool {
+        self.shape.as_ref().is_some_and(|s| s.header.is_some())
+    }
+}
+
+/// A hostname's rules on a listener: eden's host rule and its bypass rule.
+#[derive(Debug, Clone, Default)]
+pub struct HostRules {
+    pub rule: Option<HostRule>,
+    pub bypass: Option<HostRule>,
+}
+
+/// Where a new rule goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// The hostname's preferred priority, or the next free one.
+    Preferred,
+    /// The free priority closest below this one (evaluated before the rule that holds it).
+    Before(i32),
 }
 
 fn hosts(rule: &Rule) -> impl Iterator<Item = &str> {
@@ -66,15 +91,16 @@ fn forwards(rule: &Rule) -> Vec<String> {
     out
 }
 
-/// All rules of a listener (every page): the rule for `hostname` if any, and the used priorities.
+/// All rules of a listener (every page): the rules for `hostname` if any, and the used
+/// priorities.
 pub async fn scan_rules(
     aws: &Aws,
     listener: &str,
     hostname: &str,
-) -> Result<(Option<HostRule>, BTreeSet<i32>)> {
+) -> Result<(HostRules, BTreeSet<i32>)> {
     let mut marker = None;
     let mut used = BTreeSet::new();
-    let mut found = None;
+    let mut found = HostRules::default();
     loop {
         let out = aws
             .elb
@@ -95,8 +121,14 @@ pub async fn scan_rules(
             if let Some(p) = rule.priority().and_then(|p| p.parse::<i32>().ok()) {
                 used.insert(p);
             }
-            if found.is_none() && hosts(&rule).any(|h| h.eq_ignore_ascii_case(hostname)) {
-                found = Some(HostRule::of(rule.rule_arn().unwrap_or_default(), &rule));
+            if hosts(&rule).any(|h| h.eq_ignore_ascii_case(hostname)) {
+                let r = HostRule::of(rule.rule_arn().unwrap_or_default(), &rule);
+                let slot = if r.is_bypass() {
+                    &mut found.bypass
+                } else {
+                    &mut found.rule
+                };
+                slot.get_or_insert(r);
             }
         }
         marker = out.next_marker;
@@ -139,21 +171,41 @@ fn free_priority(used: &BTreeSet<i32>, preferred: i32) -> Option<i32> {
         .find(|p| !used.contains(p))
 }
 
-/// Add a host rule of this shape at a free priority; retried on `PriorityInUse` with a fresh
-/// read of every page of rules (a rule for the hostname that a racing run made with this shape's
-/// target group is taken as ours).
+fn place(used: &BTreeSet<i32>, hostname: &str, placement: Placement) -> Option<i32> {
+    match placement {
+        Placement::Preferred => free_priority(used, preferred_priority(hostname)),
+        Placement::Before(p) => (1..p).rev().find(|p| !used.contains(p)),
+    }
+}
+
+/// Add a host rule of this shape at a free priority (see [`create_rule`]).
 pub async fn create_host_rule(
+    aws: &Aws,
+    listener: &str,
+    shape: &RuleShape,
+    used: BTreeSet<i32>,
+    tags: Vec<Tag>,
+) -> Result<String> {
+    let (arn, _) = create_rule(aws, listener, shape, used, tags, Placement::Preferred).await?;
+    Ok(arn)
+}
+
+/// Add a rule of this shape at a free priority, placed as asked; its ARN and priority.
+/// Retried on `PriorityInUse` with a fresh read of every page of rules (a rule of the same kind
+/// for the hostname that a racing run made with this shape's target group is taken as ours).
+pub async fn create_rule(
     aws: &Aws,
     listener: &str,
     shape: &RuleShape,
     mut used: BTreeSet<i32>,
     tags: Vec<Tag>,
-) -> Result<String> {
+    placement: Placement,
+) -> Result<(String, i32)> {
     let hostname = shape.hostname.as_str();
-    let preferred = preferred_priority(hostname);
     for attempt in 0..20 {
-        let priority = free_priority(&used, preferred)
-            .ok_or_else(|| anyhow!("listener {listener} has no free rule priority (1-50000)"))?;
+        let priority = place(&used, hostname, placement).ok_or_else(|| {
+            anyhow!("listener {listener} has no free rule priority ({placement:?}) for {hostname}")
+        })?;
         let out = aws
             .elb
             .create_rule()
@@ -172,18 +224,23 @@ pub async fn create_host_rule(
                     .into_iter()
                     .next()
                     .and_then(|r| r.rule_arn)
+                    .map(|arn| (arn, priority))
                     .ok_or_else(|| anyhow!("elbv2:CreateRule returned no ARN"))
             }
             Err(e) if error_code(&e) == Some("PriorityInUse") => {
                 let pause = rand::thread_rng().gen_range(5..40) * (attempt + 1);
                 tokio::time::sleep(Duration::from_millis(pause)).await;
                 let (existing, fresh) = scan_rules(aws, listener, hostname).await?;
+                let existing = match shape.header {
+                    Some(_) => existing.bypass,
+                    None => existing.rule,
+                };
                 if let Some(rule) = existing {
                     if shape
                         .target_group()
                         .is_some_and(|tg| rule.forwards_to.iter().any(|t| t == tg))
                     {
-                        return Ok(rule.arn);
+                        return Ok((rule.arn, rule.priority.unwrap_or(priority)));
                     }
                 }
                 used = fresh;
@@ -255,5 +312,15 @@ mod tests {
         let p = preferred_priority("api-pr-1.dev.example.com");
         assert!((1..=40_000).contains(&p));
         assert_eq!(p, preferred_priority("api-pr-1.dev.example.com"));
+    }
+
+    #[test]
+    fn a_rule_placed_before_another_takes_the_closest_free_priority_below() {
+        let used: BTreeSet<i32> = [3, 9, 10].into_iter().collect();
+        assert_eq!(place(&used, "h", Placement::Before(10)), Some(8));
+        assert_eq!(place(&used, "h", Placement::Before(4)), Some(2));
+        assert_eq!(place(&used, "h", Placement::Before(1)), None);
+        let full: BTreeSet<i32> = [1, 2].into_iter().collect();
+        assert_eq!(place(&full, "h", Placement::Before(3)), None);
     }
 }

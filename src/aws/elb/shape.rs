@@ -7,8 +7,8 @@
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, AuthenticateCognitoActionConfig, AuthenticateOidcActionConfig,
-    FixedResponseActionConfig, HostHeaderConditionConfig, Rule, RuleCondition,
-    SourceIpConditionConfig,
+    FixedResponseActionConfig, HostHeaderConditionConfig, HttpHeaderConditionConfig, Rule,
+    RuleCondition, SourceIpConditionConfig,
 };
 
 /// A preview's host rule, conditions and actions.
@@ -18,6 +18,8 @@ pub struct RuleShape {
     pub hostname: String,
     /// The `source-ip` condition's values; empty means no such condition (anyone).
     pub source_cidrs: Vec<String>,
+    /// An `http-header` condition (a bypass rule's header and its secret value).
+    pub header: Option<HeaderMatch>,
     /// Authentication before the final action.
     pub auth: Option<Authenticate>,
     /// The final action.
@@ -40,8 +42,37 @@ pub enum Authenticate {
         client_id: String,
         /// Sent on write only; DescribeRules never returns it, so a rule read back has `None`
         /// and a write with `None` keeps the secret the rule already has.
-        client_secret: Option<String>,
+        client_secret: Option<Hidden>,
     },
+}
+
+/// An `http-header` condition: the header's name and the one value it must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderMatch {
+    pub name: String,
+    pub value: Hidden,
+}
+
+/// A secret (the OIDC client secret, a bypass header's value): compared, written to ELB, never
+/// shown by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Hidden(String);
+
+impl Hidden {
+    pub fn new(s: impl Into<String>) -> Hidden {
+        Hidden(s.into())
+    }
+
+    /// The secret itself, for the request that carries it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hidden(…)")
+    }
 }
 
 /// The final action of a host rule.
@@ -63,6 +94,7 @@ impl RuleShape {
         RuleShape {
             hostname: hostname.to_string(),
             source_cidrs: Vec::new(),
+            header: None,
             auth: None,
             then: Then::Forward(target_group.to_string()),
         }
@@ -93,6 +125,19 @@ impl RuleShape {
                     .source_ip_config(
                         SourceIpConditionConfig::builder()
                             .set_values(Some(self.source_cidrs.clone()))
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
+        if let Some(h) = &self.header {
+            out.push(
+                RuleCondition::builder()
+                    .field("http-header")
+                    .http_header_config(
+                        HttpHeaderConditionConfig::builder()
+                            .http_header_name(&h.name)
+                            .values(h.value.expose())
                             .build(),
                     )
                     .build(),
@@ -137,8 +182,12 @@ impl RuleShape {
     /// condition, or a final action eden never makes).
     pub fn read(rule: &Rule) -> Option<RuleShape> {
         let hostname = condition_values(rule, "host-header").into_iter().next()?;
-        let mut source_cidrs = condition_values(rule, "source-ip");
+        let mut source_cidrs: Vec<String> = condition_values(rule, "source-ip")
+            .iter()
+            .map(|c| canonical_cidr(c))
+            .collect();
         source_cidrs.sort();
+        let header = header_of(rule);
         let mut actions: Vec<&Action> = rule.actions().iter().collect();
         actions.sort_by_key(|a| a.order().unwrap_or(i32::MAX));
         let (last, before) = actions.split_last()?;
@@ -162,6 +211,7 @@ impl RuleShape {
         Some(RuleShape {
             hostname,
             source_cidrs,
+            header,
             auth,
             then,
         })
@@ -171,12 +221,24 @@ impl RuleShape {
     /// DescribeRules never returns, is not compared; CIDRs compared as sets).
     pub fn matches(&self, read: &RuleShape) -> bool {
         let mut mine = self.clone();
+        mine.source_cidrs = mine
+            .source_cidrs
+            .iter()
+            .map(|c| canonical_cidr(c))
+            .collect();
         mine.source_cidrs.sort();
         if let Some(Authenticate::Oidc { client_secret, .. }) = &mut mine.auth {
             *client_secret = None;
         }
-        mine.hostname.eq_ignore_ascii_case(&read.hostname) && {
+        let same_header_name = match (&mine.header, &read.header) {
+            (Some(a), Some(b)) => a.name.eq_ignore_ascii_case(&b.name),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        mine.hostname.eq_ignore_ascii_case(&read.hostname) && same_header_name && {
             mine.hostname = read.hostname.clone();
+            if let (Some(a), Some(b)) = (&mut mine.header, &read.header) {
+                a.name = b.name.clone();
+            }
             &mine == read
         }
     }
@@ -216,7 +278,7 @@ impl Authenticate {
                         .token_endpoint(token_endpoint)
                         .user_info_endpoint(user_info_endpoint)
                         .client_id(client_id)
-                        .set_client_secret(client_secret.clone())
+                        .set_client_secret(client_secret.as_ref().map(|s| s.expose().to_string()))
                         .set_use_existing_client_secret(client_secret.is_none().then_some(true))
                         .build(),
                 )
@@ -269,6 +331,31 @@ fn condition_values(rule: &Rule, field: &str) -> Vec<String> {
         .collect()
 }
 
+/// A CIDR as Rust prints its address (IPv6 compressed, lower case), so that the spelling ELB
+/// answers with compares equal to the one eden sent; anything unparsable as it is.
+fn canonical_cidr(c: &str) -> String {
+    let parsed = c.split_once('/').and_then(|(addr, len)| {
+        let addr: std::net::IpAddr = addr.trim().parse().ok()?;
+        let len: u8 = len.trim().parse().ok()?;
+        Some(format!("{addr}/{len}"))
+    });
+    parsed.unwrap_or_else(|| c.to_string())
+}
+
+/// The first `http-header` condition: its header name and first value.
+fn header_of(rule: &Rule) -> Option<HeaderMatch> {
+    rule.conditions()
+        .iter()
+        .filter(|c| c.field() == Some("http-header"))
+        .find_map(|c| {
+            let h = c.http_header_config()?;
+            Some(HeaderMatch {
+                name: h.http_header_name()?.to_string(),
+                value: Hidden::new(h.values().first()?.clone()),
+            })
+        })
+}
+
 /// A forward action's one target group (the plain field or a one-group forward config).
 fn forward_target(a: &Action) -> Option<String> {
     if let Some(tg) = a.target_group_arn() {
@@ -306,13 +393,14 @@ mod tests {
         let s = RuleShape {
             hostname: "api-pr-1.dev.example.com".into(),
             source_cidrs: vec!["203.0.113.0/24".into(), "198.51.100.7/32".into()],
+            header: None,
             auth: Some(Authenticate::Oidc {
                 issuer: "https://idp".into(),
                 authorization_endpoint: "https://idp/auth".into(),
                 token_endpoint: "https://idp/token".into(),
                 user_info_endpoint: "https://idp/me".into(),
                 client_id: "eden".into(),
-                client_secret: Some("s3cret".into()),
+                client_secret: Some(Hidden::new("s3cret")),
             }),
             then: Then::Fixed {
                 status: 503,
@@ -336,5 +424,58 @@ mod tests {
         };
         assert!(!forwarding.matches(&back));
         assert_eq!(forwarding.target_group(), Some("arn:tg/1"));
+    }
+
+    #[test]
+    fn a_bypass_header_reads_back_compares_and_never_shows_its_value() {
+        let s = RuleShape {
+            header: Some(HeaderMatch {
+                name: "X-Preview-Token".into(),
+                value: Hidden::new("tok-123"),
+            }),
+            ..RuleShape::forward("api-pr-1.dev.example.com", "arn:tg/1")
+        };
+        assert_eq!(s.conditions().len(), 2);
+        let back = RuleShape::read(&as_read(&s)).unwrap();
+        assert_eq!(back, s);
+        assert!(s.matches(&back));
+        let other_value = RuleShape {
+            header: Some(HeaderMatch {
+                name: "x-preview-token".into(),
+                value: Hidden::new("tok-456"),
+            }),
+            ..s.clone()
+        };
+        assert!(!other_value.matches(&back));
+        assert!(!RuleShape::forward("api-pr-1.dev.example.com", "arn:tg/1").matches(&back));
+        // the header's name compares as HTTP does, without case
+        let lower = RuleShape {
+            header: Some(HeaderMatch {
+                name: "x-preview-token".into(),
+                value: Hidden::new("tok-123"),
+            }),
+            ..s.clone()
+        };
+        assert!(lower.matches(&back));
+        assert!(!format!("{s:?}").contains("tok-123"));
+    }
+
+    #[test]
+    fn ranges_compare_by_address_not_by_spelling() {
+        let sent = RuleShape {
+            source_cidrs: vec!["2001:db8::/32".into(), "203.0.113.0/24".into()],
+            ..RuleShape::forward("h", "tg")
+        };
+        let answered = RuleShape {
+            source_cidrs: vec!["203.0.113.0/24".into(), "2001:DB8:0:0::/32".into()],
+            ..RuleShape::forward("h", "tg")
+        };
+        let back = RuleShape::read(&as_read(&answered)).unwrap();
+        assert!(sent.matches(&back), "{back:?}");
+        let other = RuleShape {
+            source_cidrs: vec!["2001:db8::/48".into(), "203.0.113.0/24".into()],
+            ..RuleShape::forward("h", "tg")
+        };
+        assert!(!other.matches(&back));
     }
 }

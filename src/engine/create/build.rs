@@ -9,11 +9,11 @@ use anyhow::{anyhow, bail, Result};
 use aws_sdk_ecs::types::{Service, TaskDefinition};
 use aws_sdk_elasticloadbalancingv2::types::{TargetGroup, TargetGroupAttribute};
 
+use super::super::clone;
 use super::super::lease::Lease;
 use super::super::precheck::{FoundTg, Infra, Observed};
 use super::super::tags::{self, Owner};
 use super::super::Action;
-use super::super::{clone, rule};
 use super::{with_env, Built, Plan};
 use crate::aws::{ecs, elb};
 
@@ -44,11 +44,12 @@ impl Plan<'_> {
             ref_tg: &observed.ref_tg,
             ref_attrs: &observed.ref_attrs,
             found_tg: &observed.found_tg,
-            found_rule: observed.found_rule.as_ref(),
+            found_rule: observed.found_rules.rule.as_ref(),
+            found_bypass: observed.found_rules.bypass.as_ref(),
             used: &observed.used,
             hostname,
         };
-        let (td_arn, (tg_arn, rule_arn)) = tokio::try_join!(
+        let (td_arn, (tg_arn, (rule_arn, bypass_rule_arn))) = tokio::try_join!(
             self.register(infra, &observed.ref_td),
             self.target_group(tg)
         )?;
@@ -61,6 +62,7 @@ impl Plan<'_> {
             td_arn,
             tg_arn,
             rule_arn,
+            bypass_rule_arn,
             action,
             revisions: observed.revisions,
         })
@@ -88,7 +90,7 @@ impl Plan<'_> {
     /// health check goes in CreateTargetGroup; a found target group's is modified only when it
     /// differs (an older eden's or the Python eden's kept the reference's); the deregistration
     /// delay rides in the attributes call, made every time.
-    async fn target_group(&self, c: TgChain<'_>) -> Result<(String, String)> {
+    async fn target_group(&self, c: TgChain<'_>) -> Result<(String, (String, Option<String>))> {
         let aws = self.aws();
         let t = Instant::now();
         let tuning = self.profile.target_group_tuning.as_ref();
@@ -131,14 +133,20 @@ impl Plan<'_> {
         Ok((tg_arn, rule_arn))
     }
 
-    /// The host-header rule: this hostname's own (re)tagged, or a new one.
-    async fn rule(&self, c: &TgChain<'_>, tg_arn: &str) -> Result<String> {
+    /// The host-header rule: this hostname's own (re)tagged and realigned with the profile, or
+    /// a new one; then its bypass rule (`rules.rs`).
+    async fn rule(&self, c: &TgChain<'_>, tg_arn: &str) -> Result<(String, Option<String>)> {
         let hostname = c.hostname;
-        match c.found_rule {
+        let listener = &c.infra.alb.listener_arn;
+        let wanted = self.wanted_rule(hostname, tg_arn);
+        let host_rule = match c.found_rule {
             Some(rule) if rule.forwards_to.iter().any(|a| a == tg_arn) => {
                 // (re)tag: a rule the Python eden made, or one whose tagging was cut short
                 self.adopt(&rule.arn).await?;
-                Ok(rule.arn.clone())
+                if !self.realign(rule, &wanted, "listener-rule").await? {
+                    bail!("listener rule {} vanished while deploying; retry", rule.arn);
+                }
+                rule.clone()
             }
             Some(rule) => bail!(
                 "listener rule {} for {hostname} forwards to another target group ({}); delete it and retry",
@@ -147,12 +155,13 @@ impl Plan<'_> {
             ),
             None => {
                 let t = Instant::now();
-                let arn = elb::create_host_rule(
+                let (arn, priority) = elb::create_rule(
                     self.aws(),
-                    &c.infra.alb.listener_arn,
-                    &rule::shape(self.profile, hostname, elb::Then::Forward(tg_arn.into())),
+                    listener,
+                    &wanted,
                     c.used.clone(),
                     elb::to_tags(&self.tags()),
+                    elb::Placement::Preferred,
                 )
                 .await?;
                 self.steps.done(
@@ -160,9 +169,24 @@ impl Plan<'_> {
                     "listener-rule",
                     format!("host {hostname} → target group ({arn})"),
                 );
-                Ok(arn)
+                elb::HostRule {
+                    arn,
+                    forwards_to: vec![tg_arn.to_string()],
+                    shape: Some(wanted),
+                    priority: Some(priority),
+                }
             }
-        }
+        };
+        let bypass = self
+            .bypass_rule(
+                listener,
+                hostname,
+                c.found_bypass,
+                (&host_rule, c.used),
+                tg_arn,
+            )
+            .await?;
+        Ok((host_rule.arn, bypass))
     }
 
     /// The service: the one found realigned to this revision and target group, or a new one.
@@ -218,6 +242,7 @@ struct TgChain<'a> {
     ref_attrs: &'a [TargetGroupAttribute],
     found_tg: &'a FoundTg,
     found_rule: Option<&'a elb::HostRule>,
+    found_bypass: Option<&'a elb::HostRule>,
     used: &'a BTreeSet<i32>,
     hostname: &'a str,
 }

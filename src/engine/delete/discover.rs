@@ -17,6 +17,8 @@ pub(super) struct Targets {
     pub(super) service: Option<String>,
     pub(super) target_group: Option<String>,
     pub(super) rule: Option<String>,
+    /// The bypass rule (`bypass_header`), deleted before the host rule.
+    pub(super) bypass_rule: Option<String>,
     pub(super) revisions: Vec<String>,
     pub(super) records: Vec<ResourceRecordSet>,
     pub(super) skipped: Vec<String>,
@@ -110,10 +112,14 @@ async fn from_state(ask: &Ask<'_>, st: &EnvState) -> Result<Targets> {
     let (aws, profile, environment) = (ask.aws, ask.profile, ask.environment);
     let mut out = Targets::default();
     let hostname = st.endpoint.clone().unwrap_or_default();
-    let arns: Vec<String> = [st.target_group_arn.clone(), st.rule_arn.clone()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let arns: Vec<String> = [
+        st.target_group_arn.clone(),
+        st.rule_arn.clone(),
+        st.bypass_rule_arn.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let cluster = st
         .cluster
         .clone()
@@ -129,6 +135,7 @@ async fn from_state(ask: &Ask<'_>, st: &EnvState) -> Result<Targets> {
     for (slot, arn, kind) in [
         (&mut out.target_group, &st.target_group_arn, "target group"),
         (&mut out.rule, &st.rule_arn, "listener rule"),
+        (&mut out.bypass_rule, &st.bypass_rule_arn, "bypass rule"),
     ] {
         let Some((arn, t)) = arn.as_ref().and_then(|a| Some((a, tags.get(a)?))) else {
             continue;
@@ -244,11 +251,18 @@ async fn by_host(
             elb::scan_rules(ask.aws, &alb.listener_arn, h),
             dns::find_records(ask.aws, &ask.profile.dynamic_zone_id, h),
         );
-        if let (Some(rule), Some(tg), None) = (rules?.0, &out.target_group, &out.rule) {
+        let found = rules?.0;
+        for (rule, slot) in [
+            (found.rule, &mut out.rule),
+            (found.bypass, &mut out.bypass_rule),
+        ] {
+            let (Some(rule), Some(tg), None) = (rule, &out.target_group, &slot) else {
+                continue;
+            };
             if rule.forwards_to.iter().all(|a| a == tg) {
                 // found by host, its tags unread: tag it like the target group it serves
                 out.adopt_elb.push(rule.arn.clone());
-                out.rule = Some(rule.arn);
+                *slot = Some(rule.arn);
             } else {
                 out.skipped.push(format!(
                     "listener rule {}: also forwards elsewhere",
