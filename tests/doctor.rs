@@ -155,9 +155,11 @@ async fn a_ready_account_is_all_ok_and_doctor_writes_nothing() {
         r.caller.as_deref(),
         Some("arn:aws:sts::123456789012:user/moto")
     );
-    assert!(line(&r, "alb-capacity")
-        .detail
-        .starts_with("0 of 100 target groups"));
+    let cap = &line(&r, "alb-capacity").detail;
+    assert!(
+        cap.ends_with(": rules 0/100, target groups 0/100 (limits from DescribeAccountLimits)"),
+        "{cap}"
+    );
     assert_eq!(w.snapshot().await, before, "doctor wrote something");
 }
 

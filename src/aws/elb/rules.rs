@@ -124,6 +124,33 @@ pub async fn rule_by_arn(aws: &Aws, arn: &str) -> Result<Option<HostRule>> {
     }
 }
 
+/// CreateRule refused because the listener's ALB is full: it holds as many rules
+/// (`TooManyRules`) or target groups (`TooManyTargetGroups`) as the account allows. The
+/// precheck counted room, so this is a race with another create: nothing was written, and the
+/// create moves on to the next ALB of the pool.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the load balancer of listener {listener} holds as many {full_of} as the account allows")]
+pub struct AlbFull {
+    pub listener: String,
+    pub full_of: FullOf,
+}
+
+/// Which limit an [`AlbFull`] hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FullOf {
+    Rules,
+    TargetGroups,
+}
+
+impl std::fmt::Display for FullOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FullOf::Rules => "rules",
+            FullOf::TargetGroups => "target groups",
+        })
+    }
+}
+
 /// A stable preferred priority per hostname, so concurrent creators rarely pick the same one.
 fn preferred_priority(hostname: &str) -> i32 {
     let mut h: u32 = 0x811c9dc5;
@@ -141,7 +168,7 @@ fn free_priority(used: &BTreeSet<i32>, preferred: i32) -> Option<i32> {
 
 /// Add a host rule of this shape at a free priority; retried on `PriorityInUse` with a fresh
 /// read of every page of rules (a rule for the hostname that a racing run made with this shape's
-/// target group is taken as ours).
+/// target group is taken as ours). A full ALB fails with [`AlbFull`].
 pub async fn create_host_rule(
     aws: &Aws,
     listener: &str,
@@ -190,10 +217,17 @@ pub async fn create_host_rule(
                 used.insert(priority);
             }
             Err(e) if error_code(&e) == Some("TooManyRules") => {
-                return Err(crate::error::Refusal::new(
-                    format!("listener {listener} holds the maximum number of rules"),
-                    "delete unused environments or raise the quota",
-                )
+                return Err(AlbFull {
+                    listener: listener.to_string(),
+                    full_of: FullOf::Rules,
+                }
+                .into());
+            }
+            Err(e) if error_code(&e) == Some("TooManyTargetGroups") => {
+                return Err(AlbFull {
+                    listener: listener.to_string(),
+                    full_of: FullOf::TargetGroups,
+                }
                 .into());
             }
             Err(e) => {

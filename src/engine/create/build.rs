@@ -2,7 +2,6 @@
 //! attributes ∥ rule), then the service. The target group is the reference's, with the
 //! profile's health check and deregistration delay (`engine::clone`).
 
-use std::collections::BTreeSet;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
@@ -10,6 +9,7 @@ use aws_sdk_ecs::types::{Service, TaskDefinition};
 use aws_sdk_elasticloadbalancingv2::types::{TargetGroup, TargetGroupAttribute};
 
 use super::super::lease::Lease;
+use super::super::pool::{self, Placement};
 use super::super::precheck::{FoundTg, Infra, Observed};
 use super::super::tags::{self, Owner};
 use super::super::Action;
@@ -40,15 +40,13 @@ impl Plan<'_> {
         self.checkpoint()?;
 
         let tg = TgChain {
-            infra,
             ref_tg: &observed.ref_tg,
             ref_attrs: &observed.ref_attrs,
             found_tg: &observed.found_tg,
-            found_rule: observed.found_rule.as_ref(),
-            used: &observed.used,
+            placement: &observed.placement,
             hostname,
         };
-        let (td_arn, (tg_arn, rule_arn)) = tokio::try_join!(
+        let (td_arn, (tg_arn, (rule_arn, alb))) = tokio::try_join!(
             self.register(infra, &observed.ref_td),
             self.target_group(tg)
         )?;
@@ -57,6 +55,7 @@ impl Plan<'_> {
             .service(lease, infra, observed.found_svc.as_ref(), &td_arn, &tg_arn)
             .await?;
         Ok(Built {
+            alb,
             service_arn,
             td_arn,
             tg_arn,
@@ -88,7 +87,7 @@ impl Plan<'_> {
     /// health check goes in CreateTargetGroup; a found target group's is modified only when it
     /// differs (an older eden's or the Python eden's kept the reference's); the deregistration
     /// delay rides in the attributes call, made every time.
-    async fn target_group(&self, c: TgChain<'_>) -> Result<(String, String)> {
+    async fn target_group(&self, c: TgChain<'_>) -> Result<(String, (String, elb::Alb))> {
         let aws = self.aws();
         let t = Instant::now();
         let tuning = self.profile.target_group_tuning.as_ref();
@@ -127,42 +126,74 @@ impl Plan<'_> {
             )
             .await
         };
-        let (_, rule_arn) = tokio::try_join!(attrs, self.rule(&c, &tg_arn))?;
-        Ok((tg_arn, rule_arn))
+        let (_, rule) = tokio::try_join!(attrs, self.rule(&c, &tg_arn))?;
+        Ok((tg_arn, rule))
     }
 
-    /// The host-header rule: this hostname's own (re)tagged, or a new one.
-    async fn rule(&self, c: &TgChain<'_>, tg_arn: &str) -> Result<String> {
-        let hostname = c.hostname;
-        match c.found_rule {
+    /// The host-header rule: this hostname's own (re)tagged, or a new one on the placement's
+    /// ALB; with the ALB it is on.
+    async fn rule(&self, c: &TgChain<'_>, tg_arn: &str) -> Result<(String, elb::Alb)> {
+        let (hostname, placed) = (c.hostname, c.placement);
+        match &placed.found_rule {
             Some(rule) if rule.forwards_to.iter().any(|a| a == tg_arn) => {
                 // (re)tag: a rule the Python eden made, or one whose tagging was cut short
                 self.adopt(&rule.arn).await?;
-                Ok(rule.arn.clone())
+                Ok((rule.arn.clone(), placed.alb.clone()))
             }
             Some(rule) => bail!(
                 "listener rule {} for {hostname} forwards to another target group ({}); delete it and retry",
                 rule.arn,
                 rule.forwards_to.join(", ")
             ),
-            None => {
-                let t = Instant::now();
-                let arn = elb::create_host_rule(
-                    self.aws(),
-                    &c.infra.alb.listener_arn,
-                    &rule::shape(self.profile, hostname, elb::Then::Forward(tg_arn.into())),
-                    c.used.clone(),
-                    elb::to_tags(&self.tags()),
-                )
-                .await?;
-                self.steps.done(
-                    t,
-                    "listener-rule",
-                    format!("host {hostname} → target group ({arn})"),
-                );
-                Ok(arn)
+            None => self.new_rule(placed, hostname, tg_arn).await,
+        }
+    }
+
+    /// CreateRule on the chosen ALB; if a race filled it (`elb::AlbFull`: nothing was written
+    /// there, and the target group attaches to an ALB only through a rule), on the next ALB with
+    /// room, in the placement's order.
+    async fn new_rule(
+        &self,
+        placed: &Placement,
+        hostname: &str,
+        tg_arn: &str,
+    ) -> Result<(String, elb::Alb)> {
+        let t = Instant::now();
+        let shape = rule::shape(self.profile, hostname, elb::Then::Forward(tg_arn.into()));
+        let candidates = std::iter::once((&placed.alb, &placed.used))
+            .chain(placed.fallbacks.iter().map(|(a, u)| (a, u)));
+        let mut tried = Vec::new();
+        for (alb, used) in candidates {
+            let created = elb::create_host_rule(
+                self.aws(),
+                &alb.listener_arn,
+                &shape,
+                used.clone(),
+                elb::to_tags(&self.tags()),
+            )
+            .await;
+            match created {
+                Ok(arn) => {
+                    self.steps.done(
+                        t,
+                        "listener-rule",
+                        format!("host {hostname} → target group on {} ({arn})", alb.name()),
+                    );
+                    return Ok((arn, alb.clone()));
+                }
+                Err(e) if e.downcast_ref::<elb::AlbFull>().is_some() => {
+                    tracing::info!("{e:#}; trying the next ALB of the pool");
+                    self.steps.done(
+                        t,
+                        "placement",
+                        format!("{} filled up meanwhile", alb.name()),
+                    );
+                    tried.push(alb.name().to_string());
+                }
+                Err(e) => return Err(e),
             }
         }
+        Err(pool::raced_full(&tried).into())
     }
 
     /// The service: the one found realigned to this revision and target group, or a new one.
@@ -213,11 +244,9 @@ impl Plan<'_> {
 
 /// What the target-group chain works from.
 struct TgChain<'a> {
-    infra: &'a Infra,
     ref_tg: &'a TargetGroup,
     ref_attrs: &'a [TargetGroupAttribute],
     found_tg: &'a FoundTg,
-    found_rule: Option<&'a elb::HostRule>,
-    used: &'a BTreeSet<i32>,
+    placement: &'a Placement,
     hostname: &'a str,
 }

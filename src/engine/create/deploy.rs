@@ -21,6 +21,7 @@ impl Plan<'_> {
         lease: &Lease,
         prev: &EnvState,
         infra: &Infra,
+        alb: &elb::Alb,
         own_td: &TaskDefinition,
         hostname: &str,
     ) -> Result<Option<Outcome>> {
@@ -36,7 +37,8 @@ impl Plan<'_> {
 
         let own_td = &with_env(own_td, &container, &self.req.env);
         let t = Instant::now();
-        let side = self.side_effects(infra, hostname, t, "entry restored");
+        // the alias points at the preview's own ALB (the state's), never another of the pool
+        let side = self.side_effects(alb, hostname, t, "entry restored");
         let main = async {
             // Round 2: the new revision, and a check that the rule is still there.
             let (td_arn, rule, revisions) = tokio::join!(
