@@ -434,11 +434,39 @@ async fn a_full_alb() {
     assert_problems(&r, &["alb-capacity"]);
     let c = line(&r, "alb-capacity");
     assert!(
-        c.detail.starts_with("100 of 100 target groups"),
+        c.detail.contains(": rules 100/100, target groups 100/100"),
         "{}",
         c.detail
     );
     assert!(c.fix.as_deref().unwrap().contains("eden delete"));
+    assert!(c
+        .fix
+        .as_deref()
+        .unwrap()
+        .contains("append another ALB ARN to master_alb_arn"));
+
+    // In a pool, a full ALB is a warning (creates go to the other): one line per ALB.
+    let mut raw = w.raw("api");
+    raw.insert(
+        "master_alb_arn".into(),
+        format!("{},{}", w.s(&["alb_arn"]), w.s(&["alb6_arn"])),
+    );
+    let pool = eden::profile::Profile::from_raw("api", &raw).unwrap();
+    let r = run(&w, &pool, None).await;
+    assert_problems(&r, &[]);
+    let caps: Vec<(Status, &str)> = r
+        .checks
+        .iter()
+        .filter(|c| c.check == "alb-capacity")
+        .map(|c| (c.status, c.detail.as_str()))
+        .collect();
+    assert_eq!(caps.len(), 2, "{caps:?}");
+    assert_eq!(caps[0].0, Status::Warning);
+    assert!(caps[0].1.contains("target groups 100/100"), "{caps:?}");
+    assert_eq!(caps[1].0, Status::Ok);
+    assert!(caps[1].1.contains("rules 0/100, target groups 0/100"), "{caps:?}");
+    let listeners = r.checks.iter().filter(|c| c.check == "listener").count();
+    assert_eq!(listeners, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -448,7 +476,7 @@ async fn a_listener_at_the_rules_quota() {
     let r = run(&w, &w.profile("api"), None).await;
     assert_problems(&r, &["alb-capacity"]);
     let c = line(&r, "alb-capacity");
-    assert!(c.detail.contains("100 of 100 rules"), "{}", c.detail);
+    assert!(c.detail.contains("rules 100/100"), "{}", c.detail);
     assert!(c.fix.as_deref().unwrap().contains("Service Quotas"));
 }
 

@@ -1,15 +1,15 @@
 //! The pool of shared ALBs (`master_alb_arn`, one or several): each ALB and its listeners (one
 //! DescribeLoadBalancers for the whole pool beside one DescribeListeners per ALB), the
 //! account's ELB limits (DescribeAccountLimits), and what an ALB holds (its rules across every
-//! listener, the target groups attached to it).
+//! listener, and the target groups they forward to: one DescribeRules per listener).
 
 use std::collections::BTreeSet;
 
 use anyhow::Result;
 use aws_sdk_elasticloadbalancingv2::types::{IpAddressType, LoadBalancer, ProtocolEnum};
 
-use super::rules::{scan_rules, HostRule};
-use crate::aws::{alb as alb_reads, error_code, fail, kind, Aws, AwsErrorKind};
+use super::rules::{list_rules, HostRule};
+use crate::aws::{error_code, fail, kind, Aws, AwsErrorKind};
 use crate::error::Refusal;
 
 /// A shared ALB, its HTTPS:443 listener (where eden's host rules go) and every listener it has
@@ -243,7 +243,8 @@ pub async fn account_limits(aws: &Aws) -> Result<Limits> {
 pub struct AlbUse {
     /// Rules across all its listeners, default rules not counted.
     pub rules: usize,
-    /// Target groups attached to it (through a listener or a rule).
+    /// Target groups attached to it: those its listeners' rules (default rules included)
+    /// forward to — a target group attaches to an ALB only that way.
     pub target_groups: Vec<String>,
     /// The HTTPS listener's rule for the hostname, if any.
     pub host_rule: Option<HostRule>,
@@ -251,22 +252,22 @@ pub struct AlbUse {
     pub used: BTreeSet<i32>,
 }
 
-/// Every listener's rules (all pages) beside the target groups on the ALB, at once.
+/// Every listener's rules (all pages), all at once: one DescribeRules per listener counts the
+/// ALB's rules and, from their forward actions, its target groups.
 pub async fn alb_use(aws: &Aws, alb: &Alb, hostname: &str) -> Result<AlbUse> {
     let others = alb.listeners.iter().filter(|l| **l != alb.listener_arn);
-    let others = futures::future::try_join_all(others.map(|l| scan_rules(aws, l, "")));
-    let (https, others, target_groups) = tokio::try_join!(
-        scan_rules(aws, &alb.listener_arn, hostname),
-        others,
-        alb_reads::target_groups_on(aws, &alb.arn),
-    )?;
-    let (host_rule, used) = https;
-    let rules = used.len() + others.iter().map(|(_, u)| u.len()).sum::<usize>();
+    let others = futures::future::try_join_all(others.map(|l| list_rules(aws, l, "")));
+    let (https, others) =
+        tokio::try_join!(list_rules(aws, &alb.listener_arn, hostname), others)?;
+    let mut target_groups = https.forwards.clone();
+    for o in &others {
+        target_groups.extend(o.forwards.iter().cloned());
+    }
     Ok(AlbUse {
-        rules,
-        target_groups,
-        host_rule,
-        used,
+        rules: https.used.len() + others.iter().map(|o| o.used.len()).sum::<usize>(),
+        target_groups: target_groups.into_iter().collect(),
+        host_rule: https.found,
+        used: https.used,
     })
 }
 

@@ -66,17 +66,34 @@ fn forwards(rule: &Rule) -> Vec<String> {
     out
 }
 
+/// One listener's rules, every page read.
+#[derive(Debug, Clone, Default)]
+pub struct Listed {
+    /// The rule for the hostname asked about, if any.
+    pub found: Option<HostRule>,
+    /// Priorities in use (default rules have none: they are not counted).
+    pub used: BTreeSet<i32>,
+    /// The target groups its rules forward to, the default rule's included: what attaches a
+    /// target group to the listener's ALB.
+    pub forwards: BTreeSet<String>,
+}
+
 /// All rules of a listener (every page): the rule for `hostname` if any, and the used priorities.
 pub async fn scan_rules(
     aws: &Aws,
     listener: &str,
     hostname: &str,
 ) -> Result<(Option<HostRule>, BTreeSet<i32>)> {
+    let listed = list_rules(aws, listener, hostname).await?;
+    Ok((listed.found, listed.used))
+}
+
+/// All rules of a listener (every page), with the target groups they forward to.
+pub async fn list_rules(aws: &Aws, listener: &str, hostname: &str) -> Result<Listed> {
     let mut marker = None;
-    let mut used = BTreeSet::new();
-    let mut found = None;
+    let mut out = Listed::default();
     loop {
-        let out = aws
+        let page = aws
             .elb
             .describe_rules()
             .listener_arn(listener)
@@ -91,17 +108,18 @@ pub async fn scan_rules(
                     &e,
                 )
             })?;
-        for rule in out.rules.unwrap_or_default() {
+        for rule in page.rules.unwrap_or_default() {
             if let Some(p) = rule.priority().and_then(|p| p.parse::<i32>().ok()) {
-                used.insert(p);
+                out.used.insert(p);
             }
-            if found.is_none() && hosts(&rule).any(|h| h.eq_ignore_ascii_case(hostname)) {
-                found = Some(HostRule::of(rule.rule_arn().unwrap_or_default(), &rule));
+            out.forwards.extend(forwards(&rule));
+            if out.found.is_none() && hosts(&rule).any(|h| h.eq_ignore_ascii_case(hostname)) {
+                out.found = Some(HostRule::of(rule.rule_arn().unwrap_or_default(), &rule));
             }
         }
-        marker = out.next_marker;
+        marker = page.next_marker;
         if marker.is_none() {
-            return Ok((found, used));
+            return Ok(out);
         }
     }
 }
