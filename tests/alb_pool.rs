@@ -614,3 +614,56 @@ async fn two_hundred_fifty_previews_fill_a_pool_of_three() {
     eprintln!("rules per ALB: {counts:?}");
     assert_eq!(counts.iter().sum::<usize>(), n);
 }
+
+/// Placement adds no round trip: with every request taking 150 ms, a create on a pool of three
+/// ALBs has as many sequential round trips as one on a single ALB (the pool's reads run
+/// concurrently in the rounds that already read the ALB), and a deploy too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pool_costs_calls_not_round_trips() {
+    let (w, pool, three) = pool_world("pt").await;
+    let mut raw = w.raw("api");
+    raw.retain(|k, _| !k.starts_with("endpoint_"));
+    raw.insert("master_alb_arn".into(), pool[0].arn.clone());
+    let one = Profile::from_raw("api", &raw).unwrap();
+    let inst = eden::aws::Instrument::new();
+    let inj = Injector::new();
+    inj.add(limits(100, 100));
+    let aws = eden::aws::Aws::load(eden::aws::ClientOptions {
+        instrument: Some(inst.clone()),
+        delay: Some(std::time::Duration::from_millis(150)),
+        inject: Some(inj),
+        region: Some(REGION.into()),
+        endpoint_url: Some(endpoint()),
+        static_credentials: Some(("testing".into(), "testing".into())),
+    })
+    .await;
+    let engine = Engine::new(aws, &w.table);
+    // the state table exists in an account that uses eden
+    engine
+        .create(&one, &w.request("warm", &w.image("api", "sha-0")))
+        .await
+        .unwrap();
+    let mut measured = BTreeMap::new();
+    for (label, profile) in [("one", &one), ("three", &three)] {
+        for (op, tag) in [("create", "sha-1"), ("deploy", "sha-2")] {
+            inst.reset();
+            let env = format!("rt-{label}");
+            let out = engine
+                .create(profile, &w.request(&env, &w.image("api", tag)))
+                .await
+                .unwrap();
+            assert_eq!(out.action == Some(Action::Deployed), op == "deploy");
+            let calls = inst.calls().len();
+            measured.insert((op, label), (inst.sequential_round_trips(), calls));
+        }
+    }
+    eprintln!("(round trips, requests): {measured:?}");
+    for op in ["create", "deploy"] {
+        let (one, three) = (measured[&(op, "one")], measured[&(op, "three")]);
+        assert_eq!(three.0, one.0, "{op}: a pool of three added a round trip");
+        assert!(
+            three.1 > one.1 || op == "deploy",
+            "{op}: the pool's reads are made"
+        );
+    }
+}

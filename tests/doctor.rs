@@ -464,7 +464,10 @@ async fn a_full_alb() {
     assert_eq!(caps[0].0, Status::Warning);
     assert!(caps[0].1.contains("target groups 100/100"), "{caps:?}");
     assert_eq!(caps[1].0, Status::Ok);
-    assert!(caps[1].1.contains("rules 0/100, target groups 0/100"), "{caps:?}");
+    assert!(
+        caps[1].1.contains("rules 0/100, target groups 0/100"),
+        "{caps:?}"
+    );
     let listeners = r.checks.iter().filter(|c| c.check == "listener").count();
     assert_eq!(listeners, 2);
 }

@@ -18,8 +18,8 @@ pub use pool::{
     DEFAULT_RULES_PER_ALB, DEFAULT_TARGET_GROUPS_PER_ALB,
 };
 pub use rules::{
-    create_host_rule, delete_rule, list_rules, modify_rule, rule_by_arn, scan_rules, AlbFull, FullOf,
-    HostRule, Listed,
+    create_host_rule, delete_rule, list_rules, modify_rule, rule_by_arn, scan_rules, AlbFull,
+    FullOf, HostRule, Listed,
 };
 pub use shape::{Authenticate, RuleShape, Then};
 

@@ -257,8 +257,7 @@ pub struct AlbUse {
 pub async fn alb_use(aws: &Aws, alb: &Alb, hostname: &str) -> Result<AlbUse> {
     let others = alb.listeners.iter().filter(|l| **l != alb.listener_arn);
     let others = futures::future::try_join_all(others.map(|l| list_rules(aws, l, "")));
-    let (https, others) =
-        tokio::try_join!(list_rules(aws, &alb.listener_arn, hostname), others)?;
+    let (https, others) = tokio::try_join!(list_rules(aws, &alb.listener_arn, hostname), others)?;
     let mut target_groups = https.forwards.clone();
     for o in &others {
         target_groups.extend(o.forwards.iter().cloned());
