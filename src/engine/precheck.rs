@@ -331,19 +331,7 @@ pub async fn observe(
 
     check_owners(s, found_svc.as_ref(), found_tg.as_ref(), own_td)?;
     let found_tg_arn = found_tg.as_ref().map(|f| f.arn.as_str());
-    let mut seen: Vec<Seen> = infra
-        .pool
-        .iter()
-        .cloned()
-        .zip(usage?)
-        .map(|(alb, usage)| Seen { alb, usage })
-        .collect();
-    if let Some(arn) = pinned.filter(|a| !seen.iter().any(|s| s.alb.arn == *a)) {
-        // the preview's ALB left the pool: it stays there all the same (one more read, only then)
-        let alb = elb::alb(aws, arn).await?;
-        let usage = elb::alb_use(aws, &alb, hostname).await?;
-        seen.push(Seen { alb, usage });
-    }
+    let seen = pool_seen(aws, &infra.pool, usage?, pinned, hostname).await?;
     let placement = pool::place(seen, &limits?, pinned, found_tg_arn)?;
     check_rule(hostname, placement.found_rule.as_ref(), found_tg_arn)?;
 
@@ -368,6 +356,29 @@ pub async fn observe(
         found_svc,
         revisions: revisions?,
     })
+}
+
+/// The pool as round 2 read it; and the preview's own ALB if it has left the pool (it stays
+/// there all the same: one more read, only then).
+async fn pool_seen(
+    aws: &Aws,
+    pool: &[elb::Alb],
+    usage: Vec<elb::AlbUse>,
+    pinned: Option<&str>,
+    hostname: &str,
+) -> Result<Vec<Seen>> {
+    let mut seen: Vec<Seen> = pool
+        .iter()
+        .cloned()
+        .zip(usage)
+        .map(|(alb, usage)| Seen { alb, usage })
+        .collect();
+    if let Some(arn) = pinned.filter(|a| !seen.iter().any(|s| s.alb.arn == *a)) {
+        let alb = elb::alb(aws, arn).await?;
+        let usage = elb::alb_use(aws, &alb, hostname).await?;
+        seen.push(Seen { alb, usage });
+    }
+    Ok(seen)
 }
 
 /// An early read's result, or the read made now.
