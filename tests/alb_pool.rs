@@ -559,7 +559,7 @@ async fn a_race_past_the_rule_limit_lands_on_the_next_alb_leaving_nothing_behind
     // and a delete finds it there
     engine.delete(&api, "pr-1").await.unwrap();
     assert!(host_rules(&w, &pool[1].listener).await.is_empty());
-    assert!(aliases(&w).await.get(&host).is_none());
+    assert!(!aliases(&w).await.contains_key(&host));
 }
 
 /// 250 previews on a pool of three ALBs with the real limits (100 rules, 100 target groups per
