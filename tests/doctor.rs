@@ -10,6 +10,8 @@ use eden::aws::Injector;
 use eden::doctor::{self, Report, Status};
 use eden::profile::Profile;
 
+const ELB: &str = "Elastic Load Balancing v2";
+
 /// A profile of the world with some keys changed.
 fn profile_with(w: &World, name: &str, changes: &[(&str, &str)]) -> Profile {
     let mut raw = w.raw(name);
@@ -481,6 +483,52 @@ async fn a_listener_at_the_rules_quota() {
     let c = line(&r, "alb-capacity");
     assert!(c.detail.contains("rules 100/100"), "{}", c.detail);
     assert!(c.fix.as_deref().unwrap().contains("Service Quotas"));
+
+    // The account's own limit counts, not 100: a raised quota of 200 leaves room.
+    let limits = |rules: usize| {
+        Fake::elbv2_ok(
+            "DescribeAccountLimits",
+            &format!("<Limits><member><Name>rules-per-application-load-balancer</Name><Max>{rules}</Max></member><member><Name>target-groups-per-application-load-balancer</Name><Max>100</Max></member></Limits>"),
+        )
+    };
+    let inj = Injector::new();
+    simulate_denying(&inj, None);
+    inj.add(Rule::new(
+        ELB,
+        "DescribeAccountLimits",
+        When::Instead,
+        limits(200),
+    ));
+    let r = run(&w, &w.profile("api"), Some(inj)).await;
+    assert_problems(&r, &[]);
+    let c = line(&r, "alb-capacity");
+    assert!(
+        c.detail.contains("rules 100/200, target groups 1/100"),
+        "{}",
+        c.detail
+    );
+    // Denied: the defaults, and doctor says so.
+    let inj = Injector::new();
+    simulate_denying(&inj, None);
+    let denied = Fake::elbv2(
+        403,
+        "AccessDenied",
+        "not authorized to perform: elasticloadbalancing:DescribeAccountLimits",
+    );
+    inj.add(Rule::new(
+        ELB,
+        "DescribeAccountLimits",
+        When::Instead,
+        denied,
+    ));
+    let r = run(&w, &w.profile("api"), Some(inj)).await;
+    let c = line(&r, "alb-capacity");
+    assert!(c.detail.contains("rules 100/100"), "{}", c.detail);
+    assert!(
+        c.detail.contains("DescribeAccountLimits was denied"),
+        "{}",
+        c.detail
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
