@@ -667,3 +667,55 @@ async fn a_pool_costs_calls_not_round_trips() {
         );
     }
 }
+
+/// A preview whose state item is gone (a create cut short, or a Python eden's) is found by its
+/// hostname on whichever ALB of the pool holds its rule, and removed from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delete_without_state_finds_the_rule_on_any_alb_of_the_pool() {
+    let (w, pool, api) = pool_world("pg").await;
+    let (engine, _) = engine_with(&w, vec![limits(10, 10)]).await;
+    // A holds a rule already: the preview goes to B
+    let tg = w.s(&["references", "api", "target_group_arn"]);
+    add_rule(&w, &pool[0].listener, 30_000, "x.example.com", &tg).await;
+    let out = engine
+        .create(&api, &w.request("pr-1", &w.image("api", "sha-1")))
+        .await
+        .unwrap();
+    let host = hostname(&w, "pr-1");
+    assert_eq!(placed(&w, &pool, &host).await, 1);
+    w.aws
+        .dynamodb
+        .delete_item()
+        .table_name(&w.table)
+        .key("type", aws_sdk_dynamodb::types::AttributeValue::S("api".into()))
+        .key("name", aws_sdk_dynamodb::types::AttributeValue::S("pr-1".into()))
+        .send()
+        .await
+        .unwrap();
+    let deleted = engine.delete(&api, "pr-1").await.unwrap();
+    assert_eq!(deleted.rule_arn, out.rule_arn);
+    assert!(!host_rules(&w, &pool[1].listener).await.contains_key(&host));
+    assert!(attached(&w, &pool[1].arn).await.is_empty());
+    assert!(!aliases(&w).await.contains_key(&host));
+    // A's own rule is untouched
+    assert!(host_rules(&w, &pool[0].listener).await.contains_key("x.example.com"));
+}
+
+/// An ARN of the pool that names no ALB: refused before any write, naming that ARN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unknown_alb_in_the_pool_is_refused_naming_it() {
+    let (w, pool, _) = pool_world("pu").await;
+    let gone = pool[1].arn.replace("common6", "nosuch");
+    let mut raw = w.raw("api");
+    raw.insert("master_alb_arn".into(), format!("{},{gone}", pool[0].arn));
+    let api = Profile::from_raw("api", &raw).unwrap();
+    let (engine, _) = engine_with(&w, vec![limits(10, 10)]).await;
+    let before = everything(&w, &pool).await;
+    let err = engine
+        .create(&api, &w.request("pr-1", &w.image("api", "sha-1")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Refused, "{err}");
+    assert!(format!("{err}").contains(&format!("load balancer {gone} not found")), "{err}");
+    assert_eq!(everything(&w, &pool).await, before);
+}
