@@ -269,5 +269,14 @@ mod tests {
             m[&On::Service],
             vec!["arn:aws:ecs:ap-northeast-1:123456789012:service/dev/dev-api-pr-1"]
         );
+        // a pool: the rule actions are simulated on a rule of every ALB
+        let mut pool = p.clone();
+        pool.master_alb_arn = format!(
+            "{},arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:loadbalancer/app/common-2/fedcba9876543210",
+            p.master_alb_arn
+        );
+        let m = resources(&pool, "eden", "123456789012", &facts);
+        assert_eq!(m[&On::Rule].len(), 2);
+        assert!(m[&On::Rule][1].contains(":listener-rule/app/common-2/fedcba9876543210/"));
     }
 }
