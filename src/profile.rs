@@ -27,6 +27,7 @@ pub struct Profile {
     pub reference_service_arn: String,
     pub target_cluster: String,
     pub domain_name_prefix: String,
+    /// One ALB ARN, or a pool of them, comma-separated, as written (see [`Profile::alb_pool`]).
     pub master_alb_arn: String,
     pub dynamic_zone_id: String,
     pub dynamic_zone_name: Option<String>,
@@ -268,15 +269,48 @@ fn check_reference(p: &mut Vec<String>, name: &str, arn: &str, target_cluster: &
     }
 }
 
-fn check_alb(p: &mut Vec<String>, name: &str, arn: &str) {
-    if arn.is_empty() {
+/// The most ALBs a pool may hold: one DescribeLoadBalancers call reads them all.
+pub const MAX_POOL: usize = 20;
+
+/// The ARNs of `master_alb_arn` (comma-separated), trimmed, empty items left out.
+fn alb_arns(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Each ARN of the pool is an ALB's, once; at most [`MAX_POOL`] of them.
+fn check_alb(p: &mut Vec<String>, name: &str, value: &str) {
+    if value.is_empty() {
         return;
     }
-    match parse_arn(arn, "elasticloadbalancing") {
-        Some(r) if r.starts_with("loadbalancer/app/") => {}
-        _ => p.push(format!(
-            "profile {name}: master_alb_arn {arn:?} is not an Application Load Balancer ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/NAME/ID)"
-        )),
+    let arns = alb_arns(value);
+    if arns.is_empty() || value.split(',').any(|a| a.trim().is_empty()) {
+        p.push(format!(
+            "profile {name}: master_alb_arn {value:?} has an empty item (write ARNs separated by single commas)"
+        ));
+    }
+    for (i, arn) in arns.iter().enumerate() {
+        match parse_arn(arn, "elasticloadbalancing") {
+            Some(r) if r.starts_with("loadbalancer/app/") => {}
+            _ => p.push(format!(
+                "profile {name}: master_alb_arn {arn:?} is not an Application Load Balancer ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/NAME/ID)"
+            )),
+        }
+        if arns[..i].contains(arn) {
+            p.push(format!(
+                "profile {name}: master_alb_arn names {arn:?} twice (list each ALB once)"
+            ));
+        }
+    }
+    if arns.len() > MAX_POOL {
+        p.push(format!(
+            "profile {name}: master_alb_arn lists {} ALBs, at most {MAX_POOL} (one DescribeLoadBalancers call reads the pool)",
+            arns.len()
+        ));
     }
 }
 
@@ -426,6 +460,11 @@ fn target_group_tuning(
 }
 
 impl Profile {
+    /// The pool of shared ALBs: `master_alb_arn`'s ARNs in order (one ARN: a pool of one).
+    pub fn alb_pool(&self) -> Vec<String> {
+        alb_arns(&self.master_alb_arn)
+    }
+
     /// Validate raw keys. Every problem is reported, one per line.
     pub fn from_raw(name: &str, raw: &RawProfile) -> Result<Profile, Vec<String>> {
         let mut problems = Vec::new();
@@ -719,6 +758,34 @@ mod tests {
             .to_raw()
             .keys()
             .any(|k| access::KEYS.contains(&k.as_str())));
+    }
+
+    #[test]
+    fn master_alb_arn_is_a_pool_of_one_or_more() {
+        let one = Profile::from_raw("api", &good()).unwrap();
+        assert_eq!(one.alb_pool(), [good()["master_alb_arn"].clone()]);
+        let a = "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:loadbalancer/app/a/1";
+        let b = "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:loadbalancer/app/b/2";
+        let mut raw = good();
+        raw.insert("master_alb_arn".into(), format!("{a}, {b}"));
+        let two = Profile::from_raw("api", &raw).unwrap();
+        assert_eq!(two.alb_pool(), [a, b]);
+        let json = serde_json::to_string(&two.to_raw()).unwrap();
+        assert_eq!(
+            Profile::from_raw("api", &raw_from_json(&json).unwrap()).unwrap(),
+            two
+        );
+        // each bad item reported, a repeated one and an empty one too
+        let tg = "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/x/1";
+        raw.insert("master_alb_arn".into(), format!("{a},{tg},nope,{a},"));
+        let problems = Profile::from_raw("api", &raw).unwrap_err();
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert!(problems
+            .iter()
+            .any(|p| p.contains(&format!("{tg:?} is not"))));
+        assert!(problems.iter().any(|p| p.contains("\"nope\" is not")));
+        assert!(problems.iter().any(|p| p.contains("twice")));
+        assert!(problems.iter().any(|p| p.contains("empty item")));
     }
 
     #[test]

@@ -68,6 +68,7 @@ pub fn text(o: &Outcome, verbose: bool) -> String {
             ("task definition", &o.task_definition_arn),
             ("target group", &o.target_group_arn),
             ("listener rule", &o.rule_arn),
+            ("load balancer", &o.alb_arn),
         ];
         for (k, v) in fields {
             if let Some(v) = v {
@@ -93,8 +94,13 @@ pub fn list_text(rows: &[Outcome]) -> String {
             out.push_str(&format!("Profile {}:\n", r.profile));
             current = Some(r.profile.as_str());
         }
+        let alb = r
+            .alb_arn
+            .as_deref()
+            .map(|a| format!(" on {}", crate::aws::elb::name_of(a)))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "  {} {} [{}] (last updated: {})\n",
+            "  {} {} [{}]{alb} (last updated: {})\n",
             r.environment,
             r.hostname.as_deref().unwrap_or("-"),
             r.status.as_deref().unwrap_or("?"),
@@ -118,6 +124,7 @@ mod tests {
             target_group_arn: None,
             task_definition_arn: None,
             rule_arn: None,
+            alb_arn: None,
             action,
             image: None,
             last_updated: Some("2026-11-22T20:00:00Z".into()),
@@ -156,5 +163,14 @@ mod tests {
         assert_eq!(list_text(&[]), "No environments available\n");
         assert!(list_text(&[outcome(None)])
             .starts_with("Profile api:\n  pr-1 api-pr-1.dev.example.com [ready]"));
+        let mut on_b = outcome(None);
+        on_b.alb_arn =
+            Some("arn:aws:elasticloadbalancing:r:123456789012:loadbalancer/app/common-b/1".into());
+        assert!(list_text(&[on_b.clone()]).contains("[ready] on common-b (last updated"));
+        let v: serde_json::Value = serde_json::from_str(&json_list(&[on_b])).unwrap();
+        assert_eq!(
+            v[0]["alb_arn"],
+            "arn:aws:elasticloadbalancing:r:123456789012:loadbalancer/app/common-b/1"
+        );
     }
 }

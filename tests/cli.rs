@@ -38,6 +38,12 @@ async fn config_setup_check_push_pull_ls_remote_rm() {
     let (code, out, _) = eden(h, &["config", "check"]);
     assert_eq!(code, 0);
     assert!(out.contains("No errors found"), "{out}");
+    let common = w.s(&["alb_arn"]);
+    let name = common.split('/').nth(2).unwrap();
+    assert!(
+        out.contains(&format!("  {name}: rules 0/100, target groups 0/100")),
+        "{out}"
+    );
 
     // a broken profile: every problem at once, exit 1
     eden(

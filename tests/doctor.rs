@@ -10,6 +10,8 @@ use eden::aws::Injector;
 use eden::doctor::{self, Report, Status};
 use eden::profile::Profile;
 
+const ELB: &str = "Elastic Load Balancing v2";
+
 /// A profile of the world with some keys changed.
 fn profile_with(w: &World, name: &str, changes: &[(&str, &str)]) -> Profile {
     let mut raw = w.raw(name);
@@ -155,9 +157,11 @@ async fn a_ready_account_is_all_ok_and_doctor_writes_nothing() {
         r.caller.as_deref(),
         Some("arn:aws:sts::123456789012:user/moto")
     );
-    assert!(line(&r, "alb-capacity")
-        .detail
-        .starts_with("0 of 100 target groups"));
+    let cap = &line(&r, "alb-capacity").detail;
+    assert!(
+        cap.ends_with(": rules 0/100, target groups 0/100 (limits from DescribeAccountLimits)"),
+        "{cap}"
+    );
     assert_eq!(w.snapshot().await, before, "doctor wrote something");
 }
 
@@ -432,11 +436,42 @@ async fn a_full_alb() {
     assert_problems(&r, &["alb-capacity"]);
     let c = line(&r, "alb-capacity");
     assert!(
-        c.detail.starts_with("100 of 100 target groups"),
+        c.detail.contains(": rules 100/100, target groups 100/100"),
         "{}",
         c.detail
     );
     assert!(c.fix.as_deref().unwrap().contains("eden delete"));
+    assert!(c
+        .fix
+        .as_deref()
+        .unwrap()
+        .contains("append another ALB ARN to master_alb_arn"));
+
+    // In a pool, a full ALB is a warning (creates go to the other): one line per ALB.
+    let mut raw = w.raw("api");
+    raw.insert(
+        "master_alb_arn".into(),
+        format!("{},{}", w.s(&["alb_arn"]), w.s(&["alb6_arn"])),
+    );
+    let pool = eden::profile::Profile::from_raw("api", &raw).unwrap();
+    let r = run(&w, &pool, None).await;
+    assert_problems(&r, &[]);
+    let caps: Vec<(Status, &str)> = r
+        .checks
+        .iter()
+        .filter(|c| c.check == "alb-capacity")
+        .map(|c| (c.status, c.detail.as_str()))
+        .collect();
+    assert_eq!(caps.len(), 2, "{caps:?}");
+    assert_eq!(caps[0].0, Status::Warning);
+    assert!(caps[0].1.contains("target groups 100/100"), "{caps:?}");
+    assert_eq!(caps[1].0, Status::Ok);
+    assert!(
+        caps[1].1.contains("rules 0/100, target groups 0/100"),
+        "{caps:?}"
+    );
+    let listeners = r.checks.iter().filter(|c| c.check == "listener").count();
+    assert_eq!(listeners, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -446,8 +481,54 @@ async fn a_listener_at_the_rules_quota() {
     let r = run(&w, &w.profile("api"), None).await;
     assert_problems(&r, &["alb-capacity"]);
     let c = line(&r, "alb-capacity");
-    assert!(c.detail.contains("100 of 100 rules"), "{}", c.detail);
+    assert!(c.detail.contains("rules 100/100"), "{}", c.detail);
     assert!(c.fix.as_deref().unwrap().contains("Service Quotas"));
+
+    // The account's own limit counts, not 100: a raised quota of 200 leaves room.
+    let limits = |rules: usize| {
+        Fake::elbv2_ok(
+            "DescribeAccountLimits",
+            &format!("<Limits><member><Name>rules-per-application-load-balancer</Name><Max>{rules}</Max></member><member><Name>target-groups-per-application-load-balancer</Name><Max>100</Max></member></Limits>"),
+        )
+    };
+    let inj = Injector::new();
+    simulate_denying(&inj, None);
+    inj.add(Rule::new(
+        ELB,
+        "DescribeAccountLimits",
+        When::Instead,
+        limits(200),
+    ));
+    let r = run(&w, &w.profile("api"), Some(inj)).await;
+    assert_problems(&r, &[]);
+    let c = line(&r, "alb-capacity");
+    assert!(
+        c.detail.contains("rules 100/200, target groups 1/100"),
+        "{}",
+        c.detail
+    );
+    // Denied: the defaults, and doctor says so.
+    let inj = Injector::new();
+    simulate_denying(&inj, None);
+    let denied = Fake::elbv2(
+        403,
+        "AccessDenied",
+        "not authorized to perform: elasticloadbalancing:DescribeAccountLimits",
+    );
+    inj.add(Rule::new(
+        ELB,
+        "DescribeAccountLimits",
+        When::Instead,
+        denied,
+    ));
+    let r = run(&w, &w.profile("api"), Some(inj)).await;
+    let c = line(&r, "alb-capacity");
+    assert!(c.detail.contains("rules 100/100"), "{}", c.detail);
+    assert!(
+        c.detail.contains("DescribeAccountLimits was denied"),
+        "{}",
+        c.detail
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -79,7 +79,7 @@ async fn an_alb_holding_100_target_groups_is_refused_before_any_write() {
     refused(
         &w,
         &["-p", "api", "create", "--name", "pr-1", "--image-uri", &img],
-        "already holds 100 target groups",
+        "target groups 100/100",
     )
     .await;
     let (_, stderr) = cli(

@@ -1,50 +1,12 @@
-//! Reads about the shared ALB that the precheck, `eden doctor` and the readiness wait need:
-//! the target groups it holds (against the 100-per-ALB limit), the certificates of a listener,
-//! the health of a target group's targets.
+//! Reads about the shared ALBs that `eden doctor` and the readiness wait need: the
+//! certificates of a listener, the health of a target group's targets (an ALB's use is
+//! `elb::alb_use`).
 
 use super::fail;
 use anyhow::Result;
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthDescription;
 
 use super::{error_code, Aws};
-
-/// ARNs of every target group attached to the load balancer (through a listener or rule).
-pub async fn target_groups_on(aws: &Aws, alb_arn: &str) -> Result<Vec<String>> {
-    let mut marker = None;
-    let mut arns = Vec::new();
-    loop {
-        let out = aws
-            .elb
-            .describe_target_groups()
-            .load_balancer_arn(alb_arn)
-            .page_size(400)
-            .set_marker(marker)
-            .send()
-            .await;
-        let out = match out {
-            Ok(o) => o,
-            // moto answers "none" with TargetGroupNotFound; AWS with an empty list.
-            Err(e) if error_code(&e) == Some("TargetGroupNotFound") => return Ok(arns),
-            Err(e) => {
-                return Err(fail(
-                    "elasticloadbalancing:DescribeTargetGroups",
-                    format!("elbv2:DescribeTargetGroups on load balancer {alb_arn}"),
-                    &e,
-                ))
-            }
-        };
-        arns.extend(
-            out.target_groups
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|t| t.target_group_arn),
-        );
-        marker = out.next_marker;
-        if marker.is_none() {
-            return Ok(arns);
-        }
-    }
-}
 
 /// A listener's certificates: (ARN, is the default certificate).
 pub async fn listener_certificates(aws: &Aws, listener_arn: &str) -> Result<Vec<(String, bool)>> {

@@ -1,107 +1,27 @@
-//! Elastic Load Balancing v2 calls: the shared ALB, target groups, tags; host-header rules in
-//! `rules.rs`.
+//! Elastic Load Balancing v2 calls: target groups, tags; the pool of shared ALBs and the
+//! account's limits in `pool.rs`, host-header rules in `rules.rs`.
 
 use super::fail;
-use crate::error::Refusal;
 use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
-use aws_sdk_elasticloadbalancingv2::types::{
-    IpAddressType, ProtocolEnum, Tag, TargetGroup, TargetGroupAttribute,
-};
+use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetGroup, TargetGroupAttribute};
 
 use super::{error_code, kind, Aws, AwsErrorKind};
 
+mod pool;
 mod rules;
 mod shape;
+pub use pool::{
+    account_limits, alb, alb_of_listener, alb_use, albs, name_of, Alb, AlbUse, Limits,
+    DEFAULT_RULES_PER_ALB, DEFAULT_TARGET_GROUPS_PER_ALB,
+};
 pub use rules::{
-    create_host_rule, create_rule, delete_rule, modify_rule, rule_by_arn, scan_rules, HostRule,
-    HostRules, Placement,
+    create_host_rule, create_rule, delete_rule, list_rules, modify_rule, rule_by_arn, scan_rules,
+    AlbFull, FullOf, HostRule, HostRules, Listed, Placement,
 };
 pub use shape::{Authenticate, HeaderMatch, Hidden, RuleShape, Then};
-
-/// The shared ALB and its HTTPS:443 listener.
-#[derive(Debug, Clone)]
-pub struct Alb {
-    pub arn: String,
-    pub dns_name: String,
-    pub canonical_zone_id: String,
-    pub dualstack: bool,
-    pub listener_arn: String,
-}
-
-pub async fn alb(aws: &Aws, arn: &str) -> Result<Alb> {
-    let lb = async {
-        let out = aws
-            .elb
-            .describe_load_balancers()
-            .load_balancer_arns(arn)
-            .send()
-            .await;
-        match out {
-            Ok(o) => o
-                .load_balancers
-                .unwrap_or_default()
-                .into_iter()
-                .next()
-                .ok_or_else(|| alb_missing(arn)),
-            Err(e) if error_code(&e) == Some("LoadBalancerNotFound") => Err(alb_missing(arn)),
-            Err(e) => Err(fail(
-                "elasticloadbalancing:DescribeLoadBalancers",
-                "elbv2:DescribeLoadBalancers",
-                &e,
-            )),
-        }
-    };
-    let listener = async {
-        let mut marker = None;
-        let mut https = None;
-        loop {
-            let out = aws
-                .elb
-                .describe_listeners()
-                .load_balancer_arn(arn)
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| {
-                    fail(
-                        "elasticloadbalancing:DescribeListeners",
-                        format!("elbv2:DescribeListeners on {arn}"),
-                        &e,
-                    )
-                })?;
-            for l in out.listeners.unwrap_or_default() {
-                if l.port == Some(443) && l.protocol == Some(ProtocolEnum::Https) {
-                    https = l.listener_arn;
-                }
-            }
-            marker = out.next_marker;
-            if marker.is_none() {
-                break;
-            }
-        }
-        https.ok_or_else(|| {
-            Refusal::new(
-                format!("load balancer {arn} has no HTTPS listener on port 443"),
-                "add one with a wildcard certificate for the zone",
-            )
-            .into()
-        })
-    };
-    let (lb, listener_arn) = tokio::try_join!(lb, listener)?;
-    Ok(Alb {
-        arn: arn.to_string(),
-        dns_name: lb.dns_name.unwrap_or_default(),
-        canonical_zone_id: lb.canonical_hosted_zone_id.unwrap_or_default(),
-        dualstack: matches!(
-            lb.ip_address_type,
-            Some(IpAddressType::Dualstack) | Some(IpAddressType::DualstackWithoutPublicIpv4)
-        ),
-        listener_arn,
-    })
-}
 
 pub async fn target_group_by_arn(
     aws: &Aws,
@@ -396,12 +316,4 @@ pub async fn delete_target_group(aws: &Aws, arn: &str) -> Result<()> {
         }
     }
     bail!("target group {arn} is still in use after 60 s; run delete again")
-}
-
-fn alb_missing(arn: &str) -> anyhow::Error {
-    Refusal::new(
-        format!("load balancer {arn} not found"),
-        "check master_alb_arn in the profile",
-    )
-    .into()
 }

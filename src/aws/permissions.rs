@@ -152,6 +152,7 @@ pub const PERMISSIONS: &[Permission] = &[
     p("elasticloadbalancing:DescribeTargetGroupAttributes", Any, &[Create, Doctor], &["Elastic Load Balancing v2.DescribeTargetGroupAttributes"]),
     p("elasticloadbalancing:DescribeTags", Any, &[Create, Delete], &["Elastic Load Balancing v2.DescribeTags"]),
     p("elasticloadbalancing:DescribeTargetHealth", Any, &[Wait], &["Elastic Load Balancing v2.DescribeTargetHealth"]),
+    p("elasticloadbalancing:DescribeAccountLimits", Any, &[Create, Doctor], &["Elastic Load Balancing v2.DescribeAccountLimits"]),
     p("elasticloadbalancing:DescribeListenerCertificates", Any, &[Doctor], &["Elastic Load Balancing v2.DescribeListenerCertificates"]),
     p("elasticloadbalancing:CreateTargetGroup", TargetGroup, &[Create], &["Elastic Load Balancing v2.CreateTargetGroup"]),
     p("elasticloadbalancing:ModifyTargetGroup", TargetGroup, &[Create], &["Elastic Load Balancing v2.ModifyTargetGroup"]),

@@ -3,13 +3,15 @@
 use anyhow::{anyhow, bail, Context, Result};
 
 use super::{aws_for, load_profile, ConfigCommand, Global, ProfileFlags};
+use crate::aws::elb;
+use crate::engine::pool;
 use crate::profile::{self, Profile};
 use crate::profile_store;
 
 pub(super) async fn config(g: &Global, c: &ConfigCommand) -> Result<i32> {
     match c {
         ConfigCommand::Setup { keys } => setup(g, &keys.to_raw()),
-        ConfigCommand::Check { only } => check(g, *only),
+        ConfigCommand::Check { only } => check(g, *only).await,
         ConfigCommand::Push => push(g).await,
         ConfigCommand::Pull => pull(g).await,
         ConfigCommand::Ls => ls(g).await,
@@ -36,8 +38,9 @@ fn setup(g: &Global, raw: &profile::RawProfile) -> Result<i32> {
     Ok(0)
 }
 
-/// Every profile (or only the selected one): its keys, then collisions with the others.
-fn check(g: &Global, only: bool) -> Result<i32> {
+/// Every profile (or only the selected one): its keys, then collisions with the others; when
+/// they are valid, each ALB's use (read-only; a failed read is a note, not an error).
+async fn check(g: &Global, only: bool) -> Result<i32> {
     let path = g.config_path();
     let names = if only {
         vec![g.profile().to_string()]
@@ -73,6 +76,8 @@ fn check(g: &Global, only: bool) -> Result<i32> {
             path.display(),
             names.join(", ")
         );
+        let checked: Vec<&Profile> = valid.iter().filter(|p| names.contains(&p.name)).collect();
+        alb_use(&checked).await;
         return Ok(0);
     }
     for p in &problems {
@@ -150,4 +155,33 @@ async fn remote_rm(g: &Global) -> Result<i32> {
         );
     }
     Ok(0)
+}
+
+/// Each ALB of the checked profiles' pools: `rules x/limit, target groups y/limit`.
+async fn alb_use(profiles: &[&Profile]) {
+    let mut arns: Vec<String> = Vec::new();
+    for a in profiles.iter().flat_map(|p| p.alb_pool()) {
+        if !arns.contains(&a) {
+            arns.push(a);
+        }
+    }
+    let Some(first) = profiles.first() else {
+        return;
+    };
+    let aws = aws_for(Some(first)).await;
+    let read = async {
+        let (pool, limits) = tokio::try_join!(elb::albs(&aws, &arns), elb::account_limits(&aws))?;
+        let uses =
+            futures::future::try_join_all(pool.iter().map(|a| elb::alb_use(&aws, a, ""))).await?;
+        Ok::<_, anyhow::Error>((pool, limits, uses))
+    };
+    match read.await {
+        Ok((pool, limits, uses)) => {
+            println!("ALB use ({}):", pool::limits_source(&limits));
+            for (alb, u) in pool.iter().zip(&uses) {
+                println!("  {}: {}", alb.name(), pool::usage_line(u, &limits));
+            }
+        }
+        Err(e) => eprintln!("note: the ALBs' use was not read ({e:#})"),
+    }
 }

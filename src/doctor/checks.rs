@@ -10,7 +10,8 @@ use super::Check;
 use super::Status;
 use crate::aws::probe::{self, ObjectRead};
 use crate::aws::{acm, alb, dns, ecs, elb, Aws};
-use crate::engine::precheck::{self, RULES_PER_ALB, TARGET_GROUPS_PER_ALB, WAY_OUT};
+use crate::engine::pool::{self as placement, ADD_AN_ALB, WAY_OUT};
+use crate::engine::precheck;
 use crate::error::Refusal;
 use crate::names::{self, HOST_HEADER_MAX};
 use crate::profile::Profile;
@@ -190,26 +191,42 @@ fn facts(td: Option<&TaskDefinition>) -> Facts {
     }
 }
 
-/// The HTTPS listener, its certificate, and the ALB's room.
+/// Each ALB of the pool: its HTTPS listener, its certificate, its use against the account's
+/// limits (`rules x/limit, target groups y/limit`).
 async fn listener(aws: &Aws, p: &Profile) -> Vec<Check> {
     const L: &str = "listener";
-    let alb = match elb::alb(aws, &p.master_alb_arn).await {
+    let arns = p.alb_pool();
+    let (pool, zone, limits) = tokio::join!(
+        elb::albs(aws, &arns),
+        dns::zone_name(aws, &p.dynamic_zone_id),
+        elb::account_limits(aws),
+    );
+    let pool = match pool {
         Ok(a) => a,
         Err(e) => {
-            let fix = "point master_alb_arn at an ALB with an HTTPS:443 listener";
+            let fix = "point master_alb_arn at ALBs (comma-separated) with an HTTPS:443 listener";
             return vec![Check::problem(L, format!("{e:#}"), fix)];
         }
     };
-    let zone = dns::zone_name(aws, &p.dynamic_zone_id).await.ok();
-    let (cert, cap) = tokio::join!(
-        certificate(aws, &alb.listener_arn, zone.as_deref()),
-        capacity(aws, &alb),
-    );
-    vec![
-        Check::ok(L, format!("HTTPS:443 {}", alb.listener_arn)),
-        cert,
-        cap,
-    ]
+    let zone = zone.ok();
+    let limits = limits.as_ref().map_err(|e| format!("{e:#}"));
+    let (zone, limits, n) = (zone.as_deref(), &limits, pool.len());
+    let each = pool.iter().map(|alb| async move {
+        let (cert, cap) = tokio::join!(
+            certificate(aws, &alb.listener_arn, zone),
+            capacity(aws, alb, limits.clone(), n),
+        );
+        vec![
+            Check::ok(L, format!("{}: HTTPS:443 {}", alb.name(), alb.listener_arn)),
+            cert,
+            cap,
+        ]
+    });
+    futures::future::join_all(each)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Does `cert_name` (maybe a wildcard) cover every `<label>.<zone>`?
@@ -276,26 +293,40 @@ async fn certificate(aws: &Aws, listener_arn: &str, zone: Option<&str>) -> Check
     Check::problem(C, detail, fix)
 }
 
-async fn capacity(aws: &Aws, a: &elb::Alb) -> Check {
+/// One ALB's use: rules across its listeners and target groups on it, against the limits.
+async fn capacity(
+    aws: &Aws,
+    a: &elb::Alb,
+    limits: Result<&elb::Limits, String>,
+    pool_size: usize,
+) -> Check {
     const K: &str = "alb-capacity";
-    let (tgs, rules) = tokio::join!(
-        alb::target_groups_on(aws, &a.arn),
-        elb::scan_rules(aws, &a.listener_arn, "")
-    );
-    let (tgs, rules) = match (tgs, rules) {
-        (Ok(t), Ok((_, used))) => (t.len(), used.len()),
-        (Err(e), _) | (_, Err(e)) => {
+    let (usage, limits) = match (elb::alb_use(aws, a, "").await, limits) {
+        (Ok(u), Ok(l)) => (u, *l),
+        (Err(e), _) => {
             let fix = "check elasticloadbalancing:DescribeTargetGroups and DescribeRules";
             return Check::problem(K, format!("{e:#}"), fix);
         }
+        (_, Err(e)) => {
+            return Check::problem(K, e, "check elasticloadbalancing:DescribeAccountLimits")
+        }
     };
     let detail = format!(
-        "{tgs} of {TARGET_GROUPS_PER_ALB} target groups on the ALB (hard limit), {rules} of {RULES_PER_ALB} rules on the listener (default quota)"
+        "{}: {} ({})",
+        a.name(),
+        placement::usage_line(&usage, &limits),
+        placement::limits_source(&limits)
     );
-    let fix = format!("{WAY_OUT}; raise the rules quota in Service Quotas, or point master_alb_arn at another ALB");
-    if tgs >= TARGET_GROUPS_PER_ALB || rules >= RULES_PER_ALB {
-        Check::problem(K, detail, fix)
-    } else if tgs * 10 >= TARGET_GROUPS_PER_ALB * 9 || rules * 10 >= RULES_PER_ALB * 9 {
+    let (rules, tgs) = placement::free(&usage, &limits);
+    let fix = format!("{WAY_OUT}; {ADD_AN_ALB}; or raise the rules quota in Service Quotas");
+    let nearly = |free: usize, limit: usize| free * 10 <= limit;
+    if rules == 0 || tgs == 0 {
+        // one full ALB of several is not a problem: creates go to the others
+        match pool_size {
+            1 => Check::problem(K, detail, fix),
+            _ => Check::warning(K, detail, fix),
+        }
+    } else if nearly(rules, limits.rules) || nearly(tgs, limits.target_groups) {
         Check::warning(K, detail, fix)
     } else {
         Check::ok(K, detail)

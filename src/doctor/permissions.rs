@@ -73,11 +73,13 @@ fn ecs_and_elb(p: &Profile, account: &str) -> BTreeMap<On, Vec<String>> {
     let cluster = p.target_cluster.rsplit('/').next().unwrap_or_default();
     let ecs = format!("arn:{partition}:ecs:{region}:{account}");
     let elb = format!("arn:{partition}:elasticloadbalancing:{region}:{account}");
-    let alb_path = p
-        .master_alb_arn
-        .split_once(":loadbalancer/")
-        .map(|(_, r)| r.to_string())
-        .unwrap_or_default();
+    // a rule on every ALB of the pool
+    let rules = p
+        .alb_pool()
+        .iter()
+        .filter_map(|a| a.split_once(":loadbalancer/").map(|(_, r)| r.to_string()))
+        .map(|alb_path| format!("{elb}:listener-rule/{alb_path}/0123456789abcdef/0123456789abcdef"))
+        .collect();
     BTreeMap::from([
         (
             On::Service,
@@ -95,12 +97,7 @@ fn ecs_and_elb(p: &Profile, account: &str) -> BTreeMap<On, Vec<String>> {
                 n.target_group
             )],
         ),
-        (
-            On::Rule,
-            vec![format!(
-                "{elb}:listener-rule/{alb_path}/0123456789abcdef/0123456789abcdef"
-            )],
-        ),
+        (On::Rule, rules),
     ])
 }
 
@@ -272,5 +269,14 @@ mod tests {
             m[&On::Service],
             vec!["arn:aws:ecs:ap-northeast-1:123456789012:service/dev/dev-api-pr-1"]
         );
+        // a pool: the rule actions are simulated on a rule of every ALB
+        let mut pool = p.clone();
+        pool.master_alb_arn = format!(
+            "{},arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:loadbalancer/app/common-2/fedcba9876543210",
+            p.master_alb_arn
+        );
+        let m = resources(&pool, "eden", "123456789012", &facts);
+        assert_eq!(m[&On::Rule].len(), 2);
+        assert!(m[&On::Rule][1].contains(":listener-rule/app/common-2/fedcba9876543210/"));
     }
 }

@@ -31,6 +31,8 @@ use crate::names::{self, ResourceNames};
 use crate::profile::Profile;
 
 struct Built {
+    /// The ALB the rule went on: the placement's, or the next with room after a race.
+    alb: elb::Alb,
     service_arn: String,
     td_arn: String,
     tg_arn: String,
@@ -213,8 +215,9 @@ impl Plan<'_> {
                     self.profile.access.bypass.is_some() && prev.bypass_rule_arn.is_none();
                 let same_host = prev.endpoint.as_deref() == Some(hostname.as_str());
                 if ours && same_reference && same_host && !adds_bypass {
+                    let alb = self.home_alb(&infra, prev).await?;
                     if let Some(outcome) =
-                        Box::pin(self.deploy(lease, prev, &infra, td, &hostname)).await?
+                        Box::pin(self.deploy(lease, prev, &infra, &alb, td, &hostname)).await?
                     {
                         return Ok(outcome);
                     }
@@ -238,12 +241,14 @@ impl Plan<'_> {
         // Round 2: the last reads and checks. Nothing is written before they all pass.
         // (reads only, and a wait for a DRAINING service: abandoned at once on a signal)
         let subject = self.subject();
+        let pinned = lease.previous.as_ref().and_then(pinned_alb);
         let observe = Box::pin(precheck::observe(
             self.aws(),
             &subject,
             infra,
             own_td,
             hostname,
+            pinned.as_deref(),
         ));
         let observed = tokio::select! {
             o = observe => o?,
@@ -253,11 +258,16 @@ impl Plan<'_> {
         self.checkpoint()?;
         let t = Instant::now();
         // DNS and the environments file depend on nothing else: they run beside the chain.
-        let side = self.side_effects(infra, hostname, t, "entry added");
+        let placed = observed.placement.alb.clone();
+        let side = self.side_effects(&placed, hostname, t, "entry added");
         let (record_types, built) =
             tokio::join!(side, self.build(lease, infra, observed, hostname));
-        let record_types = record_types?;
+        let mut record_types = record_types?;
         let built = built?;
+        if built.alb.arn != placed.arn {
+            // a race filled the chosen ALB: the alias follows the rule to the next one
+            record_types = self.side_dns(&built.alb, hostname, t).await?;
+        }
         let state = EnvState {
             profile: p.name.clone(),
             environment: self.req.environment.clone(),
@@ -278,8 +288,8 @@ impl Plan<'_> {
             reference_task_definition: infra.reference.task_definition().map(str::to_string),
             rule_arn: Some(built.rule_arn),
             bypass_rule_arn: built.bypass_rule_arn,
-            listener_arn: Some(infra.alb.listener_arn.clone()),
-            alb_arn: Some(infra.alb.arn.clone()),
+            listener_arn: Some(built.alb.listener_arn.clone()),
+            alb_arn: Some(built.alb.arn.clone()),
             record_types,
             metadata: self.metadata(lease),
         };
@@ -332,6 +342,7 @@ impl Plan<'_> {
             target_group_arn: state.target_group_arn,
             task_definition_arn: state.task_definition_arn,
             rule_arn: state.rule_arn,
+            alb_arn: state.alb_arn,
             action: Some(action),
             image: state.image,
             last_updated: state.last_updated.map(super::rfc3339),
@@ -352,11 +363,31 @@ impl Plan<'_> {
         m
     }
 
+    /// The ALB a recorded preview is on (it never moves): as the pool read it, or read now
+    /// when it has left the pool.
+    async fn home_alb(&self, infra: &Infra, prev: &EnvState) -> Result<elb::Alb> {
+        let Some(arn) = pinned_alb(prev) else {
+            // recorded before eden knew pools: the one ALB there was
+            return Ok(infra.pool[0].clone());
+        };
+        match infra.pool.iter().find(|a| a.arn == arn) {
+            Some(a) => Ok(a.clone()),
+            None => elb::alb(self.aws(), &arn).await,
+        }
+    }
+
     /// Tag a target group or rule made by the Python eden, so later deletes recognise it.
     async fn adopt(&self, arn: &str) -> Result<()> {
         elb::add_tags(self.aws(), &[arn.to_string()], elb::to_tags(&self.tags())).await
     }
 }
+/// The ALB the state records: `alb_arn`, else the ALB of its `listener_arn`.
+fn pinned_alb(prev: &EnvState) -> Option<String> {
+    prev.alb_arn
+        .clone()
+        .or_else(|| prev.listener_arn.as_deref().and_then(elb::alb_of_listener))
+}
+
 /// `source` with the request's environment variables set (added, or replaced in place) in
 /// `container`; the other containers and variables are untouched.
 fn with_env(source: &TaskDefinition, container: &str, env: &[(String, String)]) -> TaskDefinition {

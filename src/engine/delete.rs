@@ -282,6 +282,7 @@ impl Deletion<'_> {
             target_group_arn: targets.target_group,
             task_definition_arn: targets.revisions.first().cloned(),
             rule_arn: targets.rule,
+            alb_arn: None,
             action: Some(if anything {
                 Action::Deleted
             } else {

@@ -194,6 +194,14 @@ fn typed(c: &(dyn std::error::Error + 'static), message: &str) -> Option<Error> 
             message,
         });
     }
+    if let Some(full) = c.downcast_ref::<crate::aws::elb::AlbFull>() {
+        // a full ALB that no other ALB of the pool could stand in for (placement handles the rest)
+        return Some(Error::Refused {
+            why: full.to_string(),
+            fix: format!("{}; or {}", super::pool::ADD_AN_ALB, super::pool::WAY_OUT),
+            message,
+        });
+    }
     if c.downcast_ref::<BadInput>().is_some() {
         return Some(Error::BadInput(message));
     }
@@ -226,6 +234,15 @@ mod tests {
             .context("checking")
             .unwrap_err();
         assert_eq!(Error::from(e).kind(), ErrorKind::BadInput);
+
+        // a full ALB (TooManyRules) is a refusal saying how to grow the pool
+        let full = anyhow::Error::new(crate::aws::elb::AlbFull {
+            listener: "l".into(),
+            full_of: crate::aws::elb::FullOf::Rules,
+        });
+        let t = Error::from(full);
+        assert_eq!(t.kind(), ErrorKind::Refused);
+        assert!(matches!(t, Error::Refused { ref fix, .. } if fix.contains("master_alb_arn")));
 
         let plain = anyhow::anyhow!("something else");
         let t = Error::from(plain);

@@ -59,6 +59,11 @@ fn row(s: EnvState, leased: bool) -> Outcome {
         service_arn: s.service_arn,
         target_group_arn: s.target_group_arn,
         task_definition_arn: s.task_definition_arn,
+        alb_arn: s.alb_arn.or_else(|| {
+            s.listener_arn
+                .as_deref()
+                .and_then(crate::aws::elb::alb_of_listener)
+        }),
         rule_arn: s.rule_arn,
         action: None,
         image: s.image,

@@ -9,6 +9,7 @@ pub mod error;
 pub mod heartbeat;
 pub mod lease;
 pub mod list;
+pub mod pool;
 pub mod precheck;
 pub mod rule;
 pub mod state;
@@ -60,6 +61,9 @@ pub struct Outcome {
     pub target_group_arn: Option<String>,
     pub task_definition_arn: Option<String>,
     pub rule_arn: Option<String>,
+    /// The ALB of the pool the preview is on (`ls`, create and deploy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alb_arn: Option<String>,
     /// `created` | `deployed` | `deleted` | `absent`; `null` in `ls` rows (see `status`).
     pub action: Option<Action>,
     #[serde(skip_serializing_if = "Option::is_none")]

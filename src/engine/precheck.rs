@@ -1,18 +1,18 @@
 //! The precheck: every read and check that can refuse a create, run before its first write.
 //!
 //! Round 1 (beside the lease, which is restored if anything here fails): the image, the
-//! reference service, the ALB and its HTTPS listener, the hosted zone, the family's latest
-//! revision. Checks: the reference is ACTIVE behind a target group, the zone is the one the
+//! reference service, every ALB of the pool and its listeners, the hosted zone, the family's
+//! latest revision. Checks: the reference is ACTIVE behind a target group, the zone is the one the
 //! profile names, the hostname fits a host-header condition.
 //!
 //! Round 2 (the full path only; a deploy to a known environment needs none of it): the
 //! reference's task definition and target group, whatever already carries this environment's
-//! names (service, target group, the rule for its hostname), the target groups on the ALB.
-//! Each starts as soon as the lease is ours and what it needs is read ([`Early`]).
-//! Checks: nothing belongs to another profile or environment, the container exists, the ALB has
-//! room for one more target group and one more rule.
-
-use std::collections::BTreeSet;
+//! names (service, target group), each pool ALB's use (its rules on every listener, the rule
+//! for the hostname, its target groups) and the account's ELB limits. Each starts as soon as
+//! the lease is ours and what it needs is read ([`Early`]): on the create path they overlap
+//! round 1's reads, so placement adds no round trip.
+//! Checks: nothing belongs to another profile or environment, the container exists, an ALB of
+//! the pool has room for one more target group and one more rule (`engine::pool::place`).
 
 use tokio_util::task::AbortOnDropHandle;
 
@@ -20,17 +20,13 @@ use anyhow::{anyhow, Result};
 use aws_sdk_ecs::types::{LoadBalancer, Service, TaskDefinition, TaskDefinitionStatus};
 use aws_sdk_elasticloadbalancingv2::types::{TargetGroup, TargetGroupAttribute};
 
+use super::pool::{self, Placement, Seen};
 use super::tags::{self, Owner};
-use crate::aws::{alb, dns, ecr, ecs, elb, Aws};
+use crate::aws::{dns, ecr, ecs, elb, Aws};
 use crate::error::Refusal;
 use crate::image::ImageRef;
 use crate::names::{self, ResourceNames};
 use crate::profile::Profile;
-
-/// Target groups one Application Load Balancer can hold (a hard limit).
-pub const TARGET_GROUPS_PER_ALB: usize = 100;
-/// Rules per Application Load Balancer, not counting default rules (the default quota).
-pub const RULES_PER_ALB: usize = 100;
 
 /// What round 1 learns about the shared infrastructure (valid whatever the environment's state).
 pub struct Infra {
@@ -38,7 +34,8 @@ pub struct Infra {
     pub reference_tg: String,
     pub container: String,
     pub container_port: Option<i32>,
-    pub alb: elb::Alb,
+    /// Every ALB of the pool, in `master_alb_arn`'s order.
+    pub pool: Vec<elb::Alb>,
     pub zone_name: String,
     /// Round 2's reads that no eden run changes, started as soon as what they need was read.
     pub early: Early,
@@ -46,9 +43,9 @@ pub struct Infra {
 
 /// Round 2's reads, each started the moment the lease is ours (and shows an environment that
 /// is not complete: a complete one is deployed without them) and what it needs has been read:
-/// the reference's task definition and target group once the reference service is read, the
-/// ALB's target groups once the ALB is, the rule for the hostname once the listener and the
-/// zone are, the family's revisions once the family is known to exist, the service and the
+/// the reference's task definition and target group once the reference service is read, each
+/// pool ALB's use once the pool and the zone are, the account's limits at once, the family's
+/// revisions once the family is known to exist, the service and the
 /// target group with this environment's names at once. No read waits for the slowest call of
 /// round 1, and none is made before the lease is ours. They run as tasks, so round 1 returns
 /// without them; dropping `Early` aborts what is still running.
@@ -56,11 +53,11 @@ pub struct Infra {
 pub struct Early {
     ref_td: Option<Pending<OwnTd>>,
     ref_tg: Option<Pending<(TargetGroup, Vec<TargetGroupAttribute>)>>,
-    on_alb: Option<Pending<Vec<String>>>,
+    pool_use: Option<Pending<Vec<elb::AlbUse>>>,
+    limits: Option<Pending<elb::Limits>>,
     revisions: Option<Pending<Vec<String>>>,
     found_tg: Option<Pending<FoundTg>>,
     found_svc: Option<Pending<Option<Service>>>,
-    rules: Option<Pending<(elb::HostRules, BTreeSet<i32>)>>,
 }
 
 /// A target group with this environment's name: its ARN, tags and settings.
@@ -99,11 +96,9 @@ pub struct Observed {
     pub ref_attrs: Vec<TargetGroupAttribute>,
     /// A target group with this environment's name (ours or the Python eden's).
     pub found_tg: FoundTg,
-    /// The rule for the hostname and its bypass rule (an `http-header` condition), each known
-    /// to forward to `found_tg`.
-    pub found_rules: elb::HostRules,
-    /// Priorities in use on the listener.
-    pub used: BTreeSet<i32>,
+    /// The ALB the rules go on (the hostname's rule and bypass rule there, each known to
+    /// forward to `found_tg`, and the priorities in use), and the others with room.
+    pub placement: Placement,
     /// The service with this environment's name (not INACTIVE, not draining).
     pub found_svc: Option<Service>,
     /// ACTIVE revisions of the family, newest first.
@@ -121,28 +116,29 @@ pub struct Subject<'a> {
 /// Round 1, and round 2's reads as their inputs and the lease arrive ([`Early`]): four chains
 /// of reads, side by side, then the checks on what they found.
 pub async fn infra(aws: &Aws, s: &Subject<'_>, lease: &LeaseSeen) -> Result<(Infra, OwnTd)> {
-    let (image, reference, alb, own_td, (found_tg, found_svc)) = tokio::join!(
+    let (image, reference, alb, own_td, (found_tg, found_svc), limits) = tokio::join!(
         ecr::check_image(aws, s.image),
         reference_chain(aws, s.profile, lease),
         alb_chain(aws, s, lease),
         own_td_chain(aws, s, lease),
         named_reads(aws, s, lease),
+        limits_read(aws, lease),
     );
     image?;
     let (reference, ref_reads) = reference?;
-    let (alb, on_alb, zone_name, rules) = alb?;
+    let (pool, zone_name, pool_use) = alb?;
     let (own_td, revisions) = own_td?;
     let (ref_td, ref_tg) = ref_reads.unzip();
     let early = Early {
         ref_td,
         ref_tg,
-        on_alb,
+        pool_use,
+        limits,
         revisions,
         found_tg,
         found_svc,
-        rules,
     };
-    let infra = check(s, reference, alb, zone_name, early)?;
+    let infra = check(s, reference, pool, zone_name, early)?;
     Ok((infra, own_td))
 }
 
@@ -177,35 +173,37 @@ async fn reference_chain(
     Ok((r, reads))
 }
 
-type AlbReads = (
-    elb::Alb,
-    Option<Pending<Vec<String>>>,
-    String,
-    Option<Pending<(elb::HostRules, BTreeSet<i32>)>>,
-);
+type AlbReads = (Vec<elb::Alb>, String, Option<Pending<Vec<elb::AlbUse>>>);
 
-/// The shared ALB (then the target groups on it) beside the zone; then the listener's rules.
+/// Every ALB of the pool and its listeners beside the zone; then, once the lease says full
+/// path, each ALB's use (every listener's rules, the target groups on it) all at once.
 async fn alb_chain(aws: &Aws, s: &Subject<'_>, lease: &LeaseSeen) -> Result<AlbReads> {
     let p = s.profile;
-    let (alb, zone) = tokio::join!(
-        async {
-            let alb = elb::alb(aws, &p.master_alb_arn).await?;
-            let on_alb = lease_says_full_path(lease).await.then(|| {
-                let (a, arn) = (aws.clone(), alb.arn.clone());
-                start(async move { alb::target_groups_on(&a, &arn).await })
-            });
-            Ok::<_, anyhow::Error>((alb, on_alb))
-        },
+    let arns = p.alb_pool();
+    let (pool, zone) = tokio::join!(
+        elb::albs(aws, &arns),
         dns::zone_name(aws, &p.dynamic_zone_id),
     );
-    let (alb, on_alb) = alb?;
-    let zone = zone?;
-    let rules = lease_says_full_path(lease).await.then(|| {
-        let (a, listener) = (aws.clone(), alb.listener_arn.clone());
-        let hostname = s.names.hostname(&zone);
-        start(async move { elb::scan_rules(&a, &listener, &hostname).await })
+    let (pool, zone) = (pool?, zone?);
+    let usage = lease_says_full_path(lease).await.then(|| {
+        let (a, albs, hostname) = (aws.clone(), pool.clone(), s.names.hostname(&zone));
+        start(async move { pool_use(&a, &albs, &hostname).await })
     });
-    Ok((alb, on_alb, zone, rules))
+    Ok((pool, zone, usage))
+}
+
+/// Each ALB's use, concurrently.
+async fn pool_use(aws: &Aws, albs: &[elb::Alb], hostname: &str) -> Result<Vec<elb::AlbUse>> {
+    futures::future::try_join_all(albs.iter().map(|a| elb::alb_use(aws, a, hostname))).await
+}
+
+/// The account's ELB limits, once the lease says full path.
+async fn limits_read(aws: &Aws, lease: &LeaseSeen) -> Option<Pending<elb::Limits>> {
+    if !lease_says_full_path(lease).await {
+        return None;
+    }
+    let a = aws.clone();
+    Some(start(async move { elb::account_limits(&a).await }))
 }
 
 /// The family's latest revision; then, if there is one, its ACTIVE revisions.
@@ -247,7 +245,7 @@ async fn named_reads(
 fn check(
     s: &Subject<'_>,
     reference: Service,
-    alb: elb::Alb,
+    pool: Vec<elb::Alb>,
     zone_name: String,
     early: Early,
 ) -> Result<Infra> {
@@ -279,35 +277,34 @@ fn check(
         reference_tg: lb.target_group_arn.clone().unwrap_or_default(),
         container_port: lb.container_port,
         container,
-        alb,
+        pool,
         zone_name,
         reference,
         early,
     })
 }
 
-/// Round 2, for the full path: observe, then refuse before anything is written.
+/// Round 2, for the full path: observe, then refuse before anything is written. `pinned`: the
+/// ALB the state records (a preview never moves).
 pub async fn observe(
     aws: &Aws,
     s: &Subject<'_>,
     infra: &mut Infra,
     own_td: &OwnTd,
     hostname: &str,
+    pinned: Option<&str>,
 ) -> Result<Observed> {
     let (p, n) = (s.profile, s.names);
     let ref_td_arn = infra.reference.task_definition().unwrap_or_default();
     let early = std::mem::take(&mut infra.early);
-    let (ref_td, ref_tg, found_tg, rules, found_svc, revisions, on_alb) = tokio::join!(
+    let (ref_td, ref_tg, found_tg, usage, found_svc, revisions, limits) = tokio::join!(
         or_read(early.ref_td, ecs::find_task_definition(aws, ref_td_arn)),
         or_read(
             early.ref_tg,
             elb::target_group_by_arn(aws, &infra.reference_tg)
         ),
         or_read(early.found_tg, elb::find_target_group(aws, &n.target_group)),
-        or_read(
-            early.rules,
-            elb::scan_rules(aws, &infra.alb.listener_arn, hostname)
-        ),
+        or_read(early.pool_use, pool_use(aws, &infra.pool, hostname)),
         or_read(
             early.found_svc,
             ecs::find_service(aws, &p.target_cluster, &n.service)
@@ -319,7 +316,7 @@ pub async fn observe(
                 None => Ok(Vec::new()),
             }
         }),
-        or_read(early.on_alb, alb::target_groups_on(aws, &infra.alb.arn)),
+        or_read(early.limits, elb::account_limits(aws)),
     );
     let (ref_td, _) = ref_td?.ok_or_else(|| {
         Refusal::new(
@@ -329,20 +326,15 @@ pub async fn observe(
     })?;
     check_container(&ref_td, &infra.container)?;
     let (ref_tg, ref_attrs) = ref_tg?;
-    let (found_rules, used) = rules?;
     let found_tg = found_tg?;
     let mut found_svc = found_svc?.filter(|s| s.status() != Some("INACTIVE"));
 
     check_owners(s, found_svc.as_ref(), found_tg.as_ref(), own_td)?;
     let found_tg_arn = found_tg.as_ref().map(|f| f.arn.as_str());
-    check_rules(hostname, &found_rules, found_tg_arn)?;
-    check_capacity(
-        &infra.alb,
-        &on_alb?,
-        found_tg_arn,
-        used.len(),
-        found_rules.rule.is_some(),
-    )?;
+    let seen = pool_seen(aws, &infra.pool, usage?, pinned, hostname).await?;
+    let rules_each = 1 + usize::from(p.access.bypass.is_some());
+    let placement = pool::place(seen, &limits?, pinned, found_tg_arn, rules_each)?;
+    check_rules(hostname, &placement.found_rules, found_tg_arn)?;
 
     if found_svc
         .as_ref()
@@ -361,11 +353,33 @@ pub async fn observe(
         ref_tg,
         ref_attrs,
         found_tg,
-        found_rules,
-        used,
+        placement,
         found_svc,
         revisions: revisions?,
     })
+}
+
+/// The pool as round 2 read it; and the preview's own ALB if it has left the pool (it stays
+/// there all the same: one more read, only then).
+async fn pool_seen(
+    aws: &Aws,
+    pool: &[elb::Alb],
+    usage: Vec<elb::AlbUse>,
+    pinned: Option<&str>,
+    hostname: &str,
+) -> Result<Vec<Seen>> {
+    let mut seen: Vec<Seen> = pool
+        .iter()
+        .cloned()
+        .zip(usage)
+        .map(|(alb, usage)| Seen { alb, usage })
+        .collect();
+    if let Some(arn) = pinned.filter(|a| !seen.iter().any(|s| s.alb.arn == *a)) {
+        let alb = elb::alb(aws, arn).await?;
+        let usage = elb::alb_use(aws, &alb, hostname).await?;
+        seen.push(Seen { alb, usage });
+    }
+    Ok(seen)
 }
 
 /// An early read's result, or the read made now.
@@ -534,67 +548,9 @@ pub fn check_container(td: &TaskDefinition, container: &str) -> Result<(), Refus
     Ok(())
 }
 
-/// What to do when the shared ALB is full.
-pub const WAY_OUT: &str = "delete stale previews (`eden ls`, then `eden delete -p PROFILE --name NAME`, or the action's gc)";
-
-/// Room on the ALB for what this create adds: a target group (unless ours is already attached)
-/// and a rule (unless ours exists).
-fn check_capacity(
-    alb: &elb::Alb,
-    on_alb: &[String],
-    found_tg: Option<&str>,
-    rules: usize,
-    rule_exists: bool,
-) -> Result<(), Refusal> {
-    let tg_attached = found_tg.is_some_and(|tg| on_alb.iter().any(|a| a == tg));
-    if !tg_attached && on_alb.len() >= TARGET_GROUPS_PER_ALB {
-        return Err(Refusal::new(
-            format!(
-                "load balancer {} already holds {} target groups, the most an Application Load Balancer can hold ({TARGET_GROUPS_PER_ALB}, a hard limit)",
-                alb.arn,
-                on_alb.len()
-            ),
-            format!("{WAY_OUT}, or point master_alb_arn at another ALB"),
-        ));
-    }
-    if !rule_exists && rules >= RULES_PER_ALB {
-        return Err(Refusal::new(
-            format!(
-                "listener {} already has {rules} rules, the default quota ({RULES_PER_ALB} rules per Application Load Balancer, not counting the default rule)",
-                alb.listener_arn
-            ),
-            format!("{WAY_OUT}, raise the quota \"Rules per Application Load Balancer\" in Service Quotas, or point master_alb_arn at another ALB"),
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn alb() -> elb::Alb {
-        elb::Alb {
-            arn: "alb".into(),
-            dns_name: String::new(),
-            canonical_zone_id: String::new(),
-            dualstack: false,
-            listener_arn: "listener".into(),
-        }
-    }
-
-    #[test]
-    fn a_full_alb_refuses_only_what_would_be_new() {
-        let full: Vec<String> = (0..100).map(|i| format!("tg-{i}")).collect();
-        let err = check_capacity(&alb(), &full, None, 10, false).unwrap_err();
-        assert!(format!("{err}").contains("hard limit"), "{err}");
-        // Our target group is already attached (a resumed run): nothing new.
-        assert!(check_capacity(&alb(), &full, Some("tg-7"), 10, false).is_ok());
-        let err = check_capacity(&alb(), &full[..5], None, 100, false).unwrap_err();
-        assert!(format!("{err}").contains("Service Quotas"), "{err}");
-        assert!(check_capacity(&alb(), &full[..5], None, 100, true).is_ok());
-        assert!(check_capacity(&alb(), &full[..99], None, 99, false).is_ok());
-    }
 
     #[test]
     fn a_rule_must_forward_to_our_target_group() {

@@ -91,6 +91,18 @@ fn forwards(rule: &Rule) -> Vec<String> {
     out
 }
 
+/// One listener's rules, every page read.
+#[derive(Debug, Clone, Default)]
+pub struct Listed {
+    /// The rules for the hostname asked about (its host rule and bypass rule), if any.
+    pub found: HostRules,
+    /// Priorities in use (default rules have none: they are not counted).
+    pub used: BTreeSet<i32>,
+    /// The target groups its rules forward to, the default rule's included: what attaches a
+    /// target group to the listener's ALB.
+    pub forwards: BTreeSet<String>,
+}
+
 /// All rules of a listener (every page): the rules for `hostname` if any, and the used
 /// priorities.
 pub async fn scan_rules(
@@ -98,11 +110,16 @@ pub async fn scan_rules(
     listener: &str,
     hostname: &str,
 ) -> Result<(HostRules, BTreeSet<i32>)> {
+    let listed = list_rules(aws, listener, hostname).await?;
+    Ok((listed.found, listed.used))
+}
+
+/// All rules of a listener (every page), with the target groups they forward to.
+pub async fn list_rules(aws: &Aws, listener: &str, hostname: &str) -> Result<Listed> {
     let mut marker = None;
-    let mut used = BTreeSet::new();
-    let mut found = HostRules::default();
+    let mut out = Listed::default();
     loop {
-        let out = aws
+        let page = aws
             .elb
             .describe_rules()
             .listener_arn(listener)
@@ -117,23 +134,24 @@ pub async fn scan_rules(
                     &e,
                 )
             })?;
-        for rule in out.rules.unwrap_or_default() {
+        for rule in page.rules.unwrap_or_default() {
             if let Some(p) = rule.priority().and_then(|p| p.parse::<i32>().ok()) {
-                used.insert(p);
+                out.used.insert(p);
             }
-            if hosts(&rule).any(|h| h.eq_ignore_ascii_case(hostname)) {
+            out.forwards.extend(forwards(&rule));
+            if !hostname.is_empty() && hosts(&rule).any(|h| h.eq_ignore_ascii_case(hostname)) {
                 let r = HostRule::of(rule.rule_arn().unwrap_or_default(), &rule);
                 let slot = if r.is_bypass() {
-                    &mut found.bypass
+                    &mut out.found.bypass
                 } else {
-                    &mut found.rule
+                    &mut out.found.rule
                 };
                 slot.get_or_insert(r);
             }
         }
-        marker = out.next_marker;
+        marker = page.next_marker;
         if marker.is_none() {
-            return Ok((found, used));
+            return Ok(out);
         }
     }
 }
@@ -153,6 +171,33 @@ pub async fn rule_by_arn(aws: &Aws, arn: &str) -> Result<Option<HostRule>> {
             format!("elbv2:DescribeRules {arn}"),
             &e,
         )),
+    }
+}
+
+/// CreateRule refused because the listener's ALB is full: it holds as many rules
+/// (`TooManyRules`) or target groups (`TooManyTargetGroups`) as the account allows. The
+/// precheck counted room, so this is a race with another create: nothing was written, and the
+/// create moves on to the next ALB of the pool.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the load balancer of listener {listener} holds as many {full_of} as the account allows")]
+pub struct AlbFull {
+    pub listener: String,
+    pub full_of: FullOf,
+}
+
+/// Which limit an [`AlbFull`] hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FullOf {
+    Rules,
+    TargetGroups,
+}
+
+impl std::fmt::Display for FullOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FullOf::Rules => "rules",
+            FullOf::TargetGroups => "target groups",
+        })
     }
 }
 
@@ -178,7 +223,8 @@ fn place(used: &BTreeSet<i32>, hostname: &str, placement: Placement) -> Option<i
     }
 }
 
-/// Add a host rule of this shape at a free priority (see [`create_rule`]).
+/// Add a host rule of this shape at a free priority (see [`create_rule`]). A full ALB fails
+/// with [`AlbFull`].
 pub async fn create_host_rule(
     aws: &Aws,
     listener: &str,
@@ -247,10 +293,17 @@ pub async fn create_rule(
                 used.insert(priority);
             }
             Err(e) if error_code(&e) == Some("TooManyRules") => {
-                return Err(crate::error::Refusal::new(
-                    format!("listener {listener} holds the maximum number of rules"),
-                    "delete unused environments or raise the quota",
-                )
+                return Err(AlbFull {
+                    listener: listener.to_string(),
+                    full_of: FullOf::Rules,
+                }
+                .into());
+            }
+            Err(e) if error_code(&e) == Some("TooManyTargetGroups") => {
+                return Err(AlbFull {
+                    listener: listener.to_string(),
+                    full_of: FullOf::TargetGroups,
+                }
                 .into());
             }
             Err(e) => {

@@ -11,6 +11,7 @@ use aws_sdk_elasticloadbalancingv2::types::{TargetGroup, TargetGroupAttribute};
 
 use super::super::clone;
 use super::super::lease::Lease;
+use super::super::pool::{self, Placement};
 use super::super::precheck::{FoundTg, Infra, Observed};
 use super::super::tags::{self, Owner};
 use super::super::Action;
@@ -40,16 +41,13 @@ impl Plan<'_> {
         self.checkpoint()?;
 
         let tg = TgChain {
-            infra,
             ref_tg: &observed.ref_tg,
             ref_attrs: &observed.ref_attrs,
             found_tg: &observed.found_tg,
-            found_rule: observed.found_rules.rule.as_ref(),
-            found_bypass: observed.found_rules.bypass.as_ref(),
-            used: &observed.used,
+            placement: &observed.placement,
             hostname,
         };
-        let (td_arn, (tg_arn, (rule_arn, bypass_rule_arn))) = tokio::try_join!(
+        let (td_arn, (tg_arn, ((rule_arn, bypass_rule_arn), alb))) = tokio::try_join!(
             self.register(infra, &observed.ref_td),
             self.target_group(tg)
         )?;
@@ -58,6 +56,7 @@ impl Plan<'_> {
             .service(lease, infra, observed.found_svc.as_ref(), &td_arn, &tg_arn)
             .await?;
         Ok(Built {
+            alb,
             service_arn,
             td_arn,
             tg_arn,
@@ -90,7 +89,10 @@ impl Plan<'_> {
     /// health check goes in CreateTargetGroup; a found target group's is modified only when it
     /// differs (an older eden's or the Python eden's kept the reference's); the deregistration
     /// delay rides in the attributes call, made every time.
-    async fn target_group(&self, c: TgChain<'_>) -> Result<(String, (String, Option<String>))> {
+    async fn target_group(
+        &self,
+        c: TgChain<'_>,
+    ) -> Result<(String, ((String, Option<String>), elb::Alb))> {
         let aws = self.aws();
         let t = Instant::now();
         let tuning = self.profile.target_group_tuning.as_ref();
@@ -129,64 +131,105 @@ impl Plan<'_> {
             )
             .await
         };
-        let (_, rule_arn) = tokio::try_join!(attrs, self.rule(&c, &tg_arn))?;
-        Ok((tg_arn, rule_arn))
+        let (_, rule) = tokio::try_join!(attrs, self.rule(&c, &tg_arn))?;
+        Ok((tg_arn, rule))
     }
 
     /// The host-header rule: this hostname's own (re)tagged and realigned with the profile, or
-    /// a new one; then its bypass rule (`rules.rs`).
-    async fn rule(&self, c: &TgChain<'_>, tg_arn: &str) -> Result<(String, Option<String>)> {
-        let hostname = c.hostname;
-        let listener = &c.infra.alb.listener_arn;
+    /// a new one on the placement's ALB; then its bypass rule (`rules.rs`); with the ALB they
+    /// are on.
+    async fn rule(
+        &self,
+        c: &TgChain<'_>,
+        tg_arn: &str,
+    ) -> Result<((String, Option<String>), elb::Alb)> {
+        let (hostname, placed) = (c.hostname, c.placement);
         let wanted = self.wanted_rule(hostname, tg_arn);
-        let host_rule = match c.found_rule {
+        let (host_rule, alb, used) = match &placed.found_rules.rule {
             Some(rule) if rule.forwards_to.iter().any(|a| a == tg_arn) => {
                 // (re)tag: a rule the Python eden made, or one whose tagging was cut short
                 self.adopt(&rule.arn).await?;
                 if !self.realign(rule, &wanted, "listener-rule").await? {
                     bail!("listener rule {} vanished while deploying; retry", rule.arn);
                 }
-                rule.clone()
+                (rule.clone(), placed.alb.clone(), placed.used.clone())
             }
             Some(rule) => bail!(
                 "listener rule {} for {hostname} forwards to another target group ({}); delete it and retry",
                 rule.arn,
                 rule.forwards_to.join(", ")
             ),
-            None => {
-                let t = Instant::now();
-                let (arn, priority) = elb::create_rule(
-                    self.aws(),
-                    listener,
-                    &wanted,
-                    c.used.clone(),
-                    elb::to_tags(&self.tags()),
-                    elb::Placement::Preferred,
-                )
-                .await?;
-                self.steps.done(
-                    t,
-                    "listener-rule",
-                    format!("host {hostname} → target group ({arn})"),
-                );
-                elb::HostRule {
-                    arn,
-                    forwards_to: vec![tg_arn.to_string()],
-                    shape: Some(wanted),
-                    priority: Some(priority),
-                }
-            }
+            None => self.new_rule(placed, &wanted).await?,
         };
         let bypass = self
             .bypass_rule(
-                listener,
+                &alb.listener_arn,
                 hostname,
-                c.found_bypass,
-                (&host_rule, c.used),
+                placed.found_rules.bypass.as_ref(),
+                (&host_rule, &used),
                 tg_arn,
             )
             .await?;
-        Ok((host_rule.arn, bypass))
+        Ok(((host_rule.arn, bypass), alb))
+    }
+
+    /// CreateRule on the chosen ALB; if a race filled it (`elb::AlbFull`: nothing was written
+    /// there, and the target group attaches to an ALB only through a rule), on the next ALB with
+    /// room, in the placement's order. The rule, the ALB and the priorities in use there.
+    async fn new_rule(
+        &self,
+        placed: &Placement,
+        wanted: &elb::RuleShape,
+    ) -> Result<(elb::HostRule, elb::Alb, BTreeSet<i32>)> {
+        let t = Instant::now();
+        let hostname = &wanted.hostname;
+        let candidates = std::iter::once((&placed.alb, &placed.used))
+            .chain(placed.fallbacks.iter().map(|(a, u)| (a, u)));
+        let mut tried = Vec::new();
+        for (alb, used) in candidates {
+            let created = elb::create_rule(
+                self.aws(),
+                &alb.listener_arn,
+                wanted,
+                used.clone(),
+                elb::to_tags(&self.tags()),
+                elb::Placement::Preferred,
+            )
+            .await;
+            match created {
+                Ok((arn, priority)) => {
+                    self.steps.done(
+                        t,
+                        "listener-rule",
+                        format!("host {hostname} → target group on {} ({arn})", alb.name()),
+                    );
+                    let mut used = used.clone();
+                    used.insert(priority);
+                    let rule = elb::HostRule {
+                        arn,
+                        forwards_to: wanted
+                            .target_group()
+                            .into_iter()
+                            .map(String::from)
+                            .collect(),
+                        shape: Some(wanted.clone()),
+                        priority: Some(priority),
+                    };
+                    return Ok((rule, alb.clone(), used));
+                }
+                Err(e) if e.downcast_ref::<elb::AlbFull>().is_some() => {
+                    tracing::info!("{e:#}; trying the next ALB of the pool");
+                    self.steps.done(
+                        t,
+                        "placement",
+                        format!("{} filled up meanwhile", alb.name()),
+                    );
+                    tried.push(alb.name().to_string());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(pool::raced_full(&tried).into())
     }
 
     /// The service: the one found realigned to this revision and target group, or a new one.
@@ -237,12 +280,9 @@ impl Plan<'_> {
 
 /// What the target-group chain works from.
 struct TgChain<'a> {
-    infra: &'a Infra,
     ref_tg: &'a TargetGroup,
     ref_attrs: &'a [TargetGroupAttribute],
     found_tg: &'a FoundTg,
-    found_rule: Option<&'a elb::HostRule>,
-    found_bypass: Option<&'a elb::HostRule>,
-    used: &'a BTreeSet<i32>,
+    placement: &'a Placement,
     hostname: &'a str,
 }

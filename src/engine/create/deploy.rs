@@ -22,6 +22,7 @@ impl Plan<'_> {
         lease: &Lease,
         prev: &EnvState,
         infra: &Infra,
+        alb: &elb::Alb,
         own_td: &TaskDefinition,
         hostname: &str,
     ) -> Result<Option<Outcome>> {
@@ -31,7 +32,8 @@ impl Plan<'_> {
             .unwrap_or_else(|| infra.container.clone());
         let own_td = &with_env(own_td, &container, &self.req.env);
         let t = Instant::now();
-        let side = self.side_effects(infra, hostname, t, "entry restored");
+        // the alias points at the preview's own ALB (the state's), never another of the pool
+        let side = self.side_effects(alb, hostname, t, "entry restored");
         let main = self.deploy_chain(prev, own_td, &container, hostname, t);
         let (record_types, main) = tokio::join!(side, main);
         let record_types = record_types?;

@@ -176,12 +176,13 @@ async fn by_name(ask: &Ask<'_>) -> Result<Targets> {
             None => dns::zone_name(aws, &profile.dynamic_zone_id).await,
         }
     };
-    let (zone, services, tg, revisions, alb) = tokio::join!(
+    let arns = profile.alb_pool();
+    let (zone, services, tg, revisions, pool) = tokio::join!(
         zone,
         services_by_name(ask),
         elb::find_target_group(aws, &names.target_group),
         revisions(ask),
-        elb::alb(aws, &profile.master_alb_arn),
+        elb::albs(aws, &arns),
     );
     let zone = zone?;
     let hostname = names.hostname(&zone);
@@ -217,7 +218,7 @@ async fn by_name(ask: &Ask<'_>) -> Result<Targets> {
     if !legacy_hostname.eq_ignore_ascii_case(&hostname) {
         hostnames.push(legacy_hostname);
     }
-    by_host(ask, &alb?, &hostnames, &mut out).await?;
+    by_host(ask, &pool?, &hostnames, &mut out).await?;
     out.hostname = Some(hostname);
     Ok(out)
 }
@@ -239,19 +240,28 @@ async fn services_by_name(ask: &Ask<'_>) -> Result<Vec<aws_sdk_ecs::types::Servi
 }
 
 /// The rule and the records for each hostname (ours, then the legacy spelling); a rule only
-/// if it forwards to the target group found by name.
+/// if it forwards to the target group found by name. The rule is looked for on every ALB of
+/// the pool (which one it is on, only a complete state records).
 async fn by_host(
     ask: &Ask<'_>,
-    alb: &elb::Alb,
+    pool: &[elb::Alb],
     hostnames: &[String],
     out: &mut Targets,
 ) -> Result<()> {
     for h in hostnames {
+        let rules = pool
+            .iter()
+            .map(|alb| elb::scan_rules(ask.aws, &alb.listener_arn, h));
         let (rules, records) = tokio::join!(
-            elb::scan_rules(ask.aws, &alb.listener_arn, h),
+            futures::future::try_join_all(rules),
             dns::find_records(ask.aws, &ask.profile.dynamic_zone_id, h),
         );
-        let found = rules?.0;
+        // the hostname's rules on whichever ALB of the pool holds them
+        let found = rules?
+            .into_iter()
+            .map(|(r, _)| r)
+            .find(|r| r.rule.is_some() || r.bypass.is_some())
+            .unwrap_or_default();
         for (rule, slot) in [
             (found.rule, &mut out.rule),
             (found.bypass, &mut out.bypass_rule),
