@@ -285,6 +285,9 @@ impl Deletion<'_> {
             metadata: Default::default(),
             steps: vec![],
             dns_change_id: None,
+            sleep: None,
+            woke: false,
+            state: None,
         }
     }
 }
