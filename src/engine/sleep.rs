@@ -159,7 +159,7 @@ impl Run<'_> {
         self.steps.done(t, "listener-rule", what);
         let asleep = Sleep {
             phase: SleepPhase::Asleep,
-            since: lease::now_secs(),
+            since: Sleep::now(),
             awake_count,
         };
         let state = EnvState {
@@ -231,7 +231,7 @@ impl Run<'_> {
     async fn record(&self, phase: SleepPhase, awake_count: i32) -> Result<()> {
         let sleep = Sleep {
             phase,
-            since: lease::now_secs(),
+            since: Sleep::now(),
             awake_count,
         };
         self.lease

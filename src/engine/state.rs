@@ -83,6 +83,11 @@ pub struct Sleep {
 pub const SLEEP_ATTRIBUTES: [&str; 3] = ["sleep_phase", "sleep_since", "awake_count"];
 
 impl Sleep {
+    /// Now, to the millisecond the state item keeps (so a result equals what is read back).
+    pub fn now() -> f64 {
+        (super::lease::now_secs() * 1000.0).round() / 1000.0
+    }
+
     /// The attributes as the state item holds them.
     pub fn to_attributes(&self) -> Vec<(&'static str, AttributeValue)> {
         vec![

@@ -125,7 +125,7 @@ impl Plan<'_> {
         if sleep.phase != SleepPhase::Waking {
             let waking = Sleep {
                 phase: SleepPhase::Waking,
-                since: lease::now_secs(),
+                since: Sleep::now(),
                 awake_count: sleep.awake_count,
             };
             lease
