@@ -416,17 +416,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             lease_wait,
             wait_timeout,
             overrides,
-        } => {
-            let (profile, aws) = profile_and_aws(g, overrides).await?;
-            let settings = wait::Settings::for_profile(&profile, *wait_timeout);
-            let engine = engine(g, aws, *lease_wait);
-            print_outcome(
-                &engine.wake(&profile, name, settings).await?,
-                *output,
-                g.verbose,
-            );
-            Ok(0)
-        }
+        } => wake(g, name, *output, *lease_wait, *wait_timeout, overrides).await,
         Command::Unlock {
             name,
             output,
@@ -456,6 +446,23 @@ async fn sleep(
 ) -> Result<i32> {
     let (profile, aws) = profile_and_aws(g, overrides).await?;
     let outcome = engine(g, aws, lease_wait).sleep(&profile, name).await?;
+    print_outcome(&outcome, output, g.verbose);
+    Ok(0)
+}
+
+async fn wake(
+    g: &Global,
+    name: &str,
+    output: Output,
+    lease_wait: u64,
+    wait_timeout: Duration,
+    overrides: &ProfileFlags,
+) -> Result<i32> {
+    let (profile, aws) = profile_and_aws(g, overrides).await?;
+    let settings = wait::Settings::for_profile(&profile, wait_timeout);
+    let outcome = engine(g, aws, lease_wait)
+        .wake(&profile, name, settings)
+        .await?;
     print_outcome(&outcome, output, g.verbose);
     Ok(0)
 }
