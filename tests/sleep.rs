@@ -483,3 +483,88 @@ async fn the_cli_sleeps_and_ls_shows_each_environments_state() {
         assert!(out.contains(flag) && out.contains("rule"), "{out}");
     }
 }
+
+/// The reference moves to a new revision (same containers): the next deploy takes the full,
+/// observing path.
+async fn move_the_reference(w: &World) {
+    let (cluster, reference) = (
+        w.s(&["cluster"]),
+        w.s(&["references", "api", "service_arn"]),
+    );
+    let ecs = &w.aws.ecs;
+    let svc = ecs
+        .describe_services()
+        .cluster(&cluster)
+        .services(&reference)
+        .send()
+        .await
+        .unwrap()
+        .services
+        .unwrap()
+        .remove(0);
+    let td = ecs
+        .describe_task_definition()
+        .task_definition(svc.task_definition().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap();
+    let new_td = ecs
+        .register_task_definition()
+        .family(td.family().unwrap())
+        .set_task_role_arn(td.task_role_arn.clone())
+        .set_execution_role_arn(td.execution_role_arn.clone())
+        .set_network_mode(td.network_mode.clone())
+        .set_container_definitions(td.container_definitions.clone())
+        .set_requires_compatibilities(td.requires_compatibilities.clone())
+        .set_cpu(td.cpu.clone())
+        .set_memory(td.memory.clone())
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap()
+        .task_definition_arn
+        .unwrap();
+    ecs.update_service()
+        .cluster(&cluster)
+        .service(&reference)
+        .task_definition(new_td)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_path_deploy_to_a_sleeping_preview_wakes_it_too() {
+    let e = env("sf").await;
+    e.engine.sleep(&e.api, "pr-1").await.unwrap();
+    move_the_reference(&e.w).await;
+    e.ready();
+    e.writes();
+    let image = e.w.image("api", "sha-2");
+    let out = e
+        .engine
+        .create(&e.api, &e.w.request("pr-1", &image))
+        .await
+        .unwrap();
+    assert_eq!((out.action, out.woke), (Some(Action::Deployed), true));
+    let calls = e.inst.calls();
+    let described = calls
+        .iter()
+        .filter(|c| c.operation == "ECS.DescribeTaskDefinition")
+        .count();
+    assert!(
+        described >= 1,
+        "the full path read the reference's revision"
+    );
+    e.inj.clear();
+    assert!(e.desired().await >= 1);
+    assert_eq!(
+        e.rule_then().await,
+        ("forward".into(), e.own_target_group())
+    );
+    assert!(!e.item().await.contains_key("sleep_phase"));
+    verify_environment(&e.w, "api", "pr-1", &image).await;
+}

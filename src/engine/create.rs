@@ -177,6 +177,7 @@ impl Plan<'_> {
             environment: &self.req.environment,
             image: &self.image,
             names: &self.names,
+            sleeping_rule: None,
         }
     }
 
@@ -230,7 +231,15 @@ impl Plan<'_> {
         let n = &self.names;
         // Round 2: the last reads and checks. Nothing is written before they all pass.
         // (reads only, and a wait for a DRAINING service: abandoned at once on a signal)
-        let subject = self.subject();
+        let sleeping_rule = lease
+            .previous
+            .as_ref()
+            .filter(|s| s.sleep.is_some())
+            .and_then(|s| s.rule_arn.as_deref());
+        let subject = Subject {
+            sleeping_rule,
+            ..self.subject()
+        };
         let observe = Box::pin(precheck::observe(
             self.aws(),
             &subject,

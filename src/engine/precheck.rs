@@ -115,6 +115,9 @@ pub struct Subject<'a> {
     pub environment: &'a str,
     pub image: &'a ImageRef,
     pub names: &'a ResourceNames,
+    /// The environment's own rule while it sleeps (the state's `rule_arn`): it leads to the
+    /// waker or a page, not to the target group, and is still ours.
+    pub sleeping_rule: Option<&'a str>,
 }
 
 /// Round 1, and round 2's reads as their inputs and the lease arrive ([`Early`]): four chains
@@ -334,7 +337,11 @@ pub async fn observe(
 
     check_owners(s, found_svc.as_ref(), found_tg.as_ref(), own_td)?;
     let found_tg_arn = found_tg.as_ref().map(|f| f.arn.as_str());
-    check_rule(hostname, found_rule.as_ref(), found_tg_arn)?;
+    // (a sleeping environment's own rule leads elsewhere until it wakes)
+    let awake_rule = found_rule
+        .as_ref()
+        .filter(|r| Some(r.arn.as_str()) != s.sleeping_rule);
+    check_rule(hostname, awake_rule, found_tg_arn)?;
     check_capacity(
         &infra.alb,
         &on_alb?,
