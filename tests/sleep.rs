@@ -92,6 +92,13 @@ impl Env {
         ready::answer(&self.inj, &self.waking(), || true);
     }
 
+    /// The requests sent since the last look (then forgotten).
+    fn requests(&self) -> Vec<String> {
+        let calls = self.inst.calls();
+        self.inst.reset();
+        calls.into_iter().map(|c| c.operation).collect()
+    }
+
     /// How many times each write of sleep and wake was sent since the last look.
     fn writes(&self) -> (usize, usize) {
         let calls = self.inst.calls();
@@ -184,7 +191,18 @@ async fn sleep_and_wake_are_idempotent_and_say_how_to_wake() {
     assert_eq!(slept.action, Some(Action::Slept));
     let s = slept.sleep.expect("asleep");
     assert_eq!((s.phase, s.awake_count), (SleepPhase::Asleep, awake));
-    assert_eq!(e.writes(), (1, 1), "one UpdateService, one ModifyRule");
+    // lease; the desired count; `sleeping` recorded; 0 tasks; the rule; `asleep` (releases)
+    assert_eq!(
+        e.requests(),
+        [
+            "DynamoDB.UpdateItem",
+            "ECS.DescribeServices",
+            "DynamoDB.UpdateItem",
+            "ECS.UpdateService",
+            "Elastic Load Balancing v2.ModifyRule",
+            "DynamoDB.PutItem",
+        ]
+    );
     assert_eq!(e.desired().await, 0);
     let (kind, detail) = e.rule_then().await;
     assert_eq!(kind, "fixed-response");
@@ -201,7 +219,11 @@ async fn sleep_and_wake_are_idempotent_and_say_how_to_wake() {
     // again: nothing more is written, and it says since when
     let again = e.engine.sleep(&e.api, "pr-1").await.unwrap();
     assert_eq!(again.sleep, Some(s));
-    assert_eq!(e.writes(), (0, 0));
+    assert_eq!(
+        e.requests(),
+        ["DynamoDB.UpdateItem", "DynamoDB.UpdateItem"],
+        "the lease taken and given back, nothing else"
+    );
 
     e.ready();
     let woke = e.engine.wake(&e.api, "pr-1", quick()).await.unwrap();
@@ -209,7 +231,23 @@ async fn sleep_and_wake_are_idempotent_and_say_how_to_wake() {
         (woke.action, woke.woke, woke.sleep),
         (Some(Action::Woke), true, None)
     );
-    assert_eq!(e.writes(), (1, 1));
+    let sent = e.requests();
+    let n = |op: &str| sent.iter().filter(|o| *o == op).count();
+    assert_eq!(
+        (
+            n("ECS.UpdateService"),
+            n("Elastic Load Balancing v2.ModifyRule")
+        ),
+        (1, 1)
+    );
+    // lease, `waking`, the count, the wait's polls (≤ 3 requests each), the rule, the state
+    let polls = n("ECS.DescribeServices");
+    assert!(polls >= 2, "{sent:?}");
+    assert!(
+        sent.len() <= 5 + 3 * polls,
+        "{} requests: {sent:?}",
+        sent.len()
+    );
     assert_eq!(e.desired().await, awake);
     assert_eq!(
         e.rule_then().await,
@@ -221,7 +259,11 @@ async fn sleep_and_wake_are_idempotent_and_say_how_to_wake() {
 
     let again = e.engine.wake(&e.api, "pr-1", quick()).await.unwrap();
     assert!(!again.woke);
-    assert_eq!(e.writes(), (0, 0));
+    assert_eq!(
+        e.requests(),
+        ["DynamoDB.UpdateItem", "DynamoDB.UpdateItem"],
+        "the lease taken and given back, nothing else"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
