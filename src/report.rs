@@ -145,6 +145,7 @@ mod tests {
             steps: vec![],
             dns_change_id: None,
             sleep: None,
+            last_woken: None,
             woke: false,
             state: None,
         }

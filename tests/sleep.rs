@@ -256,6 +256,13 @@ async fn sleep_and_wake_are_idempotent_and_say_how_to_wake() {
     let item = e.item().await;
     assert!(!item.contains_key("sleep_phase"), "{item:?}");
     assert!(item.contains_key("last_woke"), "{item:?}");
+    let row = e.engine.list(Some("api")).await.unwrap().remove(0);
+    assert_eq!(row.state.as_deref(), Some("awake"));
+    assert!(
+        row.last_woken.is_some() && row.last_woken == woke.last_woken,
+        "{row:?}"
+    );
+    e.requests(); // (the list's Query)
 
     let again = e.engine.wake(&e.api, "pr-1", quick()).await.unwrap();
     assert!(!again.woke);
@@ -512,6 +519,7 @@ async fn the_cli_sleeps_and_ls_shows_each_environments_state() {
         "{rows}"
     );
     assert_eq!(rows[0]["sleep"]["phase"], "asleep");
+    assert_eq!(rows[0].get("last_woken"), None, "never woken yet: {rows}");
     assert!(
         rows[0]["sleep"]["awake_count"].as_i64().unwrap() >= 1,
         "{rows}"

@@ -354,6 +354,7 @@ impl Plan<'_> {
             metadata: state.metadata,
             steps: self.steps.take(),
             dns_change_id: self.dns_change.lock().expect("not poisoned").take(),
+            last_woken: state.last_woke.map(super::rfc3339),
             sleep: state.sleep,
             woke: self.woke.load(std::sync::atomic::Ordering::Relaxed),
             state: None,
@@ -363,7 +364,7 @@ impl Plan<'_> {
     /// When the preview last woke: now if this run woke it, else as it was.
     fn last_woke(&self, lease: &Lease) -> Option<f64> {
         if self.woke.load(std::sync::atomic::Ordering::Relaxed) {
-            return Some(lease::now_secs());
+            return Some(super::state::Sleep::now());
         }
         lease.previous.as_ref().and_then(|s| s.last_woke)
     }

@@ -286,6 +286,7 @@ impl Deletion<'_> {
             steps: vec![],
             dns_change_id: None,
             sleep: None,
+            last_woken: None,
             woke: false,
             state: None,
         }

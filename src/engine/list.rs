@@ -71,6 +71,7 @@ fn row(s: EnvState, leased: bool) -> Outcome {
         metadata: s.metadata,
         steps: vec![],
         dns_change_id: None,
+        last_woken: s.last_woke.map(super::rfc3339),
         sleep: s.sleep,
         state,
         woke: false,

@@ -90,6 +90,10 @@ pub struct Outcome {
     /// or "waking".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// When a wake (or a deploy that woke it) last made it serve again (RFC 3339; `ls` rows and
+    /// results).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_woken: Option<String>,
     /// This run made a sleeping preview serve again: a wake, or a deploy to a sleeping preview.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub woke: bool,
