@@ -46,6 +46,20 @@ pub fn text(o: &Outcome, verbose: bool) -> String {
                 o.environment, o.profile
             )
         }
+        Some(Action::Slept) => format!(
+            "Environment {} (profile {}) is {}",
+            o.environment,
+            o.profile,
+            crate::engine::state::describe(o.sleep.as_ref())
+        ),
+        Some(Action::Woke) if o.woke => format!(
+            "Woke environment {} (profile {}): ready and serving",
+            o.environment, o.profile
+        ),
+        Some(Action::Woke) => format!(
+            "Environment {} (profile {}) is awake; nothing to wake",
+            o.environment, o.profile
+        ),
         None => format!("Environment {} (profile {})", o.environment, o.profile),
     };
     out.push_str(&head);
@@ -99,8 +113,13 @@ pub fn list_text(rows: &[Outcome]) -> String {
             .as_deref()
             .map(|a| format!(" on {}", crate::aws::elb::name_of(a)))
             .unwrap_or_default();
+        let state = r
+            .state
+            .as_ref()
+            .map(|s| format!(" {s}"))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "  {} {} [{}]{alb} (last updated: {})\n",
+            "  {} {} [{}]{state}{alb} (last updated: {})\n",
             r.environment,
             r.hostname.as_deref().unwrap_or("-"),
             r.status.as_deref().unwrap_or("?"),
@@ -132,6 +151,10 @@ mod tests {
             metadata: Default::default(),
             steps: vec![],
             dns_change_id: None,
+            sleep: None,
+            last_woken: None,
+            woke: false,
+            state: None,
         }
     }
 

@@ -53,27 +53,12 @@ struct Plan<'a> {
     steps: Steps,
     /// The Route 53 change of this run's UPSERT (the readiness wait checks it is INSYNC).
     dns_change: std::sync::Mutex<Option<String>>,
+    /// This run woke a sleeping preview (its rule forwards again): `Outcome::woke`.
+    woke: std::sync::atomic::AtomicBool,
 }
 
 pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Result<Outcome> {
-    names::validate_environment(&req.environment).map_err(BadInput)?;
-    let image = ImageRef::parse(&req.image_uri).map_err(BadInput)?;
-    let secrets = super::rule::Secrets::from_source(profile, &engine.secrets)?;
-    let names = ResourceNames::new(
-        &profile.name_prefix,
-        &profile.domain_name_prefix,
-        &req.environment,
-    );
-    let plan = Plan {
-        engine,
-        profile,
-        req,
-        image,
-        names,
-        secrets,
-        steps: Steps::default(),
-        dns_change: Default::default(),
-    };
+    let plan = Plan::new(engine, profile, req)?;
     let aws = &engine.aws;
     let target = format!("{}/{}", profile.name, req.environment);
 
@@ -136,6 +121,37 @@ pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Res
     .await
 }
 
+impl<'a> Plan<'a> {
+    /// The request checked (names, image, the secrets the profile names) before any request.
+    fn new(engine: &'a Engine, profile: &'a Profile, req: &'a CreateRequest) -> Result<Plan<'a>> {
+        names::validate_environment(&req.environment).map_err(BadInput)?;
+        let image = ImageRef::parse(&req.image_uri).map_err(BadInput)?;
+        let secrets = super::rule::Secrets::from_source(profile, &engine.secrets)?;
+        let names = ResourceNames::new(
+            &profile.name_prefix,
+            &profile.domain_name_prefix,
+            &req.environment,
+        );
+        Ok(Plan {
+            engine,
+            profile,
+            req,
+            image,
+            names,
+            secrets,
+            steps: Steps::default(),
+            dns_change: Default::default(),
+            woke: Default::default(),
+        })
+    }
+}
+
+/// The environment's own rule while it sleeps (the state's): it leads to the waker or a page.
+fn sleeping_rule(lease: &Lease) -> Option<&str> {
+    let asleep = lease.previous.as_ref().filter(|s| s.sleep.is_some());
+    asleep.and_then(|s| s.rule_arn.as_deref())
+}
+
 /// For people (`-v`): a wait for another run's lease, and a takeover.
 pub(crate) fn lease_steps(lease: &Lease, steps: &Steps, t: Instant) {
     match &lease.took_over {
@@ -182,6 +198,7 @@ impl Plan<'_> {
             environment: &self.req.environment,
             image: &self.image,
             names: &self.names,
+            sleeping_rule: None,
         }
     }
 
@@ -240,7 +257,10 @@ impl Plan<'_> {
         let n = &self.names;
         // Round 2: the last reads and checks. Nothing is written before they all pass.
         // (reads only, and a wait for a DRAINING service: abandoned at once on a signal)
-        let subject = self.subject();
+        let subject = Subject {
+            sleeping_rule: sleeping_rule(lease),
+            ..self.subject()
+        };
         let pinned = lease.previous.as_ref().and_then(pinned_alb);
         let observe = Box::pin(precheck::observe(
             self.aws(),
@@ -268,6 +288,7 @@ impl Plan<'_> {
             // a race filled the chosen ALB: the alias follows the rule to the next one
             record_types = self.side_dns(&built.alb, hostname, t).await?;
         }
+        self.wake_if_asleep(lease, &built).await?;
         let state = EnvState {
             profile: p.name.clone(),
             environment: self.req.environment.clone(),
@@ -292,6 +313,8 @@ impl Plan<'_> {
             alb_arn: Some(built.alb.arn.clone()),
             record_types,
             metadata: self.metadata(lease),
+            sleep: None,
+            last_woke: self.last_woke(lease),
         };
         self.finish(lease, state, built.action, &built.td_arn, built.revisions)
             .await
@@ -350,7 +373,45 @@ impl Plan<'_> {
             metadata: state.metadata,
             steps: self.steps.take(),
             dns_change_id: self.dns_change.lock().expect("not poisoned").take(),
+            last_woken: state.last_woke.map(super::rfc3339),
+            sleep: state.sleep,
+            woke: self.woke.load(std::sync::atomic::Ordering::Relaxed),
+            state: None,
         })
+    }
+
+    /// When the preview last woke: now if this run woke it, else as it was.
+    fn last_woke(&self, lease: &Lease) -> Option<f64> {
+        if self.woke.load(std::sync::atomic::Ordering::Relaxed) {
+            return Some(super::state::Sleep::now());
+        }
+        lease.previous.as_ref().and_then(|s| s.last_woke)
+    }
+
+    /// The full path on a sleeping preview: its service runs again (realigned by the build);
+    /// its rule forwards once the tasks are ready.
+    async fn wake_if_asleep(&self, lease: &Lease, built: &Built) -> Result<()> {
+        let Some(prev) = lease.previous.as_ref().filter(|s| s.sleep.is_some()) else {
+            return Ok(());
+        };
+        let awake = EnvState {
+            service_arn: Some(built.service_arn.clone()),
+            target_group_arn: Some(built.tg_arn.clone()),
+            rule_arn: Some(built.rule_arn.clone()),
+            ..prev.clone()
+        };
+        self.wake_after_deploy(&awake).await
+    }
+
+    /// A deploy to a sleeping preview: wait for its tasks, then forward its rule to them.
+    async fn wake_after_deploy(&self, state: &EnvState) -> Result<()> {
+        self.checkpoint()?;
+        let settings =
+            super::wait::Settings::for_profile(self.profile, super::sleep::DEPLOY_WAKE_TIMEOUT);
+        super::sleep::forward_when_ready(self.engine, self.profile, state, &settings, &self.steps)
+            .await?;
+        self.woke.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     fn metadata(&self, lease: &Lease) -> std::collections::BTreeMap<String, String> {

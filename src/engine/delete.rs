@@ -294,6 +294,10 @@ impl Deletion<'_> {
             metadata: Default::default(),
             steps: vec![],
             dns_change_id: None,
+            sleep: None,
+            last_woken: None,
+            woke: false,
+            state: None,
         }
     }
 }

@@ -40,6 +40,10 @@ pub async fn run(engine: &Engine, profile: Option<&str>) -> Result<Vec<Outcome>>
 }
 
 fn row(s: EnvState, leased: bool) -> Outcome {
+    // awake, asleep or half-way: only a complete environment sleeps
+    let state = s
+        .is_complete()
+        .then(|| super::state::describe(s.sleep.as_ref()));
     let status = if s.is_complete() {
         if leased {
             "updating"
@@ -72,5 +76,9 @@ fn row(s: EnvState, leased: bool) -> Outcome {
         metadata: s.metadata,
         steps: vec![],
         dns_change_id: None,
+        last_woken: s.last_woke.map(super::rfc3339),
+        sleep: s.sleep,
+        state,
+        woke: false,
     }
 }

@@ -12,6 +12,7 @@ pub mod list;
 pub mod pool;
 pub mod precheck;
 pub mod rule;
+pub mod sleep;
 pub mod state;
 pub mod steps;
 pub mod table;
@@ -37,6 +38,10 @@ pub enum Action {
     Deployed,
     Deleted,
     Absent,
+    /// `eden sleep`: the preview is asleep (also when it already was: then `steps` is empty).
+    Slept,
+    /// `eden wake`: the preview is awake (also when it already was: then `woke` is false).
+    Woke,
 }
 
 impl Action {
@@ -46,12 +51,14 @@ impl Action {
             Action::Deployed => "deployed",
             Action::Deleted => "deleted",
             Action::Absent => "absent",
+            Action::Slept => "slept",
+            Action::Woke => "woke",
         }
     }
 }
 
 /// The result of create, deploy or delete (also one row of `ls`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct Outcome {
     pub profile: String,
     pub environment: String,
@@ -80,6 +87,20 @@ pub struct Outcome {
     /// readiness wait checks it is INSYNC.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dns_change_id: Option<String>,
+    /// Asleep or half-way (`ls` rows, sleep and wake results); `None`: awake.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sleep: Option<state::Sleep>,
+    /// `ls` rows of complete environments: "awake", "asleep since 14:02 UTC", "going to sleep"
+    /// or "waking".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// When a wake (or a deploy that woke it) last made it serve again (RFC 3339; `ls` rows and
+    /// results).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_woken: Option<String>,
+    /// This run made a sleeping preview serve again: a wake, or a deploy to a sleeping preview.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub woke: bool,
 }
 
 /// Everything an operation needs besides its request.
@@ -144,6 +165,23 @@ impl Engine {
 
     pub async fn delete(&self, profile: &Profile, environment: &str) -> Result<Outcome, Error> {
         Ok(Box::pin(delete::run(self, profile, environment)).await?)
+    }
+
+    /// Put the environment to sleep: no tasks, its rule leading to the waker (or a page saying
+    /// how to wake it). Idempotent; finishes a half-done sleep or wake.
+    pub async fn sleep(&self, profile: &Profile, environment: &str) -> Result<Outcome, Error> {
+        Ok(Box::pin(sleep::sleep(self, profile, environment)).await?)
+    }
+
+    /// Wake the environment: its tasks back, and once they are ready (as `--wait` judges) its
+    /// rule forwarding to them again. Idempotent; finishes a half-done sleep or wake.
+    pub async fn wake(
+        &self,
+        profile: &Profile,
+        environment: &str,
+        wait: wait::Settings,
+    ) -> Result<Outcome, Error> {
+        Ok(Box::pin(sleep::wake(self, profile, environment, wait)).await?)
     }
 
     pub async fn list(&self, profile: Option<&str>) -> Result<Vec<Outcome>, Error> {

@@ -111,6 +111,9 @@ pub struct Subject<'a> {
     pub environment: &'a str,
     pub image: &'a ImageRef,
     pub names: &'a ResourceNames,
+    /// The environment's own rule while it sleeps (the state's `rule_arn`): it leads to the
+    /// waker or a page, not to the target group, and is still ours.
+    pub sleeping_rule: Option<&'a str>,
 }
 
 /// Round 1, and round 2's reads as their inputs and the lease arrive ([`Early`]): four chains
@@ -334,7 +337,12 @@ pub async fn observe(
     let seen = pool_seen(aws, &infra.pool, usage?, pinned, hostname).await?;
     let rules_each = 1 + usize::from(p.access.bypass.is_some());
     let placement = pool::place(seen, &limits?, pinned, found_tg_arn, rules_each)?;
-    check_rules(hostname, &placement.found_rules, found_tg_arn)?;
+    check_rules(
+        hostname,
+        &placement.found_rules,
+        found_tg_arn,
+        s.sleeping_rule,
+    )?;
 
     if found_svc
         .as_ref()
@@ -501,19 +509,27 @@ pub fn check_owner(kind: &str, name: &str, owner: Owner) -> Result<(), Refusal> 
     }
 }
 
-/// The hostname's rule and bypass rule must forward to this environment's target group.
-fn check_rules(hostname: &str, rules: &elb::HostRules, tg: Option<&str>) -> Result<(), Refusal> {
-    check_rule(hostname, rules.rule.as_ref(), tg)?;
-    check_rule(hostname, rules.bypass.as_ref(), tg)
+/// The hostname's rule and bypass rule must forward to this environment's target group (the
+/// host rule may be its own `sleeping` rule).
+fn check_rules(
+    hostname: &str,
+    rules: &elb::HostRules,
+    tg: Option<&str>,
+    sleeping: Option<&str>,
+) -> Result<(), Refusal> {
+    check_rule(hostname, rules.rule.as_ref(), tg, sleeping)?;
+    check_rule(hostname, rules.bypass.as_ref(), tg, None)
 }
 
-/// A rule for the hostname must forward to this environment's target group.
+/// A rule for the hostname must forward to this environment's target group (or be its own
+/// `sleeping` rule, which leads elsewhere until the environment wakes).
 fn check_rule(
     hostname: &str,
     rule: Option<&elb::HostRule>,
     tg: Option<&str>,
+    sleeping: Option<&str>,
 ) -> Result<(), Refusal> {
-    match rule {
+    match rule.filter(|r| Some(r.arn.as_str()) != sleeping) {
         Some(r) if !tg.is_some_and(|tg| r.forwards_to.iter().any(|a| a == tg)) => {
             Err(Refusal::new(
                 format!(
@@ -560,10 +576,14 @@ mod tests {
             shape: None,
             priority: Some(7),
         };
-        assert!(check_rule("h", Some(&rule), Some("mine")).is_ok());
-        assert!(check_rule("h", Some(&rule), Some("other")).is_err());
-        assert!(check_rule("h", Some(&rule), None).is_err());
-        assert!(check_rule("h", None, None).is_ok());
+        assert!(check_rule("h", Some(&rule), Some("mine"), None).is_ok());
+        assert!(check_rule("h", Some(&rule), Some("other"), None).is_err());
+        assert!(check_rule("h", Some(&rule), None, None).is_err());
+        assert!(check_rule("h", None, None, None).is_ok());
+        // the environment's own rule while it sleeps leads elsewhere, and is still its own
+        let own = rule.arn.clone();
+        assert!(check_rule("h", Some(&rule), Some("other"), Some(&own)).is_ok());
+        assert!(check_rule("h", Some(&rule), Some("other"), Some("another")).is_err());
     }
 
     #[test]

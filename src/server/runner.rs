@@ -211,7 +211,7 @@ impl PreviewRunner {
                     return done("superseded");
                 }
             }
-            Decision::Delete { .. } => {}
+            Decision::Delete { .. } | Decision::Sleep | Decision::Wake => {}
         }
         let report = pr.ctx.execute(&prepared).await;
         super::metrics::wait_failures(&report);

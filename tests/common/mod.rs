@@ -17,6 +17,7 @@ pub mod hold_proxy;
 pub mod observe;
 pub mod paused;
 pub mod pool;
+pub mod ready;
 pub mod serve;
 
 pub const REGION: &str = "ap-northeast-1";

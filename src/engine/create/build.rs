@@ -49,7 +49,7 @@ impl Plan<'_> {
         };
         let (td_arn, (tg_arn, ((rule_arn, bypass_rule_arn), alb))) = tokio::try_join!(
             self.register(infra, &observed.ref_td),
-            self.target_group(tg)
+            self.target_group(lease, tg)
         )?;
         self.checkpoint()?;
         let (service_arn, action) = self
@@ -91,6 +91,7 @@ impl Plan<'_> {
     /// delay rides in the attributes call, made every time.
     async fn target_group(
         &self,
+        lease: &Lease,
         c: TgChain<'_>,
     ) -> Result<(String, ((String, Option<String>), elb::Alb))> {
         let aws = self.aws();
@@ -131,25 +132,36 @@ impl Plan<'_> {
             )
             .await
         };
-        let (_, rule) = tokio::try_join!(attrs, self.rule(&c, &tg_arn))?;
+        let (_, rule) = tokio::try_join!(attrs, self.rule(lease, &c, &tg_arn))?;
         Ok((tg_arn, rule))
     }
 
     /// The host-header rule: this hostname's own (re)tagged and realigned with the profile, or
     /// a new one on the placement's ALB; then its bypass rule (`rules.rs`); with the ALB they
-    /// are on.
+    /// are on. A sleeping preview's own rule (the state's) leads elsewhere until the preview
+    /// wakes: it is kept as it is.
     async fn rule(
         &self,
+        lease: &Lease,
         c: &TgChain<'_>,
         tg_arn: &str,
     ) -> Result<((String, Option<String>), elb::Alb)> {
         let (hostname, placed) = (c.hostname, c.placement);
         let wanted = self.wanted_rule(hostname, tg_arn);
+        let sleeping_rule = lease
+            .previous
+            .as_ref()
+            .filter(|s| s.sleep.is_some())
+            .and_then(|s| s.rule_arn.as_deref());
         let (host_rule, alb, used) = match &placed.found_rules.rule {
-            Some(rule) if rule.forwards_to.iter().any(|a| a == tg_arn) => {
+            Some(rule)
+                if rule.forwards_to.iter().any(|a| a == tg_arn)
+                    || sleeping_rule == Some(rule.arn.as_str()) =>
+            {
                 // (re)tag: a rule the Python eden made, or one whose tagging was cut short
                 self.adopt(&rule.arn).await?;
-                if !self.realign(rule, &wanted, "listener-rule").await? {
+                let asleep = sleeping_rule.is_some();
+                if !asleep && !self.realign(rule, &wanted, "listener-rule").await? {
                     bail!("listener rule {} vanished while deploying; retry", rule.arn);
                 }
                 (rule.clone(), placed.alb.clone(), placed.used.clone())

@@ -8,7 +8,7 @@ use aws_sdk_ecs::types::{TaskDefinition, TaskDefinitionStatus};
 
 use super::super::lease::{self, Lease};
 use super::super::precheck::Infra;
-use super::super::state::EnvState;
+use super::super::state::{EnvState, Sleep, SleepPhase};
 use super::super::{Action, Outcome};
 use super::rules::BypassPlan;
 use super::{with_env, Plan};
@@ -34,7 +34,7 @@ impl Plan<'_> {
         let t = Instant::now();
         // the alias points at the preview's own ALB (the state's), never another of the pool
         let side = self.side_effects(alb, hostname, t, "entry restored");
-        let main = self.deploy_chain(prev, own_td, &container, hostname, t);
+        let main = self.deploy_chain(lease, prev, own_td, &container, hostname, t);
         let (record_types, main) = tokio::join!(side, main);
         let record_types = record_types?;
         let Some(Deployed {
@@ -45,6 +45,9 @@ impl Plan<'_> {
         else {
             return Ok(None);
         };
+        if prev.sleep.is_some() {
+            self.wake_after_deploy(prev).await?;
+        }
         let state = EnvState {
             last_updated: Some(lease::now_secs()),
             image: Some(self.image.uri.clone()),
@@ -52,6 +55,8 @@ impl Plan<'_> {
             bypass_rule_arn,
             record_types,
             metadata: self.metadata(lease),
+            sleep: None,
+            last_woke: self.last_woke(lease),
             ..prev.clone()
         };
         self.finish(lease, state, Action::Deployed, &td_arn, revisions)
@@ -63,6 +68,7 @@ impl Plan<'_> {
     /// there? still as the profile says?), then the new deployment with the rules realigned.
     async fn deploy_chain(
         &self,
+        lease: &Lease,
         prev: &EnvState,
         own_td: &TaskDefinition,
         container: &str,
@@ -93,7 +99,9 @@ impl Plan<'_> {
         let td_arn = td_arn?;
         self.steps
             .done(t, "task-definition", format!("registered {td_arn}"));
-        let Some(rule) = rule?.filter(|r| r.forwards_to.contains(&tg_arn)) else {
+        // a sleeping preview's rule leads to the waker (or a page) until it wakes
+        let asleep = prev.sleep.is_some();
+        let Some(rule) = rule?.filter(|r| asleep || r.forwards_to.contains(&tg_arn)) else {
             tracing::info!("listener rule {rule_arn} is missing; repairing through the full path");
             return Ok(None);
         };
@@ -104,14 +112,44 @@ impl Plan<'_> {
             tracing::info!("the bypass rule changes; applying it through the full path");
             return Ok(None);
         }
-        // Round 3: a new deployment of the service; the rules realigned beside it.
+        let bypass_rule_arn = self
+            .round_three(lease, prev, &td_arn, (&rule, hostname), bypass)
+            .await?;
+        let revisions = revisions?;
+        Ok(bypass_rule_arn.map(|bypass_rule_arn| Deployed {
+            td_arn,
+            revisions,
+            bypass_rule_arn,
+        }))
+    }
+
+    /// Round 3: a new deployment of the service (a sleeping preview's with its awake count,
+    /// `Waking` recorded first), the rules realigned beside it — a sleeping preview's host rule
+    /// is left leading to the waker until its tasks are ready. `None`: the service or a rule is
+    /// missing (only the full path can repair it); else the bypass rule.
+    async fn round_three(
+        &self,
+        lease: &Lease,
+        prev: &EnvState,
+        td_arn: &str,
+        (rule, hostname): (&elb::HostRule, &str),
+        bypass: BypassPlan,
+    ) -> Result<Option<Option<String>>> {
         self.checkpoint()?;
         let t = Instant::now();
         let service = prev.service_arn.clone().unwrap_or_default();
+        let tg_arn = prev.target_group_arn.clone().unwrap_or_default();
+        let awake_count = self.waking(lease, prev).await?;
         let wanted = self.wanted_rule(hostname, &tg_arn);
+        let realign = async {
+            match prev.sleep {
+                Some(_) => Ok(true),
+                None => self.realign(rule, &wanted, "listener-rule").await,
+            }
+        };
         let (service_arn, realigned, bypass_rule_arn) = tokio::try_join!(
-            self.update_service(&service, &td_arn),
-            self.realign(&rule, &wanted, "listener-rule"),
+            self.update_service(&service, td_arn, awake_count),
+            realign,
             self.apply_bypass(bypass),
         )?;
         let (Some(service_arn), true, Some(bypass_rule_arn)) =
@@ -125,20 +163,38 @@ impl Plan<'_> {
             "service",
             format!("updated {service_arn} to {td_arn} (new deployment)"),
         );
-        Ok(Some(Deployed {
-            td_arn,
-            revisions: revisions?,
-            bypass_rule_arn,
-        }))
+        Ok(Some(bypass_rule_arn))
     }
 
-    /// UpdateService to a new revision with a new deployment; `None` if the service is gone.
+    /// UpdateService to a new revision with a new deployment (and a sleeping preview's awake
+    /// count); `None` if the service is gone.
     pub(super) async fn update_service(
         &self,
         service: &str,
         td_arn: &str,
+        desired: Option<i32>,
     ) -> Result<Option<String>> {
-        ecs::deploy_revision(self.aws(), &self.profile.target_cluster, service, td_arn).await
+        let cluster = &self.profile.target_cluster;
+        ecs::deploy_revision(self.aws(), cluster, service, td_arn, desired).await
+    }
+
+    /// A sleeping preview about to get its tasks back: phase `Waking` on the state item first
+    /// (a run that dies after it is finished by the next), and the count to restore.
+    async fn waking(&self, lease: &Lease, prev: &EnvState) -> Result<Option<i32>> {
+        let Some(sleep) = prev.sleep else {
+            return Ok(None);
+        };
+        if sleep.phase != SleepPhase::Waking {
+            let waking = Sleep {
+                phase: SleepPhase::Waking,
+                since: Sleep::now(),
+                awake_count: sleep.awake_count,
+            };
+            lease
+                .record(self.aws(), waking.to_attributes(), &[])
+                .await?;
+        }
+        Ok(Some(sleep.awake_count))
     }
 }
 
