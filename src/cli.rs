@@ -120,6 +120,10 @@ pub struct ProfileFlags {
     /// Seconds a deregistered target drains (0–3600; default 5).
     #[arg(long)]
     pub deregistration_delay: Option<String>,
+    /// The waker's target group(s), a comma list (one per ALB): where a sleeping preview's
+    /// rule leads (see docs/sleep.md).
+    #[arg(long)]
+    pub wake_target_group_arn: Option<String>,
 }
 
 impl ProfileFlags {
@@ -146,6 +150,7 @@ impl ProfileFlags {
             ("healthy_threshold", &self.healthy_threshold),
             ("unhealthy_threshold", &self.unhealthy_threshold),
             ("deregistration_delay", &self.deregistration_delay),
+            ("wake_target_group_arn", &self.wake_target_group_arn),
         ];
         pairs
             .into_iter()
@@ -195,6 +200,38 @@ pub enum Command {
         output: Output,
         #[arg(long, default_value = "300", env = "EDEN_LEASE_WAIT")]
         lease_wait: u64,
+        #[command(flatten)]
+        overrides: ProfileFlags,
+    },
+    /// Put an environment to sleep: its service goes to 0 tasks and its listener rule leads to
+    /// the waker (`wake_target_group_arn`) or answers a 503 page saying how to wake it. The
+    /// target group, task definition, DNS record and environments-file entry stay. Idempotent;
+    /// finishes a sleep or wake that was cut short. See docs/sleep.md.
+    Sleep {
+        #[arg(long, env = "EDEN_NAME")]
+        name: String,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+        #[arg(long, default_value = "300", env = "EDEN_LEASE_WAIT")]
+        lease_wait: u64,
+        #[command(flatten)]
+        overrides: ProfileFlags,
+    },
+    /// Wake a sleeping environment: its tasks start again and, once they are ready (as
+    /// `create --wait` judges), its rule forwards to them. Idempotent (an awake environment is
+    /// left alone); exit 1 when the tasks do not become ready (the rule keeps sleeping).
+    Wake {
+        #[arg(long, env = "EDEN_NAME")]
+        name: String,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+        #[arg(long, default_value = "300", env = "EDEN_LEASE_WAIT")]
+        lease_wait: u64,
+        /// How long to wait for the tasks to be ready before failing, e.g. `90s`, `10m`
+        /// (units ms, s, m, h, d; a bare number is seconds).
+        #[arg(long, value_name = "DURATION", default_value = "10m",
+              value_parser = crate::server::config::parse_duration)]
+        wait_timeout: Duration,
         #[command(flatten)]
         overrides: ProfileFlags,
     },
@@ -397,6 +434,29 @@ pub async fn run(cli: Cli) -> Result<i32> {
             print_outcome(&outcome, *output, g.verbose);
             Ok(0)
         }
+        Command::Sleep {
+            name,
+            output,
+            lease_wait,
+            overrides,
+        } => sleep(g, name, *output, *lease_wait, overrides).await,
+        Command::Wake {
+            name,
+            output,
+            lease_wait,
+            wait_timeout,
+            overrides,
+        } => {
+            let (profile, aws) = profile_and_aws(g, overrides).await?;
+            let settings = wait::Settings::for_profile(&profile, *wait_timeout);
+            let engine = engine(g, aws, *lease_wait);
+            print_outcome(
+                &engine.wake(&profile, name, settings).await?,
+                *output,
+                g.verbose,
+            );
+            Ok(0)
+        }
         Command::Unlock {
             name,
             output,
@@ -421,6 +481,19 @@ pub async fn run(cli: Cli) -> Result<i32> {
             crate::server::start::run(args, &flags, g.verbose).await
         }
     }
+}
+
+async fn sleep(
+    g: &Global,
+    name: &str,
+    output: Output,
+    lease_wait: u64,
+    overrides: &ProfileFlags,
+) -> Result<i32> {
+    let (profile, aws) = profile_and_aws(g, overrides).await?;
+    let outcome = engine(g, aws, lease_wait).sleep(&profile, name).await?;
+    print_outcome(&outcome, output, g.verbose);
+    Ok(0)
 }
 
 async fn unlock(g: &Global, name: &str, output: Output, overrides: &ProfileFlags) -> Result<i32> {

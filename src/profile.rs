@@ -36,6 +36,10 @@ pub struct Profile {
     /// A clone's target group health check and deregistration delay; `None`: the reference's
     /// as they are (`target_group_tuning = reference`).
     pub target_group_tuning: Option<TargetGroupTuning>,
+    /// `wake_target_group_arn`: the waker's target group(s) (`eden serve`'s `wake_listen`),
+    /// one per ALB; a sleeping preview's rule forwards to the one on its ALB. Empty: a
+    /// sleeping rule answers a fixed 503 page that says how to wake it.
+    pub wake_target_group_arns: Vec<String>,
 }
 
 pub const DEFAULT_KEEP_REVISIONS: usize = 5;
@@ -106,7 +110,7 @@ pub const ENDPOINT_KEYS: [(&str, &str, &str); 5] = [
     ("env_type", "endpoint_env_type", "config_env_type"),
 ];
 
-pub const OPTIONAL: [&str; 10] = [
+pub const OPTIONAL: [&str; 11] = [
     "dynamic_zone_name",
     "target_container_name",
     "keep_revisions",
@@ -117,6 +121,7 @@ pub const OPTIONAL: [&str; 10] = [
     "unhealthy_threshold",
     "deregistration_delay",
     "wait_failed_tasks",
+    "wake_target_group_arn",
 ];
 
 /// Every key a profile may hold (both spellings of the environments-file keys).
@@ -351,6 +356,27 @@ fn wait_failed_tasks(p: &mut Vec<String>, name: &str, raw: &RawProfile) -> usize
     }
 }
 
+/// `wake_target_group_arn`: one target group ARN, or a comma list (one per ALB).
+fn wake_target_groups(p: &mut Vec<String>, name: &str, raw: &RawProfile) -> Vec<String> {
+    let Some(v) = get(raw, "wake_target_group_arn") else {
+        return Vec::new();
+    };
+    let arns: Vec<String> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+        .collect();
+    for arn in &arns {
+        if !parse_arn(arn, "elasticloadbalancing").is_some_and(|r| r.starts_with("targetgroup/")) {
+            p.push(format!(
+                "profile {name}: wake_target_group_arn {arn:?} is not a target group ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID; several: a comma list, one per ALB)"
+            ));
+        }
+    }
+    arns
+}
+
 fn keep_revisions(p: &mut Vec<String>, name: &str, raw: &RawProfile) -> usize {
     match get(raw, "keep_revisions") {
         None => DEFAULT_KEEP_REVISIONS,
@@ -455,6 +481,7 @@ impl Profile {
         let keep_revisions = keep_revisions(&mut problems, name, raw);
         let wait_failed_tasks = wait_failed_tasks(&mut problems, name, raw);
         let target_group_tuning = target_group_tuning(&mut problems, name, raw);
+        let wake_target_group_arns = wake_target_groups(&mut problems, name, raw);
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -473,6 +500,7 @@ impl Profile {
             keep_revisions,
             wait_failed_tasks,
             target_group_tuning,
+            wake_target_group_arns,
         })
     }
 
@@ -507,6 +535,12 @@ impl Profile {
         }
         if self.wait_failed_tasks != 0 {
             put("wait_failed_tasks", &self.wait_failed_tasks.to_string());
+        }
+        if !self.wake_target_group_arns.is_empty() {
+            put(
+                "wake_target_group_arn",
+                &self.wake_target_group_arns.join(","),
+            );
         }
         match &self.target_group_tuning {
             None => put("target_group_tuning", "reference"),
@@ -604,6 +638,27 @@ mod tests {
         assert_eq!(p.endpoints, None);
         assert_eq!(p.region(), Some("ap-northeast-1"));
         assert_eq!(p.keep_revisions, 5);
+    }
+
+    #[test]
+    fn wake_target_groups_are_a_checked_comma_list_that_round_trips() {
+        assert!(Profile::from_raw("api", &good())
+            .unwrap()
+            .wake_target_group_arns
+            .is_empty());
+        let a = "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/waker-a/0123456789abcdef";
+        let b = "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/waker-b/fedcba9876543210";
+        let mut raw = good();
+        raw.insert("wake_target_group_arn".into(), format!("{a}, {b}"));
+        let p = Profile::from_raw("api", &raw).unwrap();
+        assert_eq!(p.wake_target_group_arns, [a, b]);
+        assert_eq!(Profile::from_raw("api", &p.to_raw()).unwrap(), p);
+        raw.insert("wake_target_group_arn".into(), "waker".into());
+        let problems = Profile::from_raw("api", &raw).unwrap_err();
+        assert!(
+            problems[0].contains("wake_target_group_arn \"waker\" is not a target group ARN"),
+            "{problems:?}"
+        );
     }
 
     #[test]

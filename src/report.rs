@@ -46,6 +46,20 @@ pub fn text(o: &Outcome, verbose: bool) -> String {
                 o.environment, o.profile
             )
         }
+        Some(Action::Slept) => format!(
+            "Environment {} (profile {}) is {}",
+            o.environment,
+            o.profile,
+            crate::engine::state::describe(o.sleep.as_ref())
+        ),
+        Some(Action::Woke) if o.woke => format!(
+            "Woke environment {} (profile {}): ready and serving",
+            o.environment, o.profile
+        ),
+        Some(Action::Woke) => format!(
+            "Environment {} (profile {}) is awake; nothing to wake",
+            o.environment, o.profile
+        ),
         None => format!("Environment {} (profile {})", o.environment, o.profile),
     };
     out.push_str(&head);
@@ -93,8 +107,13 @@ pub fn list_text(rows: &[Outcome]) -> String {
             out.push_str(&format!("Profile {}:\n", r.profile));
             current = Some(r.profile.as_str());
         }
+        let state = r
+            .state
+            .as_ref()
+            .map(|s| format!(" {s}"))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "  {} {} [{}] (last updated: {})\n",
+            "  {} {} [{}]{state} (last updated: {})\n",
             r.environment,
             r.hostname.as_deref().unwrap_or("-"),
             r.status.as_deref().unwrap_or("?"),
@@ -125,6 +144,10 @@ mod tests {
             metadata: Default::default(),
             steps: vec![],
             dns_change_id: None,
+            sleep: None,
+            woke: false,
+            last_woke: None,
+            state: None,
         }
     }
 

@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// "Now" on tokio's clock: `base` when the test started, moving as (paused) time does.
+#[derive(Debug)]
 struct TokioClock {
     base: OffsetDateTime,
     start: tokio::time::Instant,

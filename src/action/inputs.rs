@@ -253,6 +253,10 @@ mod tests {
         assert_eq!(i.config_path, ".github/eden.ini");
         assert!(Inputs::read(|n| (n == "wait").then(|| "yes".into())).is_err());
         assert!(Inputs::read(|n| (n == "command").then(|| "nuke".into())).is_err());
+        for (word, command) in [("sleep", Command::Sleep), ("wake", Command::Wake)] {
+            let i = Inputs::read(|n| (n == "command").then(|| word.into())).unwrap();
+            assert_eq!(i.command, command);
+        }
     }
 
     #[test]

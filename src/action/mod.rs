@@ -180,6 +180,8 @@ fn finish(runner: &Runner, prepared: &Prepared, report: &Report) -> Result<i32> 
     )?;
     let verb = match prepared.decision {
         Decision::Delete { .. } => "delete",
+        Decision::Sleep => "sleep",
+        Decision::Wake => "wake",
         _ => "create",
     };
     for o in report.outcomes() {

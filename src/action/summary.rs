@@ -20,6 +20,8 @@ pub fn plan(
         Decision::Deploy => "create or deploy".to_string(),
         Decision::Delete { reason } => format!("delete ({})", escape(reason)),
         Decision::Skip { reason } => format!("skip ({})", escape(reason)),
+        Decision::Sleep => "sleep".to_string(),
+        Decision::Wake => "wake".to_string(),
     };
     s.push_str(&format!(
         "Plan: **{what}**; nothing was written.\n\n| Profile | Image | Hostname |\n|---|---|---|\n"

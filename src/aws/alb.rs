@@ -46,6 +46,35 @@ pub async fn target_groups_on(aws: &Aws, alb_arn: &str) -> Result<Vec<String>> {
     }
 }
 
+/// The load balancers each of these target groups is attached to (DescribeTargetGroups by ARN,
+/// up to 20 at once): (target group ARN, its `LoadBalancerArns`).
+pub async fn load_balancers_of(aws: &Aws, arns: &[String]) -> Result<Vec<(String, Vec<String>)>> {
+    let out = aws
+        .elb
+        .describe_target_groups()
+        .set_target_group_arns(Some(arns.iter().take(20).cloned().collect()))
+        .send()
+        .await
+        .map_err(|e| {
+            fail(
+                "elasticloadbalancing:DescribeTargetGroups",
+                format!("elbv2:DescribeTargetGroups {}", arns.join(", ")),
+                &e,
+            )
+        })?;
+    Ok(out
+        .target_groups
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|t| {
+            Some((
+                t.target_group_arn?,
+                t.load_balancer_arns.unwrap_or_default(),
+            ))
+        })
+        .collect())
+}
+
 /// A listener's certificates: (ARN, is the default certificate).
 pub async fn listener_certificates(aws: &Aws, listener_arn: &str) -> Result<Vec<(String, bool)>> {
     let mut marker = None;

@@ -326,6 +326,48 @@ pub async fn put_owned(aws: &Aws, table: &str, item: Item, owner: &str) -> Resul
         .map_err(|e| DdbError::new("dynamodb:PutItem", &e, None))
 }
 
+/// Set `set` and remove `remove` on an item, if `owner` holds its lease (the lease stays).
+pub async fn update_owned(
+    aws: &Aws,
+    table: &str,
+    key: Item,
+    owner: &str,
+    set: Vec<(&str, AttributeValue)>,
+    remove: &[&str],
+) -> Result<(), DdbError> {
+    let mut q = aws
+        .dynamodb
+        .update_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .condition_expression("lease_owner = :me")
+        .expression_attribute_values(":me", AttributeValue::S(owner.to_string()));
+    let mut sets = Vec::new();
+    for (i, (name, value)) in set.into_iter().enumerate() {
+        sets.push(format!("#s{i} = :s{i}"));
+        q = q
+            .expression_attribute_names(format!("#s{i}"), name)
+            .expression_attribute_values(format!(":s{i}"), value);
+    }
+    let mut removes = Vec::new();
+    for (i, name) in remove.iter().enumerate() {
+        removes.push(format!("#r{i}"));
+        q = q.expression_attribute_names(format!("#r{i}"), *name);
+    }
+    let mut expr = String::new();
+    if !sets.is_empty() {
+        expr.push_str(&format!("SET {}", sets.join(", ")));
+    }
+    if !removes.is_empty() {
+        expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
+    }
+    q.update_expression(expr.trim())
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(DdbError::update)
+}
+
 /// Delete an item, if `owner` holds its lease.
 pub async fn delete_owned(aws: &Aws, table: &str, key: Item, owner: &str) -> Result<(), DdbError> {
     aws.dynamodb

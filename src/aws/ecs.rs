@@ -8,7 +8,7 @@ use aws_sdk_ecs::types::{
 };
 
 pub use super::ecs_service::{
-    create_clone_service, realign_clone_service, CloneService, ServiceSpec,
+    create_clone_service, realign_clone_service, scale_service, CloneService, ServiceSpec,
 };
 
 use super::{error_code, Aws};
@@ -348,12 +348,14 @@ pub async fn delete_service(aws: &Aws, cluster: &str, arn: &str) -> Result<bool>
     }
 }
 
-/// Point a service at a new revision with a new deployment; `None` if the service is gone.
+/// Point a service at a new revision with a new deployment (and, for a sleeping preview, its
+/// awake desired count); `None` if the service is gone.
 pub async fn deploy_revision(
     aws: &Aws,
     cluster: &str,
     service: &str,
     td_arn: &str,
+    desired: Option<i32>,
 ) -> Result<Option<String>> {
     let out = aws
         .ecs
@@ -362,6 +364,7 @@ pub async fn deploy_revision(
         .service(service)
         .task_definition(td_arn)
         .force_new_deployment(true)
+        .set_desired_count(desired)
         .send()
         .await;
     match out {

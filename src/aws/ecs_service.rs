@@ -118,3 +118,33 @@ pub async fn realign_clone_service(
         )),
     }
 }
+
+/// UpdateService setting only the desired count (sleep: 0; wake: the awake count), with a new
+/// deployment when `new_deployment` (a wake: its events and tasks are the readiness wait's own);
+/// `false` if the service is gone.
+pub async fn scale_service(
+    aws: &Aws,
+    cluster: &str,
+    service: &str,
+    desired: i32,
+    new_deployment: bool,
+) -> Result<bool> {
+    let out = aws
+        .ecs
+        .update_service()
+        .cluster(cluster)
+        .service(service)
+        .desired_count(desired)
+        .force_new_deployment(new_deployment)
+        .send()
+        .await;
+    match out {
+        Ok(_) => Ok(true),
+        Err(e) if is_service_gone(error_code(&e)) => Ok(false),
+        Err(e) => Err(fail(
+            "ecs:UpdateService",
+            format!("ecs:UpdateService {service} (desired count {desired})"),
+            &e,
+        )),
+    }
+}

@@ -83,7 +83,11 @@ pub enum Use {
     Unlock,
     /// `eden doctor`'s own reads.
     Doctor,
-    /// putting idle previews to sleep (`sleep_after` in eden serve, `eden gc --sleep-after`).
+    /// sleep and wake (the CLI, the Action's `sleep`/`wake`, the server's waker and
+    /// reconcile loop); a wake's readiness wait is `Wait`.
+    Sleep,
+    /// finding idle previews to put to sleep (`sleep_after` in eden serve, `eden gc
+    /// --sleep-after`).
     Idleness,
 }
 
@@ -131,7 +135,7 @@ use Use::*;
 #[rustfmt::skip]
 pub const PERMISSIONS: &[Permission] = &[
     // ECS
-    p("ecs:DescribeServices", Service, &[Create, Delete, Wait], &["ECS.DescribeServices"]),
+    p("ecs:DescribeServices", Service, &[Create, Delete, Wait, Sleep], &["ECS.DescribeServices"]),
     p("ecs:DescribeServices", Reference, &[Create, Doctor], &["ECS.DescribeServices"]),
     p("ecs:DescribeTaskDefinition", Any, &[Create, Prune, Doctor, Wait], &["ECS.DescribeTaskDefinition"]),
     p("ecs:ListTaskDefinitions", Any, &[Create, Delete], &["ECS.ListTaskDefinitions"]),
@@ -139,7 +143,7 @@ pub const PERMISSIONS: &[Permission] = &[
     p("ecs:DeregisterTaskDefinition", TaskDefinition, &[Prune, Delete], &["ECS.DeregisterTaskDefinition"]),
     p("ecs:DeleteTaskDefinitions", TaskDefinition, &[Prune, Delete], &["ECS.DeleteTaskDefinitions"]),
     p("ecs:CreateService", Service, &[Create], &["ECS.CreateService"]),
-    p("ecs:UpdateService", Service, &[Create], &["ECS.UpdateService"]),
+    p("ecs:UpdateService", Service, &[Create, Sleep], &["ECS.UpdateService"]),
     p("ecs:DeleteService", Service, &[Delete], &["ECS.DeleteService"]),
     p("ecs:TagResource", Service, &[Create, Delete], &["ECS.TagResource", "ECS.CreateService"]),
     p("ecs:TagResource", TaskDefinition, &[Create], &["ECS.RegisterTaskDefinition"]),
@@ -150,7 +154,7 @@ pub const PERMISSIONS: &[Permission] = &[
     p("elasticloadbalancing:DescribeLoadBalancers", Any, &[Create, Doctor], &["Elastic Load Balancing v2.DescribeLoadBalancers"]),
     p("elasticloadbalancing:DescribeListeners", Any, &[Create, Doctor], &["Elastic Load Balancing v2.DescribeListeners"]),
     p("elasticloadbalancing:DescribeRules", Any, &[Create, Delete, Doctor], &["Elastic Load Balancing v2.DescribeRules"]),
-    p("elasticloadbalancing:DescribeTargetGroups", Any, &[Create, Delete, Doctor, Wait], &["Elastic Load Balancing v2.DescribeTargetGroups"]),
+    p("elasticloadbalancing:DescribeTargetGroups", Any, &[Create, Delete, Doctor, Wait, Sleep], &["Elastic Load Balancing v2.DescribeTargetGroups"]),
     p("elasticloadbalancing:DescribeTargetGroupAttributes", Any, &[Create, Doctor], &["Elastic Load Balancing v2.DescribeTargetGroupAttributes"]),
     p("elasticloadbalancing:DescribeTags", Any, &[Create, Delete], &["Elastic Load Balancing v2.DescribeTags"]),
     p("elasticloadbalancing:DescribeTargetHealth", Any, &[Wait], &["Elastic Load Balancing v2.DescribeTargetHealth"]),
@@ -162,6 +166,8 @@ pub const PERMISSIONS: &[Permission] = &[
     p("elasticloadbalancing:CreateRule", Rule, &[Create], &["Elastic Load Balancing v2.CreateRule"]),
     p("elasticloadbalancing:CreateRule", Listener, &[Create], &["Elastic Load Balancing v2.CreateRule"]),
     p("elasticloadbalancing:DeleteRule", Rule, &[Delete], &["Elastic Load Balancing v2.DeleteRule"]),
+    // eden's own rules only: a sleeping preview's rule leads to the waker, and back
+    p("elasticloadbalancing:ModifyRule", Rule, &[Sleep], &["Elastic Load Balancing v2.ModifyRule"]),
     p("elasticloadbalancing:AddTags", TargetGroup, &[Create, Delete], &["Elastic Load Balancing v2.AddTags", "Elastic Load Balancing v2.CreateTargetGroup"]),
     p("elasticloadbalancing:AddTags", Rule, &[Create, Delete], &["Elastic Load Balancing v2.AddTags", "Elastic Load Balancing v2.CreateRule"]),
     // Route 53
@@ -177,9 +183,9 @@ pub const PERMISSIONS: &[Permission] = &[
     p("cloudwatch:GetMetricData", Any, &[Idleness], &["CloudWatch.GetMetricData"]),
     // DynamoDB: the state table (environments, leases, remote profiles)
     p("dynamodb:GetItem", Table, &[Create, Delete, Unlock, Profiles], &["DynamoDB.GetItem"]),
-    p("dynamodb:PutItem", Table, &[Create, Delete, Profiles], &["DynamoDB.PutItem"]),
-    p("dynamodb:UpdateItem", Table, &[Create, Delete, Unlock], &["DynamoDB.UpdateItem"]),
-    p("dynamodb:DeleteItem", Table, &[Create, Delete, Unlock, Profiles], &["DynamoDB.DeleteItem"]),
+    p("dynamodb:PutItem", Table, &[Create, Delete, Profiles, Sleep], &["DynamoDB.PutItem"]),
+    p("dynamodb:UpdateItem", Table, &[Create, Delete, Unlock, Sleep], &["DynamoDB.UpdateItem"]),
+    p("dynamodb:DeleteItem", Table, &[Create, Delete, Unlock, Profiles, Sleep], &["DynamoDB.DeleteItem"]),
     p("dynamodb:Query", Table, &[Ls, Profiles], &["DynamoDB.Query"]),
     p("dynamodb:Scan", Table, &[Ls, Gc, Reconcile], &["DynamoDB.Scan"]),
     p("dynamodb:DescribeTable", Table, &[NewTable, Doctor], &["DynamoDB.DescribeTable"]),

@@ -47,6 +47,8 @@ struct Plan<'a> {
     steps: Steps,
     /// The Route 53 change of this run's UPSERT (the readiness wait checks it is INSYNC).
     dns_change: std::sync::Mutex<Option<String>>,
+    /// This run woke a sleeping preview (its rule forwards again): `Outcome::woke`.
+    woke: std::sync::atomic::AtomicBool,
 }
 
 pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Result<Outcome> {
@@ -65,6 +67,7 @@ pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Res
         names,
         steps: Steps::default(),
         dns_change: Default::default(),
+        woke: Default::default(),
     };
     let aws = &engine.aws;
     let target = format!("{}/{}", profile.name, req.environment);
@@ -248,6 +251,18 @@ impl Plan<'_> {
             tokio::join!(side, self.build(lease, infra, observed, hostname));
         let record_types = record_types?;
         let built = built?;
+        // A sleeping preview: its service runs again (realigned above); its rule forwards
+        // once the tasks are ready.
+        let asleep = lease.previous.as_ref().filter(|s| s.sleep.is_some());
+        if let Some(prev) = asleep {
+            let awake = EnvState {
+                service_arn: Some(built.service_arn.clone()),
+                target_group_arn: Some(built.tg_arn.clone()),
+                rule_arn: Some(built.rule_arn.clone()),
+                ..prev.clone()
+            };
+            self.wake_after_deploy(&awake).await?;
+        }
         let state = EnvState {
             profile: p.name.clone(),
             environment: self.req.environment.clone(),
@@ -271,6 +286,8 @@ impl Plan<'_> {
             alb_arn: Some(infra.alb.arn.clone()),
             record_types,
             metadata: self.metadata(lease),
+            sleep: None,
+            last_woke: self.last_woke(lease),
         };
         self.finish(lease, state, built.action, &built.td_arn, built.revisions)
             .await
@@ -328,7 +345,30 @@ impl Plan<'_> {
             metadata: state.metadata,
             steps: self.steps.take(),
             dns_change_id: self.dns_change.lock().expect("not poisoned").take(),
+            sleep: state.sleep,
+            woke: self.woke.load(std::sync::atomic::Ordering::Relaxed),
+            last_woke: None,
+            state: None,
         })
+    }
+
+    /// When the preview last woke: now if this run woke it, else as it was.
+    fn last_woke(&self, lease: &Lease) -> Option<f64> {
+        if self.woke.load(std::sync::atomic::Ordering::Relaxed) {
+            return Some(lease::now_secs());
+        }
+        lease.previous.as_ref().and_then(|s| s.last_woke)
+    }
+
+    /// A deploy to a sleeping preview: wait for its tasks, then forward its rule to them.
+    async fn wake_after_deploy(&self, state: &EnvState) -> Result<()> {
+        self.checkpoint()?;
+        let settings =
+            super::wait::Settings::for_profile(self.profile, super::sleep::DEPLOY_WAKE_TIMEOUT);
+        super::sleep::forward_when_ready(self.engine, self.profile, state, &settings, &self.steps)
+            .await?;
+        self.woke.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     fn metadata(&self, lease: &Lease) -> std::collections::BTreeMap<String, String> {

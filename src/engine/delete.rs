@@ -285,6 +285,10 @@ impl Deletion<'_> {
             metadata: Default::default(),
             steps: vec![],
             dns_change_id: None,
+            sleep: None,
+            woke: false,
+            last_woke: None,
+            state: None,
         }
     }
 }

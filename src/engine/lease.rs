@@ -400,6 +400,28 @@ impl Lease {
         Ok(())
     }
 
+    /// Set (and remove) attributes of the state item, keeping the lease: a recorded step of a
+    /// longer change that a later run reads and finishes (sleep, wake).
+    pub async fn record(
+        &self,
+        aws: &Aws,
+        set: Vec<(&str, aws_sdk_dynamodb::types::AttributeValue)>,
+        remove: &[&str],
+    ) -> Result<()> {
+        self.check()?;
+        dynamodb::update_owned(
+            aws,
+            &self.table,
+            key(&self.profile, &self.environment),
+            &self.owner,
+            set,
+            remove,
+        )
+        .await
+        .map_err(|e| e.failed(format!("recording the state of {}", self.target())))?;
+        Ok(())
+    }
+
     /// Remove the state item (end of delete), releasing the lease.
     pub async fn remove(&self, aws: &Aws) -> Result<()> {
         self.heartbeat.stop();

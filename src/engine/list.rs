@@ -40,6 +40,10 @@ pub async fn run(engine: &Engine, profile: Option<&str>) -> Result<Vec<Outcome>>
 }
 
 fn row(s: EnvState, leased: bool) -> Outcome {
+    // awake, asleep or half-way: only a complete environment sleeps
+    let state = s
+        .is_complete()
+        .then(|| super::state::describe(s.sleep.as_ref()));
     let status = if s.is_complete() {
         if leased {
             "updating"
@@ -63,9 +67,13 @@ fn row(s: EnvState, leased: bool) -> Outcome {
         action: None,
         image: s.image,
         last_updated: s.last_updated.map(super::rfc3339),
+        last_woke: s.last_woke.map(super::rfc3339),
         status: Some(status.to_string()),
         metadata: s.metadata,
         steps: vec![],
         dns_change_id: None,
+        sleep: s.sleep,
+        state,
+        woke: false,
     }
 }

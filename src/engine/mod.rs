@@ -11,6 +11,7 @@ pub mod lease;
 pub mod list;
 pub mod precheck;
 pub mod rule;
+pub mod sleep;
 pub mod state;
 pub mod steps;
 pub mod table;
@@ -36,6 +37,10 @@ pub enum Action {
     Deployed,
     Deleted,
     Absent,
+    /// `eden sleep`: the preview is asleep (also when it already was: then `steps` is empty).
+    Slept,
+    /// `eden wake`: the preview is awake (also when it already was: then `woke` is false).
+    Woke,
 }
 
 impl Action {
@@ -45,12 +50,14 @@ impl Action {
             Action::Deployed => "deployed",
             Action::Deleted => "deleted",
             Action::Absent => "absent",
+            Action::Slept => "slept",
+            Action::Woke => "woke",
         }
     }
 }
 
 /// The result of create, deploy or delete (also one row of `ls`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct Outcome {
     pub profile: String,
     pub environment: String,
@@ -76,6 +83,20 @@ pub struct Outcome {
     /// readiness wait checks it is INSYNC.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dns_change_id: Option<String>,
+    /// Asleep or half-way (`ls` rows, sleep and wake results); `None`: awake.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sleep: Option<state::Sleep>,
+    /// `ls` rows of complete environments: "awake", "asleep since 14:02 UTC", "going to sleep"
+    /// or "waking".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// This run made a sleeping preview serve again: a wake, or a deploy to a sleeping preview.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub woke: bool,
+    /// `ls` rows: when the preview last woke (RFC 3339), if it ever slept; idleness counts from
+    /// the later of this and `last_updated` (`idle::decide`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_woke: Option<String>,
 }
 
 /// Everything an operation needs besides its request.
@@ -136,6 +157,23 @@ impl Engine {
 
     pub async fn delete(&self, profile: &Profile, environment: &str) -> Result<Outcome, Error> {
         Ok(Box::pin(delete::run(self, profile, environment)).await?)
+    }
+
+    /// Put the environment to sleep: no tasks, its rule leading to the waker (or a page saying
+    /// how to wake it). Idempotent; finishes a half-done sleep or wake.
+    pub async fn sleep(&self, profile: &Profile, environment: &str) -> Result<Outcome, Error> {
+        Ok(Box::pin(sleep::sleep(self, profile, environment)).await?)
+    }
+
+    /// Wake the environment: its tasks back, and once they are ready (as `--wait` judges) its
+    /// rule forwarding to them again. Idempotent; finishes a half-done sleep or wake.
+    pub async fn wake(
+        &self,
+        profile: &Profile,
+        environment: &str,
+        wait: wait::Settings,
+    ) -> Result<Outcome, Error> {
+        Ok(Box::pin(sleep::wake(self, profile, environment, wait)).await?)
     }
 
     pub async fn list(&self, profile: Option<&str>) -> Result<Vec<Outcome>, Error> {

@@ -33,6 +33,93 @@ pub struct EnvState {
     pub alb_arn: Option<String>,
     pub record_types: Vec<String>,
     pub metadata: BTreeMap<String, String>,
+    /// `None`: awake. Written by sleep and wake (`engine::sleep`), cleared once awake.
+    pub sleep: Option<Sleep>,
+    /// When a wake (or a deploy to a sleeping preview) last made it serve again (unix secs).
+    pub last_woke: Option<f64>,
+}
+
+/// Where a preview is in going to sleep or waking up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SleepPhase {
+    /// Sleep began (the awake count is recorded); the service or the rule may not have moved
+    /// yet: the next sleep, wake or deploy finishes it.
+    Sleeping,
+    /// No tasks; the rule leads to the waker or the fixed page.
+    Asleep,
+    /// Wake began (the desired count may be restored); the rule still sleeps until the tasks
+    /// are ready.
+    Waking,
+}
+
+impl SleepPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SleepPhase::Sleeping => "sleeping",
+            SleepPhase::Asleep => "asleep",
+            SleepPhase::Waking => "waking",
+        }
+    }
+
+    fn parse(s: &str) -> Option<SleepPhase> {
+        [SleepPhase::Sleeping, SleepPhase::Asleep, SleepPhase::Waking]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
+/// A preview that is asleep, or half-way into or out of sleep.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Sleep {
+    pub phase: SleepPhase,
+    /// Unix seconds: when the phase began (for `Asleep`, when the preview fell asleep).
+    pub since: f64,
+    /// The service's desired count while awake (≥ 1): what wake restores.
+    pub awake_count: i32,
+}
+
+/// The state item's attributes for [`Sleep`] (absent: awake; items of older edens are awake).
+pub const SLEEP_ATTRIBUTES: [&str; 3] = ["sleep_phase", "sleep_since", "awake_count"];
+
+impl Sleep {
+    /// Now, to the millisecond the state item keeps (so a result equals what is read back).
+    pub fn now() -> f64 {
+        (super::lease::now_secs() * 1000.0).round() / 1000.0
+    }
+
+    /// The attributes as the state item holds them.
+    pub fn to_attributes(&self) -> Vec<(&'static str, AttributeValue)> {
+        vec![
+            ("sleep_phase", AttributeValue::S(self.phase.as_str().into())),
+            (
+                "sleep_since",
+                AttributeValue::N(format!("{:.3}", self.since)),
+            ),
+            (
+                "awake_count",
+                AttributeValue::N(self.awake_count.to_string()),
+            ),
+        ]
+    }
+
+    /// For people: "asleep since 14:02 UTC", "going to sleep", "waking".
+    pub fn describe(&self) -> String {
+        match self.phase {
+            SleepPhase::Asleep => format!("asleep since {}", clock_utc(self.since)),
+            SleepPhase::Sleeping => "going to sleep".into(),
+            SleepPhase::Waking => "waking".into(),
+        }
+    }
+
+    fn from_item(item: &Item) -> Option<Sleep> {
+        let n = |k: &str| item.get(k)?.as_n().ok()?.parse::<f64>().ok();
+        Some(Sleep {
+            phase: SleepPhase::parse(item.get("sleep_phase")?.as_s().ok()?)?,
+            since: n("sleep_since").unwrap_or_default(),
+            awake_count: n("awake_count").map(|c| c as i32).unwrap_or(1).max(1),
+        })
+    }
 }
 
 impl EnvState {
@@ -61,6 +148,9 @@ impl EnvState {
         if let Some(t) = self.last_updated {
             item.insert("last_updated".into(), AttributeValue::N(format!("{t:.6}")));
         }
+        if let Some(t) = self.last_woke {
+            item.insert("last_woke".into(), AttributeValue::N(format!("{t:.3}")));
+        }
         let optional = [
             ("endpoint", &self.endpoint),
             ("created_at", &self.created_at),
@@ -86,6 +176,9 @@ impl EnvState {
                 "record_types".into(),
                 AttributeValue::L(self.record_types.iter().map(|t| s(t)).collect()),
             );
+        }
+        for (k, v) in self.sleep.iter().flat_map(Sleep::to_attributes) {
+            item.insert(k.into(), v);
         }
         if !self.metadata.is_empty() {
             item.insert(
@@ -144,8 +237,24 @@ impl EnvState {
                         .collect()
                 })
                 .unwrap_or_default(),
+            sleep: Sleep::from_item(item),
+            last_woke: item
+                .get("last_woke")
+                .and_then(|v| v.as_n().ok()?.parse().ok()),
         }
     }
+}
+
+/// "14:02 UTC" (hours and minutes of a unix time).
+pub fn clock_utc(secs: f64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(secs as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!("{:02}:{:02} UTC", t.hour(), t.minute())
+}
+
+/// "awake", or what [`Sleep::describe`] says: the state `ls` shows.
+pub fn describe(sleep: Option<&Sleep>) -> String {
+    sleep.map_or_else(|| "awake".to_string(), Sleep::describe)
 }
 
 pub fn key(profile: &str, name: &str) -> Item {
@@ -204,11 +313,47 @@ mod tests {
         };
         st.metadata.insert("pr_number".into(), "1".into());
         let item = st.to_item();
+        assert!(
+            !item.contains_key("sleep_phase"),
+            "awake: no sleep attributes"
+        );
+        assert_eq!(EnvState::from_item(&item), st);
+        st.sleep = Some(Sleep {
+            phase: SleepPhase::Asleep,
+            since: 1_795_375_900.25,
+            awake_count: 2,
+        });
+        let item = st.to_item();
+        assert_eq!(item["sleep_phase"].as_s().unwrap(), "asleep");
+        // 1_795_375_900 is 2026-11-22 19:31:40 UTC
+        assert_eq!(describe(st.sleep.as_ref()), "asleep since 19:31 UTC");
+        assert_eq!(describe(None), "awake");
         assert_eq!(item["type"].as_s().unwrap(), "api");
         assert_eq!(item["kind"].as_s().unwrap(), "environment");
         assert!(matches!(item["last_updated"], AttributeValue::N(_)));
         assert_eq!(EnvState::from_item(&item), st);
         assert!(!st.is_complete());
+    }
+
+    #[test]
+    fn every_sleep_phase_round_trips_and_an_unknown_one_reads_as_awake() {
+        for phase in [SleepPhase::Sleeping, SleepPhase::Asleep, SleepPhase::Waking] {
+            let st = EnvState {
+                profile: "api".into(),
+                environment: "pr-1".into(),
+                sleep: Some(Sleep {
+                    phase,
+                    since: 1_795_375_900.0,
+                    awake_count: 3,
+                }),
+                last_woke: Some(1_795_300_000.5),
+                ..Default::default()
+            };
+            assert_eq!(EnvState::from_item(&st.to_item()), st);
+        }
+        let mut item = key("api", "pr-1");
+        item.insert("sleep_phase".into(), AttributeValue::S("dozing".into()));
+        assert_eq!(EnvState::from_item(&item).sleep, None);
     }
 
     #[test]

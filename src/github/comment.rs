@@ -16,6 +16,14 @@ pub enum Status {
     Failed(String),
     Deleting,
     Deleted,
+    /// Asleep (no tasks) since `since` ("14:02 UTC"); `waker`: a visit wakes it (else a push
+    /// or `/eden wake` does).
+    Asleep {
+        since: String,
+        waker: bool,
+    },
+    /// Its tasks are starting again; the rule forwards once they are ready.
+    Waking,
 }
 
 impl Status {
@@ -28,6 +36,8 @@ impl Status {
             Status::Failed(_) => "❌ failed",
             Status::Deleting => "🧹 deleting",
             Status::Deleted => "🗑️ deleted",
+            Status::Asleep { .. } => "😴 asleep",
+            Status::Waking => "⏰ waking",
         }
     }
 }
@@ -102,6 +112,8 @@ pub fn endpoints_table(v: &View) -> String {
             | Status::Deploying
             | Status::Waiting(_)
             | Status::Failed(_)
+            | Status::Asleep { .. }
+            | Status::Waking
     );
     if !v.endpoints.is_empty() {
         out.push_str("| Service | URL |\n|---|---|\n");
@@ -159,6 +171,20 @@ pub fn time_text(v: &View) -> String {
     .unwrap_or_default()
 }
 
+/// What a sleeping or waking preview's comment says under its table (empty otherwise).
+pub fn sleep_line(status: &Status) -> String {
+    match status {
+        Status::Asleep { since, waker: true } => format!(
+            "Asleep since {since}, wakes on the next visit (about a minute).\n\n"
+        ),
+        Status::Asleep { since, waker: false } => format!(
+            "Asleep since {since}, wakes on the next push or `/eden wake`.\n\n"
+        ),
+        Status::Waking => "Waking: its tasks are starting; it serves again once they are ready (about a minute).\n\n".to_string(),
+        _ => String::new(),
+    }
+}
+
 pub fn render(v: &View) -> String {
     let mut out = String::new();
     out.push_str(&marker(v.pr, &v.environment));
@@ -182,6 +208,7 @@ pub fn render(v: &View) -> String {
     if let Status::Waiting(what) = &v.status {
         out.push_str(&format!("Waiting for {}.\n\n", escape(what)));
     }
+    out.push_str(&sleep_line(&v.status));
     let err = error_block(v);
     if !err.is_empty() {
         out.push_str(&err);
@@ -280,6 +307,45 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("https://api-pr-42.dev.example.com"), "{text}");
+    }
+
+    #[test]
+    fn a_sleeping_preview_says_since_when_and_how_it_wakes() {
+        let with_waker = render(&view(Status::Asleep {
+            since: "14:02 UTC".into(),
+            waker: true,
+        }));
+        assert!(with_waker.contains("— 😴 asleep"), "{with_waker}");
+        assert!(
+            with_waker
+                .contains("Asleep since 14:02 UTC, wakes on the next visit (about a minute)."),
+            "{with_waker}"
+        );
+        assert!(
+            with_waker.contains("| api | https://api-pr-42.dev.example.com |"),
+            "{with_waker}"
+        );
+        let without = render(&view(Status::Asleep {
+            since: "14:02 UTC".into(),
+            waker: false,
+        }));
+        assert!(
+            without.contains("Asleep since 14:02 UTC, wakes on the next push or `/eden wake`."),
+            "{without}"
+        );
+        assert!(!without.contains("next visit"), "{without}");
+        let waking = render(&view(Status::Waking));
+        assert!(waking.contains("— ⏰ waking"), "{waking}");
+        assert!(
+            waking.contains("Waking: its tasks are starting"),
+            "{waking}"
+        );
+        // back to ready: nothing about sleep
+        let ready = render(&view(Status::Ready));
+        assert!(
+            !ready.contains("sleep") && !ready.contains("Asleep"),
+            "{ready}"
+        );
     }
 
     #[test]

@@ -11,6 +11,10 @@ pub enum Command {
     Delete,
     /// Delete environments of closed PRs and idle ones (no event needed).
     Gc,
+    /// Put the PR's preview to sleep (no tasks; woken by a visit, a push or `wake`).
+    Sleep,
+    /// Wake the PR's sleeping preview.
+    Wake,
 }
 
 impl std::str::FromStr for Command {
@@ -21,8 +25,10 @@ impl std::str::FromStr for Command {
             "deploy" => Ok(Command::Deploy),
             "delete" => Ok(Command::Delete),
             "gc" => Ok(Command::Gc),
+            "sleep" => Ok(Command::Sleep),
+            "wake" => Ok(Command::Wake),
             other => Err(format!(
-                "command {other:?} is not one of auto, deploy, delete, gc"
+                "command {other:?} is not one of auto, deploy, delete, gc, sleep, wake"
             )),
         }
     }
@@ -38,8 +44,16 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Deploy,
-    Delete { reason: String },
-    Skip { reason: String },
+    Delete {
+        reason: String,
+    },
+    /// Put every profile's environment to sleep.
+    Sleep,
+    /// Wake every profile's environment.
+    Wake,
+    Skip {
+        reason: String,
+    },
 }
 
 fn skip(reason: impl Into<String>) -> Decision {
@@ -110,6 +124,8 @@ pub fn decide(event: &PrEvent, now: Option<&PrState>, settings: &Settings) -> De
     match settings.command {
         Command::Deploy => return Decision::Deploy,
         Command::Delete => return delete("asked for (`command: delete`)"),
+        Command::Sleep => return Decision::Sleep,
+        Command::Wake => return Decision::Wake,
         Command::Gc | Command::Auto => {}
     }
     let gate = settings.label.as_deref();
@@ -349,5 +365,17 @@ mod tests {
             Decision::Delete { .. }
         ));
         assert!("nope".parse::<Command>().is_err());
+        for (word, command, decision) in [
+            ("sleep", Command::Sleep, Decision::Sleep),
+            ("wake", Command::Wake, Decision::Wake),
+        ] {
+            assert_eq!(word.parse::<Command>(), Ok(command));
+            let settings = Settings {
+                command,
+                ..Default::default()
+            };
+            assert_eq!(decide(&ev("edited"), Some(&n), &settings), decision);
+            assert!(!needs_current_state(&ev("synchronize"), &settings));
+        }
     }
 }

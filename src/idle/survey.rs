@@ -78,7 +78,7 @@ pub fn facts(
         awake: awake(row),
         kept_awake,
         last_deploy: row.last_updated.as_deref().and_then(at),
-        last_wake: row.last_woken.as_deref().and_then(at),
+        last_wake: row.last_woke.as_deref().and_then(at),
         last_request,
     }
 }

@@ -3,6 +3,10 @@
 //! `GITHUB_OUTPUT`, no runner log commands, no HTTP.
 //!
 //! **API notes** (newest first; every change so far is additive):
+//! - issue 17: `Command::{Sleep, Wake}` → `Decision::{Sleep, Wake}` → `execute` sleeps or
+//!   wakes every profile (`ctx.sleep_all` / `ctx.wake_all`), edits the comment (`Status::Asleep
+//!   { since, waker }`, `Status::Waking`) and the newest deployment's status;
+//!   `PrAction::{Slept, Woke}`. A deploy to a sleeping preview wakes it (`Outcome::woke`).
 //! - 11:20 UTC: `Options` gained `comment_template: Option<CommentTemplate>` and
 //!   `env: EnvTemplate` (build `Options` with `..Options::default()`); `Prepared` gained
 //!   `env` (per profile, expanded in `prepare`); `Context::render(&View)` renders with the
@@ -17,6 +21,7 @@
 //!   ctx.prepare(Request) -> Result<Prepared>     round 1 + decide; writes nothing
 //!   ctx.execute(&Prepared) -> Report             deploy-all / delete-all / skip
 //!   ctx.deploy_all(&Prepared) / ctx.delete_all(&Prepared) -> Report
+//!   ctx.sleep_all(&Prepared) / ctx.wake_all(&Prepared) -> Report
 //!   ctx.gc(ttl, dry_run) -> Result<GcReport>     closed-PR and idle environments
 //!   ctx.sticky(&Prepared) -> Option<Sticky>      the PR's comment (None: no PR / comments off)
 //!   ctx.comment_body(&Prepared, &PrEvent, Status) -> String
@@ -28,11 +33,11 @@
 //!            env: Vec<Vec<(name, value)>> }
 //! Report   { environment, decision, action: PrAction, runs: Vec<ProfileRun>, github: GitHubSide }
 //!   .ok()  .failures()  .outcomes()  .url()
-//! PrAction       Created | Deployed | Deleted | Absent | Skipped | Failed   (.as_str())
+//! PrAction       Created | Deployed | Deleted | Absent | Slept | Woke | Skipped | Failed
 //! ProfileRun     { profile, result: anyhow::Result<engine::Outcome> }
 //! GitHubSide     { comment_id, deployment: Option<(id, DeploymentState)>, inactivated, error }
 //! DeploymentState InProgress | Success | Failure | Inactive               (.as_str())
-//! Decision (github::decide)  Deploy | Delete { reason } | Skip { reason }
+//! Decision (github::decide)  Deploy | Delete { reason } | Sleep | Wake | Skip { reason }
 //! Sticky::new(&GitHub, &Author, pr, environment, known_id)
 //!   .lookup() -> Option<id>   marker AND author, every page
 //!   .show(body) -> id         edit, or create
@@ -67,6 +72,7 @@ pub mod placeholder;
 pub mod prepare;
 pub mod report;
 pub mod run;
+pub mod sleep;
 pub mod sticky;
 pub mod template;
 

@@ -92,6 +92,8 @@ impl Context {
             None if req.command == Command::Delete => Decision::Delete {
                 reason: "asked for (`command: delete`)".into(),
             },
+            None if req.command == Command::Sleep => Decision::Sleep,
+            None if req.command == Command::Wake => Decision::Wake,
             None => Decision::Deploy,
         };
         if let Decision::Skip { reason } = decision {

@@ -13,6 +13,10 @@ pub enum PrAction {
     Deleted,
     /// A delete found nothing to delete.
     Absent,
+    /// Every profile's environment is asleep (`Command::Sleep`).
+    Slept,
+    /// Every profile's environment is awake (`Command::Wake`).
+    Woke,
     /// Nothing was done (the decision, a dry run).
     Skipped,
     /// At least one profile failed.
@@ -26,6 +30,8 @@ impl PrAction {
             PrAction::Deployed => "deployed",
             PrAction::Deleted => "deleted",
             PrAction::Absent => "absent",
+            PrAction::Slept => "slept",
+            PrAction::Woke => "woke",
             PrAction::Skipped => "skipped",
             PrAction::Failed => "failed",
         }

@@ -31,6 +31,8 @@ impl Context {
             }
             Decision::Deploy => self.deploy_all(prepared).await,
             Decision::Delete { .. } => self.delete_all(prepared).await,
+            Decision::Sleep => self.sleep_all(prepared).await,
+            Decision::Wake => self.wake_all(prepared).await,
         }
     }
 
@@ -268,7 +270,7 @@ impl Context {
     }
 
     /// The comment's final state; a new comment's id is remembered on the state item.
-    async fn finish_comment(
+    pub(super) async fn finish_comment(
         &self,
         sticky: Option<&Sticky<'_>>,
         p: &Prepared,
@@ -405,7 +407,7 @@ impl Context {
     }
 }
 
-fn by_profile(profiles: &[Profile], outcomes: Vec<Result<Outcome>>) -> Vec<ProfileRun> {
+pub(super) fn by_profile(profiles: &[Profile], outcomes: Vec<Result<Outcome>>) -> Vec<ProfileRun> {
     profiles
         .iter()
         .zip(outcomes)

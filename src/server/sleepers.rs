@@ -50,11 +50,13 @@ pub struct Sleepers {
 /// `Host` as the index keys it: lower case, without the port or a trailing dot.
 pub fn normalise(host: &str) -> String {
     let h = host.trim();
-    let h = match h.rsplit_once(':') {
-        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) && !name.contains(':') => {
-            name
+    let h = if let Some(end) = h.strip_prefix('[').and_then(|r| r.find(']')) {
+        &h[..end + 2] // an IPv6 literal, `[::1]:8081`
+    } else {
+        match h.rsplit_once(':') {
+            Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+            _ => h,
         }
-        _ => h,
     };
     h.trim_end_matches('.').to_ascii_lowercase()
 }

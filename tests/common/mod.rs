@@ -16,6 +16,7 @@ pub mod fake_github;
 pub mod hold_proxy;
 pub mod observe;
 pub mod paused;
+pub mod ready;
 pub mod serve;
 
 pub const REGION: &str = "ap-northeast-1";

@@ -50,7 +50,7 @@ impl Plan<'_> {
         };
         let (td_arn, (tg_arn, rule_arn)) = tokio::try_join!(
             self.register(infra, &observed.ref_td),
-            self.target_group(tg)
+            self.target_group(lease, tg)
         )?;
         self.checkpoint()?;
         let (service_arn, action) = self
@@ -88,7 +88,7 @@ impl Plan<'_> {
     /// health check goes in CreateTargetGroup; a found target group's is modified only when it
     /// differs (an older eden's or the Python eden's kept the reference's); the deregistration
     /// delay rides in the attributes call, made every time.
-    async fn target_group(&self, c: TgChain<'_>) -> Result<(String, String)> {
+    async fn target_group(&self, lease: &Lease, c: TgChain<'_>) -> Result<(String, String)> {
         let aws = self.aws();
         let t = Instant::now();
         let tuning = self.profile.target_group_tuning.as_ref();
@@ -127,15 +127,24 @@ impl Plan<'_> {
             )
             .await
         };
-        let (_, rule_arn) = tokio::try_join!(attrs, self.rule(&c, &tg_arn))?;
+        let (_, rule_arn) = tokio::try_join!(attrs, self.rule(lease, &c, &tg_arn))?;
         Ok((tg_arn, rule_arn))
     }
 
-    /// The host-header rule: this hostname's own (re)tagged, or a new one.
-    async fn rule(&self, c: &TgChain<'_>, tg_arn: &str) -> Result<String> {
+    /// The host-header rule: this hostname's own (re)tagged, or a new one. A sleeping
+    /// preview's own rule (the state's) leads elsewhere until the preview wakes.
+    async fn rule(&self, lease: &Lease, c: &TgChain<'_>, tg_arn: &str) -> Result<String> {
         let hostname = c.hostname;
+        let sleeping_rule = lease
+            .previous
+            .as_ref()
+            .filter(|s| s.sleep.is_some())
+            .and_then(|s| s.rule_arn.as_deref());
         match c.found_rule {
-            Some(rule) if rule.forwards_to.iter().any(|a| a == tg_arn) => {
+            Some(rule)
+                if rule.forwards_to.iter().any(|a| a == tg_arn)
+                    || sleeping_rule == Some(rule.arn.as_str()) =>
+            {
                 // (re)tag: a rule the Python eden made, or one whose tagging was cut short
                 self.adopt(&rule.arn).await?;
                 Ok(rule.arn.clone())

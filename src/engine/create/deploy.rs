@@ -8,7 +8,7 @@ use aws_sdk_ecs::types::{TaskDefinition, TaskDefinitionStatus};
 
 use super::super::lease::{self, Lease};
 use super::super::precheck::Infra;
-use super::super::state::EnvState;
+use super::super::state::{EnvState, Sleep, SleepPhase};
 use super::super::{Action, Outcome};
 use super::{with_env, Plan};
 use crate::aws::{ecs, elb};
@@ -53,9 +53,11 @@ impl Plan<'_> {
             );
             let td_arn = td_arn?;
             steps.done(t, "task-definition", format!("registered {td_arn}"));
+            // a sleeping preview's rule leads to the waker (or a page) until it wakes
+            let asleep = prev.sleep.is_some();
             if !rule?
                 .as_ref()
-                .is_some_and(|r| r.forwards_to.contains(&tg_arn))
+                .is_some_and(|r| asleep || r.forwards_to.contains(&tg_arn))
             {
                 tracing::info!(
                     "listener rule {rule_arn} is missing; repairing through the full path"
@@ -66,7 +68,9 @@ impl Plan<'_> {
             self.checkpoint()?;
             let t = Instant::now();
             let service = prev.service_arn.clone().unwrap_or_default();
-            let Some(service_arn) = self.update_service(&service, &td_arn).await? else {
+            let awake_count = self.waking(lease, prev).await?;
+            let Some(service_arn) = self.update_service(&service, &td_arn, awake_count).await?
+            else {
                 tracing::info!("service {service} is missing; repairing through the full path");
                 return Ok(None);
             };
@@ -82,12 +86,17 @@ impl Plan<'_> {
         let Some((td_arn, revisions)) = main? else {
             return Ok(None);
         };
+        if prev.sleep.is_some() {
+            self.wake_after_deploy(prev).await?;
+        }
         let state = EnvState {
             last_updated: Some(lease::now_secs()),
             image: Some(self.image.uri.clone()),
             task_definition_arn: Some(td_arn.clone()),
             record_types,
             metadata: self.metadata(lease),
+            sleep: None,
+            last_woke: self.last_woke(lease),
             ..prev.clone()
         };
         self.finish(lease, state, Action::Deployed, &td_arn, revisions)
@@ -95,12 +104,34 @@ impl Plan<'_> {
             .map(Some)
     }
 
-    /// UpdateService to a new revision with a new deployment; `None` if the service is gone.
+    /// UpdateService to a new revision with a new deployment (and a sleeping preview's awake
+    /// count); `None` if the service is gone.
     pub(super) async fn update_service(
         &self,
         service: &str,
         td_arn: &str,
+        desired: Option<i32>,
     ) -> Result<Option<String>> {
-        ecs::deploy_revision(self.aws(), &self.profile.target_cluster, service, td_arn).await
+        let cluster = &self.profile.target_cluster;
+        ecs::deploy_revision(self.aws(), cluster, service, td_arn, desired).await
+    }
+
+    /// A sleeping preview about to get its tasks back: phase `Waking` on the state item first
+    /// (a run that dies after it is finished by the next), and the count to restore.
+    async fn waking(&self, lease: &Lease, prev: &EnvState) -> Result<Option<i32>> {
+        let Some(sleep) = prev.sleep else {
+            return Ok(None);
+        };
+        if sleep.phase != SleepPhase::Waking {
+            let waking = Sleep {
+                phase: SleepPhase::Waking,
+                since: Sleep::now(),
+                awake_count: sleep.awake_count,
+            };
+            lease
+                .record(self.aws(), waking.to_attributes(), &[])
+                .await?;
+        }
+        Ok(Some(sleep.awake_count))
     }
 }
