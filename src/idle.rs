@@ -44,7 +44,9 @@ pub enum Stay {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Idle for `idle` (at least `sleep_after`): put it to sleep.
-    Sleep { idle: Duration },
+    Sleep {
+        idle: Duration,
+    },
     Stay(Stay),
 }
 

@@ -79,9 +79,14 @@ fn traffic_of(row: &Outcome) -> Traffic {
 
 async fn preview(w: &World, env: &str, pr: &str) -> Outcome {
     let mut req = w.request(env, &w.image("api", "sha-1"));
-    req.metadata.insert("repository".into(), "octo-org/shop".into());
+    req.metadata
+        .insert("repository".into(), "octo-org/shop".into());
     req.metadata.insert("pr_number".into(), pr.into());
-    w.engine(None).await.create(&w.profile("api"), &req).await.unwrap()
+    w.engine(None)
+        .await
+        .create(&w.profile("api"), &req)
+        .await
+        .unwrap()
 }
 
 fn sleep_config(w: &World, dir: &std::path::Path, extra: &str) -> Arc<config::ServeConfig> {
@@ -125,7 +130,13 @@ async fn the_loop_sleeps_a_preview_without_requests_and_waits_for_one_with_reque
     };
     let t0 = rows.iter().map(deployed).max().unwrap() + Duration::from_secs(1);
     // pr-7 is used 25 minutes after the deploy; pr-8 never (no datapoint at all).
-    traffic(&w, &traffic_of(&busy), t0 + Duration::from_secs(25 * 60), 3.0).await;
+    traffic(
+        &w,
+        &traffic_of(&busy),
+        t0 + Duration::from_secs(25 * 60),
+        3.0,
+    )
+    .await;
 
     let dir = tempfile::tempdir().unwrap();
     let cfg = sleep_config(&w, dir.path(), "");

@@ -38,7 +38,11 @@ impl WakeTrigger for Count {
 }
 
 /// A refresh that finds `fresh` and counts how often it was asked.
-struct Fresh(AtomicUsize, Vec<(String, Sleeper)>, mpsc::UnboundedSender<()>);
+struct Fresh(
+    AtomicUsize,
+    Vec<(String, Sleeper)>,
+    mpsc::UnboundedSender<()>,
+);
 impl Refresh for Fresh {
     fn sleepers(&self) -> BoxFuture<'static, Result<Vec<(String, Sleeper)>>> {
         self.0.fetch_add(1, Ordering::SeqCst);
@@ -51,15 +55,28 @@ impl Refresh for Fresh {
 }
 
 /// One HTTP/1.1 request; the status, the headers (lower-cased names) and the body.
-async fn get(addr: std::net::SocketAddr, host: &str, accept: &str) -> (u16, Vec<(String, String)>, String) {
+async fn get(
+    addr: std::net::SocketAddr,
+    host: &str,
+    accept: &str,
+) -> (u16, Vec<(String, String)>, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET /some/page HTTP/1.1\r\nhost: {host}\r\naccept: {accept}\r\nconnection: close\r\n\r\n");
+    let req = format!(
+        "GET /some/page HTTP/1.1\r\nhost: {host}\r\naccept: {accept}\r\nconnection: close\r\n\r\n"
+    );
     s.write_all(req.as_bytes()).await.unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).await.unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
     let mut lines = head.lines();
-    let status = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
@@ -92,7 +109,12 @@ async fn a_sleeping_host_gets_503_and_one_wake_however_many_requests() {
     let (status, h, body) = get(addr, &format!("{}:443", HOST.to_uppercase()), "*/*").await;
     assert_eq!(status, 503);
     assert_eq!(header(&h, "retry-after"), Some("30"));
-    assert!(header(&h, "content-type").unwrap().starts_with("text/plain"), "{h:?}");
+    assert!(
+        header(&h, "content-type")
+            .unwrap()
+            .starts_with("text/plain"),
+        "{h:?}"
+    );
     assert!(body.contains("waking"), "{body}");
     assert_eq!(asked.recv().await.unwrap(), sleeper());
 
@@ -100,13 +122,25 @@ async fn a_sleeping_host_gets_503_and_one_wake_however_many_requests() {
     let (status, h, body) = get(addr, HOST, "text/html,application/xhtml+xml,*/*;q=0.8").await;
     assert_eq!(status, 503);
     assert_eq!(header(&h, "retry-after"), Some("30"));
-    assert!(header(&h, "content-type").unwrap().starts_with("text/html"), "{h:?}");
-    assert!(body.contains("<meta http-equiv=\"refresh\" content=\"30\">"), "{body}");
+    assert!(
+        header(&h, "content-type").unwrap().starts_with("text/html"),
+        "{h:?}"
+    );
+    assert!(
+        body.contains("<meta http-equiv=\"refresh\" content=\"30\">"),
+        "{body}"
+    );
     assert!(body.contains("waking up"), "{body}");
 
     // Many more requests at once: still the one wake.
     let many: Vec<_> = (0..50)
-        .map(|i| tokio::spawn(get(addr, HOST, if i % 2 == 0 { "text/html" } else { "*/*" })))
+        .map(|i| {
+            tokio::spawn(get(
+                addr,
+                HOST,
+                if i % 2 == 0 { "text/html" } else { "*/*" },
+            ))
+        })
         .collect();
     for r in many {
         assert_eq!(r.await.unwrap().0, 503);
@@ -122,7 +156,11 @@ async fn any_other_host_gets_404_wakes_nothing_and_refreshes_at_most_once_per_in
     let count = Arc::new(Count(AtomicUsize::new(0), tx));
     let (rtx, mut refreshed) = mpsc::unbounded_channel();
     // The table knows a preview went to sleep since the index was last filled.
-    let fresh = Arc::new(Fresh(AtomicUsize::new(0), vec![(HOST.into(), sleeper())], rtx));
+    let fresh = Arc::new(Fresh(
+        AtomicUsize::new(0),
+        vec![(HOST.into(), sleeper())],
+        rtx,
+    ));
     let mut w = Waker::new(sleepers.clone(), count.clone());
     w.refresh = Some(fresh.clone());
     w.refresh_every = Duration::from_secs(3600);
@@ -135,7 +173,10 @@ async fn any_other_host_gets_404_wakes_nothing_and_refreshes_at_most_once_per_in
     refreshed.recv().await.unwrap();
     // More unknown hosts within the interval: no other refresh.
     for i in 0..20 {
-        assert_eq!(get(addr, &format!("other-{i}.example.com"), "*/*").await.0, 404);
+        assert_eq!(
+            get(addr, &format!("other-{i}.example.com"), "*/*").await.0,
+            404
+        );
     }
     assert_eq!(fresh.0.load(Ordering::SeqCst), 1);
     assert_eq!(count.0.load(Ordering::SeqCst), 0, "a 404 wakes nothing");

@@ -53,7 +53,12 @@ pub async fn run(
     Ok(if failed { 1 } else { 0 })
 }
 
-async fn sleep_one(g: &Global, aws: &Aws, engine: &crate::engine::Engine, row: &Outcome) -> Result<()> {
+async fn sleep_one(
+    g: &Global,
+    aws: &Aws,
+    engine: &crate::engine::Engine,
+    row: &Outcome,
+) -> Result<()> {
     let profile = named_profile(g, aws, &row.profile).await?;
     engine.sleep(&profile, &row.environment).await?;
     Ok(())
@@ -110,10 +115,7 @@ fn print(slept: &[Slept], looked_at: usize, output: Output) {
                     s.idle.as_secs() / 60
                 );
             }
-            println!(
-                "{} of {looked_at} environment(s) idle",
-                slept.len()
-            );
+            println!("{} of {looked_at} environment(s) idle", slept.len());
         }
     }
 }

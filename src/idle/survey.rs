@@ -38,7 +38,9 @@ pub async fn last_requests(
     window: Duration,
 ) -> Result<(HashMap<Traffic, Option<OffsetDateTime>>, usize)> {
     let mut targets: Vec<Traffic> = rows.iter().filter_map(|r| traffic(r)).collect();
-    targets.sort_by(|a, b| (&a.target_group, &a.load_balancer).cmp(&(&b.target_group, &b.load_balancer)));
+    targets.sort_by(|a, b| {
+        (&a.target_group, &a.load_balancer).cmp(&(&b.target_group, &b.load_balancer))
+    });
     targets.dedup();
     if targets.is_empty() {
         return Ok((HashMap::new(), 0));
@@ -66,14 +68,9 @@ pub async fn last_requests(
 }
 
 /// The facts about one row, given its last request and whether its PR is kept awake.
-pub fn facts(
-    row: &Outcome,
-    last_request: Option<OffsetDateTime>,
-    kept_awake: bool,
-) -> Facts {
-    let at = |t: &str| {
-        OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-    };
+pub fn facts(row: &Outcome, last_request: Option<OffsetDateTime>, kept_awake: bool) -> Facts {
+    let at =
+        |t: &str| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok();
     Facts {
         awake: awake(row),
         kept_awake,

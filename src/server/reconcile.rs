@@ -112,7 +112,12 @@ impl Reconciler {
         for key in keys {
             let delivery = format!("reconcile-{n}-{key}");
             if self
-                .queue_one(&mut round, key.clone(), delivery, Work::Recheck { head_sha: None })
+                .queue_one(
+                    &mut round,
+                    key.clone(),
+                    delivery,
+                    Work::Recheck { head_sha: None },
+                )
                 .await
             {
                 round.queued.insert(key);
@@ -148,9 +153,9 @@ impl Reconciler {
                     }
                 }
             }
-            Err(e) => round
-                .problems
-                .push(format!("reading the previews' request counts failed: {e:#}")),
+            Err(e) => round.problems.push(format!(
+                "reading the previews' request counts failed: {e:#}"
+            )),
         }
     }
 

@@ -171,8 +171,14 @@ mod tests {
 
     #[test]
     fn hosts_are_matched_without_case_port_or_trailing_dot() {
-        assert_eq!(normalise("API-pr-7.Dev.Example.com:443"), "api-pr-7.dev.example.com");
-        assert_eq!(normalise("api-pr-7.dev.example.com."), "api-pr-7.dev.example.com");
+        assert_eq!(
+            normalise("API-pr-7.Dev.Example.com:443"),
+            "api-pr-7.dev.example.com"
+        );
+        assert_eq!(
+            normalise("api-pr-7.dev.example.com."),
+            "api-pr-7.dev.example.com"
+        );
         assert_eq!(normalise("[::1]:8081"), "[::1]");
     }
 

@@ -14,8 +14,8 @@ use super::queue::{QueueSettings, Scheduler};
 use super::reconcile::Reconciler;
 use super::runner::PreviewRunner;
 use super::sleepers::Sleepers;
-use super::waker::{ListRefresh, QueueTrigger, Waker};
 use super::sqs::{Consumer, SqsSettings, SqsSubmit};
+use super::waker::{ListRefresh, QueueTrigger, Waker};
 use super::{api, AppState, Memory, Readiness};
 use crate::aws::{Aws, ClientOptions};
 use crate::engine::{state, Engine};
@@ -190,7 +190,10 @@ async fn serve(config: ServeConfig) -> Result<i32> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on {addr} (wake_listen)"))?;
-        let mut waker = Waker::new(sleepers.clone(), Arc::new(QueueTrigger(jobs.submit.clone())));
+        let mut waker = Waker::new(
+            sleepers.clone(),
+            Arc::new(QueueTrigger(jobs.submit.clone())),
+        );
         waker.refresh = Some(Arc::new(ListRefresh {
             config: config.clone(),
             engine: engine.clone(),

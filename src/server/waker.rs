@@ -126,7 +126,9 @@ impl Waker {
         let sleepers = self.sleepers.clone();
         tokio::spawn(async move {
             match wake.await {
-                Ok(()) => tracing::info!(pr = %sleeper.key, environment = %sleeper.environment, "waker: a request asked the preview to wake"),
+                Ok(()) => {
+                    tracing::info!(pr = %sleeper.key, environment = %sleeper.environment, "waker: a request asked the preview to wake")
+                }
                 Err(e) => {
                     tracing::warn!(pr = %sleeper.key, "waker: asking for the wake failed: {e:#}");
                     sleepers.ask_failed(&host);

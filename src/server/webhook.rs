@@ -358,7 +358,10 @@ mod tests {
             parse_command("/eden delete"),
             Some((ChatCommand::Delete, None))
         );
-        assert_eq!(parse_command("/eden sleep"), Some((ChatCommand::Sleep, None)));
+        assert_eq!(
+            parse_command("/eden sleep"),
+            Some((ChatCommand::Sleep, None))
+        );
         assert_eq!(
             parse_command(" /eden wake \n"),
             Some((ChatCommand::Wake, None))

@@ -30,7 +30,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 
 const SECRET: &str = "bench-secret";
-const PAYLOAD: &[u8] = include_bytes!("../../../tests/fixtures/github/pull_request.synchronize.json");
+const PAYLOAD: &[u8] =
+    include_bytes!("../../../tests/fixtures/github/pull_request.synchronize.json");
 const FLOOD_FROM: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 
 struct Nothing(AtomicU64);

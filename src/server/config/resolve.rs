@@ -20,7 +20,11 @@ pub fn resolve(
     let p = &mut problems;
 
     let listen = listen(p, args.listen.clone().or(file.listen.clone()));
-    let wake_listen = wake_listen(p, args.wake_listen.clone().or(file.wake_listen.clone()), listen);
+    let wake_listen = wake_listen(
+        p,
+        args.wake_listen.clone().or(file.wake_listen.clone()),
+        listen,
+    );
     let remote = global.remote_profile || file.remote_profiles.unwrap_or(false);
     let profiles = profiles(
         p,
@@ -150,7 +154,11 @@ fn listen(p: &mut Vec<String>, given: Option<String>) -> SocketAddr {
 }
 
 /// The waker's address: off unless given; never the main listener's.
-fn wake_listen(p: &mut Vec<String>, given: Option<String>, listen: SocketAddr) -> Option<SocketAddr> {
+fn wake_listen(
+    p: &mut Vec<String>,
+    given: Option<String>,
+    listen: SocketAddr,
+) -> Option<SocketAddr> {
     let given = given.filter(|w| !w.is_empty())?;
     match given.parse::<SocketAddr>() {
         Ok(a) if a == listen => {
@@ -159,7 +167,9 @@ fn wake_listen(p: &mut Vec<String>, given: Option<String>, listen: SocketAddr) -
         }
         Ok(a) => Some(a),
         Err(_) => {
-            p.push(format!("wake_listen: {given:?} is not an address like 127.0.0.1:8081"));
+            p.push(format!(
+                "wake_listen: {given:?} is not an address like 127.0.0.1:8081"
+            ));
             None
         }
     }
@@ -398,7 +408,8 @@ fn repository(p: &mut Vec<String>, r: RepoFile) -> RepoConfig {
             .map_err(|e| p.push(format!("repository {n}: ttl: {e}")))
             .ok()
     });
-    let (sleep_after, keep_awake_label) = sleeping(p, n, r.sleep_after.as_deref(), r.keep_awake_label);
+    let (sleep_after, keep_awake_label) =
+        sleeping(p, n, r.sleep_after.as_deref(), r.keep_awake_label);
     if r.images.is_empty() {
         p.push(format!("repository {n}: [repository.images] is empty; add one `profile = \"IMAGE URI with {{sha}}\"` per profile"));
     }

@@ -245,5 +245,8 @@ api = "123456789012.dkr.ecr.us-east-1.amazonaws.com/api:{sha}"
     assert_eq!(err.len(), 5, "{all}");
     let bad = "eden_config = \"/c\"\nwake_listen = \"port 80\"\n";
     let err = resolve(parse(bad), &a, &g).unwrap_err().join("\n");
-    assert!(err.contains("wake_listen: \"port 80\" is not an address"), "{err}");
+    assert!(
+        err.contains("wake_listen: \"port 80\" is not an address"),
+        "{err}"
+    );
 }

@@ -71,7 +71,11 @@ impl PreviewRunner {
 
     /// After a run: the sleeping-preview index and the metrics follow what it did.
     pub(super) fn bookkeeping(&self, pr: &Pr<'_>, report: &Report, started: Instant) {
-        let ok: Vec<_> = report.runs.iter().filter_map(|r| r.result.as_ref().ok()).collect();
+        let ok: Vec<_> = report
+            .runs
+            .iter()
+            .filter_map(|r| r.result.as_ref().ok())
+            .collect();
         let all_ok = ok.len() == report.runs.len();
         match report.decision {
             Decision::Sleep => {
