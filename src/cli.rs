@@ -446,17 +446,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             lease_wait,
             wait_timeout,
             overrides,
-        } => {
-            let (profile, aws) = profile_and_aws(g, overrides).await?;
-            let settings = wait::Settings::for_profile(&profile, *wait_timeout);
-            let engine = engine(g, aws, *lease_wait);
-            print_outcome(
-                &engine.wake(&profile, name, settings).await?,
-                *output,
-                g.verbose,
-            );
-            Ok(0)
-        }
+        } => wake(g, name, *output, (*lease_wait, *wait_timeout), overrides).await,
         Command::Unlock {
             name,
             output,
@@ -472,15 +462,36 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Config(c) => config(g, c).await,
         Command::Doctor { output, overrides } => doctor(g, *output, overrides).await,
         Command::Action => crate::action::run().await,
-        Command::Serve(args) => {
-            let flags = crate::server::config::GlobalProfileFlags {
-                config_path: g.config_path.clone(),
-                remote_profile: g.remote_profile,
-                table: (g.remote_table_name != "eden").then(|| g.remote_table_name.clone()),
-            };
-            crate::server::start::run(args, &flags, g.verbose).await
-        }
+        Command::Serve(args) => serve(g, args).await,
     }
+}
+
+async fn serve(g: &Global, args: &crate::server::config::ServeArgs) -> Result<i32> {
+    let flags = crate::server::config::GlobalProfileFlags {
+        config_path: g.config_path.clone(),
+        remote_profile: g.remote_profile,
+        table: (g.remote_table_name != "eden").then(|| g.remote_table_name.clone()),
+    };
+    crate::server::start::run(args, &flags, g.verbose).await
+}
+
+/// `eden wake`: `waits` is the lease wait (seconds) and the readiness wait's timeout.
+async fn wake(
+    g: &Global,
+    name: &str,
+    output: Output,
+    waits: (u64, Duration),
+    overrides: &ProfileFlags,
+) -> Result<i32> {
+    let (profile, aws) = profile_and_aws(g, overrides).await?;
+    let settings = wait::Settings::for_profile(&profile, waits.1);
+    let engine = engine(g, aws, waits.0);
+    print_outcome(
+        &engine.wake(&profile, name, settings).await?,
+        output,
+        g.verbose,
+    );
+    Ok(0)
 }
 
 async fn sleep(

@@ -239,3 +239,93 @@ async fn no_sleep_after_reads_no_metrics() {
     assert_eq!(job.key, PrKey::new("octo-org/shop", 9));
     assert!(matches!(job.work, Work::Recheck { .. }));
 }
+
+/// Move a preview's last deploy back by `by` (as if deployed then).
+async fn deployed_ago(w: &World, env: &str, by: Duration) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let then = OffsetDateTime::now_utc().unix_timestamp() - by.as_secs() as i64;
+    w.aws
+        .dynamodb
+        .update_item()
+        .table_name(&w.table)
+        .set_key(Some(eden::engine::state::key("api", env)))
+        .update_expression("SET last_updated = :t")
+        .expression_attribute_values(":t", AttributeValue::N(then.to_string()))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_sleep_after_sleeps_only_the_idle_previews() {
+    let w = World::new("ig").await;
+    let idle = preview(&w, "pr-1", "1").await;
+    let used = preview(&w, "pr-2", "2").await;
+    preview(&w, "pr-3", "3").await; // deployed just now
+    deployed_ago(&w, "pr-1", Duration::from_secs(3600)).await;
+    deployed_ago(&w, "pr-2", Duration::from_secs(3600)).await;
+    let now = OffsetDateTime::now_utc();
+    traffic(&w, &traffic_of(&used), now - Duration::from_secs(600), 2.0).await;
+    let _ = idle;
+    let home = tempfile::tempdir().unwrap();
+    let config = w.write_config(home.path());
+    let config = config.to_str().unwrap();
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "-c",
+            config,
+            "--remote-table-name",
+            &w.table,
+            "gc",
+            "--sleep-after",
+            "30m",
+            "--output",
+            "json",
+        ];
+        a.extend_from_slice(extra);
+        a.iter().map(|s| s.to_string()).collect::<Vec<String>>()
+    };
+    let run = |a: Vec<String>| {
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        eden_cli(home.path(), &refs)
+    };
+    let (code, out, err) = run(args(&["--dry-run"]));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["environments"], 3, "{v}");
+    let names: Vec<&str> = v["idle"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["environment"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["pr-1"], "{v}");
+    assert_eq!(v["idle"][0]["action"], "would_sleep");
+    let phase = |env: &'static str| {
+        let w = &w;
+        async move {
+            eden::engine::state::read(&w.aws, &w.table, "api", env)
+                .await
+                .unwrap()
+                .unwrap()
+                .sleep
+                .map(|s| s.phase)
+        }
+    };
+    assert_eq!(phase("pr-1").await, None, "a dry run changed something");
+
+    let (code, out, err) = run(args(&[]));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["idle"][0]["action"], "slept", "{v}");
+    assert_eq!(
+        phase("pr-1").await,
+        Some(eden::engine::state::SleepPhase::Asleep)
+    );
+    assert_eq!(phase("pr-2").await, None);
+    assert_eq!(phase("pr-3").await, None);
+    // Too short a window is refused before anything is read.
+    let (code, _, err) = eden_cli(home.path(), &["gc", "--sleep-after", "1m"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("shorter than 5m"), "{err}");
+}

@@ -138,7 +138,10 @@ async fn a_command_sleeps_the_preview_and_a_request_at_the_waker_wakes_it_once()
         "awake: the waker no longer answers for it"
     );
     assert_eq!(s.scheduler.busy(), 0);
-    assert!(s.done.try_recv().is_err(), "more than one job for the requests");
+    assert!(
+        s.done.try_recv().is_err(),
+        "more than one job for the requests"
+    );
     stop.cancel();
     let metrics = eden::server::metrics::handle().render();
     assert!(
