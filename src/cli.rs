@@ -446,7 +446,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             lease_wait,
             wait_timeout,
             overrides,
-        } => wake(g, name, *output, (*lease_wait, *wait_timeout), overrides).await,
+        } => wake(g, name, *output, *lease_wait, *wait_timeout, overrides).await,
         Command::Unlock {
             name,
             output,
@@ -475,25 +475,6 @@ async fn serve(g: &Global, args: &crate::server::config::ServeArgs) -> Result<i3
     crate::server::start::run(args, &flags, g.verbose).await
 }
 
-/// `eden wake`: `waits` is the lease wait (seconds) and the readiness wait's timeout.
-async fn wake(
-    g: &Global,
-    name: &str,
-    output: Output,
-    waits: (u64, Duration),
-    overrides: &ProfileFlags,
-) -> Result<i32> {
-    let (profile, aws) = profile_and_aws(g, overrides).await?;
-    let settings = wait::Settings::for_profile(&profile, waits.1);
-    let engine = engine(g, aws, waits.0);
-    print_outcome(
-        &engine.wake(&profile, name, settings).await?,
-        output,
-        g.verbose,
-    );
-    Ok(0)
-}
-
 async fn sleep(
     g: &Global,
     name: &str,
@@ -503,6 +484,23 @@ async fn sleep(
 ) -> Result<i32> {
     let (profile, aws) = profile_and_aws(g, overrides).await?;
     let outcome = engine(g, aws, lease_wait).sleep(&profile, name).await?;
+    print_outcome(&outcome, output, g.verbose);
+    Ok(0)
+}
+
+async fn wake(
+    g: &Global,
+    name: &str,
+    output: Output,
+    lease_wait: u64,
+    wait_timeout: Duration,
+    overrides: &ProfileFlags,
+) -> Result<i32> {
+    let (profile, aws) = profile_and_aws(g, overrides).await?;
+    let settings = wait::Settings::for_profile(&profile, wait_timeout);
+    let outcome = engine(g, aws, lease_wait)
+        .wake(&profile, name, settings)
+        .await?;
     print_outcome(&outcome, output, g.verbose);
     Ok(0)
 }

@@ -145,8 +145,8 @@ mod tests {
             steps: vec![],
             dns_change_id: None,
             sleep: None,
+            last_woken: None,
             woke: false,
-            last_woke: None,
             state: None,
         }
     }

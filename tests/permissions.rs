@@ -443,3 +443,71 @@ async fn doctor_and_the_sqs_queue_call_only_listed_actions() {
     let ops = listed_calls(&inst, "serve's SQS queue", &[Use::ServeSqs]);
     assert_eq!(ops.len(), 5, "{ops:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sleep_wake_and_a_waking_deploy_call_only_listed_actions() {
+    let w = World::new("pz").await;
+    let (inst, inj) = (Instrument::new(), eden::aws::Injector::new());
+    let aws = eden::aws::Aws::load(eden::aws::ClientOptions {
+        instrument: Some(inst.clone()),
+        inject: Some(inj.clone()),
+        region: Some(REGION.into()),
+        endpoint_url: Some(endpoint()),
+        static_credentials: Some(("testing".into(), "testing".into())),
+        ..Default::default()
+    })
+    .await;
+    let engine = eden::engine::Engine::new(aws, &w.table);
+    let api = w.profile("api");
+    let made = engine
+        .create(&api, &w.request("pr-5", &w.image("api", "sha-1")))
+        .await
+        .unwrap();
+    inst.reset();
+    engine.sleep(&api, "pr-5").await.unwrap();
+    let ops = listed_calls(&inst, "sleep", &[Use::Sleep]);
+    saw(
+        &ops,
+        &[
+            "ECS.DescribeServices",
+            "ECS.UpdateService",
+            "Elastic Load Balancing v2.ModifyRule",
+            "DynamoDB.UpdateItem",
+            "DynamoDB.PutItem",
+        ],
+    );
+    common::ready::answer(
+        &inj,
+        &common::ready::Waking {
+            cluster: api.target_cluster.clone(),
+            service_arn: made.service_arn.clone().unwrap(),
+            target_group: made.target_group_arn.clone().unwrap(),
+        },
+        || true,
+    );
+    let quick = eden::engine::wait::Settings {
+        interval: Duration::from_millis(10),
+        ..eden::engine::wait::Settings::new(Duration::from_secs(30))
+    };
+    assert!(engine.wake(&api, "pr-5", quick).await.unwrap().woke);
+    let ops = listed_calls(&inst, "wake", &[Use::Sleep, Use::Wait]);
+    saw(
+        &ops,
+        &[
+            "ECS.UpdateService",
+            "Elastic Load Balancing v2.ModifyRule",
+            "Elastic Load Balancing v2.DescribeTargetHealth",
+        ],
+    );
+    engine.sleep(&api, "pr-5").await.unwrap();
+    inst.reset();
+    let out = engine
+        .create(&api, &w.request("pr-5", &w.image("api", "sha-2")))
+        .await
+        .unwrap();
+    assert!(out.woke);
+    let mut uses = CREATE.to_vec();
+    uses.push(Use::Wait);
+    let ops = listed_calls(&inst, "a deploy that wakes", &uses);
+    saw(&ops, &["Elastic Load Balancing v2.ModifyRule"]);
+}

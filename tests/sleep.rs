@@ -92,6 +92,13 @@ impl Env {
         ready::answer(&self.inj, &self.waking(), || true);
     }
 
+    /// The requests sent since the last look (then forgotten).
+    fn requests(&self) -> Vec<String> {
+        let calls = self.inst.calls();
+        self.inst.reset();
+        calls.into_iter().map(|c| c.operation).collect()
+    }
+
     /// How many times each write of sleep and wake was sent since the last look.
     fn writes(&self) -> (usize, usize) {
         let calls = self.inst.calls();
@@ -184,7 +191,18 @@ async fn sleep_and_wake_are_idempotent_and_say_how_to_wake() {
     assert_eq!(slept.action, Some(Action::Slept));
     let s = slept.sleep.expect("asleep");
     assert_eq!((s.phase, s.awake_count), (SleepPhase::Asleep, awake));
-    assert_eq!(e.writes(), (1, 1), "one UpdateService, one ModifyRule");
+    // lease; the desired count; `sleeping` recorded; 0 tasks; the rule; `asleep` (releases)
+    assert_eq!(
+        e.requests(),
+        [
+            "DynamoDB.UpdateItem",
+            "ECS.DescribeServices",
+            "DynamoDB.UpdateItem",
+            "ECS.UpdateService",
+            "Elastic Load Balancing v2.ModifyRule",
+            "DynamoDB.PutItem",
+        ]
+    );
     assert_eq!(e.desired().await, 0);
     let (kind, detail) = e.rule_then().await;
     assert_eq!(kind, "fixed-response");
@@ -201,7 +219,11 @@ async fn sleep_and_wake_are_idempotent_and_say_how_to_wake() {
     // again: nothing more is written, and it says since when
     let again = e.engine.sleep(&e.api, "pr-1").await.unwrap();
     assert_eq!(again.sleep, Some(s));
-    assert_eq!(e.writes(), (0, 0));
+    assert_eq!(
+        e.requests(),
+        ["DynamoDB.UpdateItem", "DynamoDB.UpdateItem"],
+        "the lease taken and given back, nothing else"
+    );
 
     e.ready();
     let woke = e.engine.wake(&e.api, "pr-1", quick()).await.unwrap();
@@ -209,7 +231,23 @@ async fn sleep_and_wake_are_idempotent_and_say_how_to_wake() {
         (woke.action, woke.woke, woke.sleep),
         (Some(Action::Woke), true, None)
     );
-    assert_eq!(e.writes(), (1, 1));
+    let sent = e.requests();
+    let n = |op: &str| sent.iter().filter(|o| *o == op).count();
+    assert_eq!(
+        (
+            n("ECS.UpdateService"),
+            n("Elastic Load Balancing v2.ModifyRule")
+        ),
+        (1, 1)
+    );
+    // lease, `waking`, the count, the wait's polls (≤ 3 requests each), the rule, the state
+    let polls = n("ECS.DescribeServices");
+    assert!(polls >= 2, "{sent:?}");
+    assert!(
+        sent.len() <= 5 + 3 * polls,
+        "{} requests: {sent:?}",
+        sent.len()
+    );
     assert_eq!(e.desired().await, awake);
     assert_eq!(
         e.rule_then().await,
@@ -218,10 +256,21 @@ async fn sleep_and_wake_are_idempotent_and_say_how_to_wake() {
     let item = e.item().await;
     assert!(!item.contains_key("sleep_phase"), "{item:?}");
     assert!(item.contains_key("last_woke"), "{item:?}");
+    let row = e.engine.list(Some("api")).await.unwrap().remove(0);
+    assert_eq!(row.state.as_deref(), Some("awake"));
+    assert!(
+        row.last_woken.is_some() && row.last_woken == woke.last_woken,
+        "{row:?}"
+    );
+    e.requests(); // (the list's Query)
 
     let again = e.engine.wake(&e.api, "pr-1", quick()).await.unwrap();
     assert!(!again.woke);
-    assert_eq!(e.writes(), (0, 0));
+    assert_eq!(
+        e.requests(),
+        ["DynamoDB.UpdateItem", "DynamoDB.UpdateItem"],
+        "the lease taken and given back, nothing else"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -470,6 +519,7 @@ async fn the_cli_sleeps_and_ls_shows_each_environments_state() {
         "{rows}"
     );
     assert_eq!(rows[0]["sleep"]["phase"], "asleep");
+    assert_eq!(rows[0].get("last_woken"), None, "never woken yet: {rows}");
     assert!(
         rows[0]["sleep"]["awake_count"].as_i64().unwrap() >= 1,
         "{rows}"
@@ -482,4 +532,89 @@ async fn the_cli_sleeps_and_ls_shows_each_environments_state() {
         assert_eq!(code, 0);
         assert!(out.contains(flag) && out.contains("rule"), "{out}");
     }
+}
+
+/// The reference moves to a new revision (same containers): the next deploy takes the full,
+/// observing path.
+async fn move_the_reference(w: &World) {
+    let (cluster, reference) = (
+        w.s(&["cluster"]),
+        w.s(&["references", "api", "service_arn"]),
+    );
+    let ecs = &w.aws.ecs;
+    let svc = ecs
+        .describe_services()
+        .cluster(&cluster)
+        .services(&reference)
+        .send()
+        .await
+        .unwrap()
+        .services
+        .unwrap()
+        .remove(0);
+    let td = ecs
+        .describe_task_definition()
+        .task_definition(svc.task_definition().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap();
+    let new_td = ecs
+        .register_task_definition()
+        .family(td.family().unwrap())
+        .set_task_role_arn(td.task_role_arn.clone())
+        .set_execution_role_arn(td.execution_role_arn.clone())
+        .set_network_mode(td.network_mode.clone())
+        .set_container_definitions(td.container_definitions.clone())
+        .set_requires_compatibilities(td.requires_compatibilities.clone())
+        .set_cpu(td.cpu.clone())
+        .set_memory(td.memory.clone())
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap()
+        .task_definition_arn
+        .unwrap();
+    ecs.update_service()
+        .cluster(&cluster)
+        .service(&reference)
+        .task_definition(new_td)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_path_deploy_to_a_sleeping_preview_wakes_it_too() {
+    let e = env("sf").await;
+    e.engine.sleep(&e.api, "pr-1").await.unwrap();
+    move_the_reference(&e.w).await;
+    e.ready();
+    e.writes();
+    let image = e.w.image("api", "sha-2");
+    let out = e
+        .engine
+        .create(&e.api, &e.w.request("pr-1", &image))
+        .await
+        .unwrap();
+    assert_eq!((out.action, out.woke), (Some(Action::Deployed), true));
+    let calls = e.inst.calls();
+    let described = calls
+        .iter()
+        .filter(|c| c.operation == "ECS.DescribeTaskDefinition")
+        .count();
+    assert!(
+        described >= 1,
+        "the full path read the reference's revision"
+    );
+    e.inj.clear();
+    assert!(e.desired().await >= 1);
+    assert_eq!(
+        e.rule_then().await,
+        ("forward".into(), e.own_target_group())
+    );
+    assert!(!e.item().await.contains_key("sleep_phase"));
+    verify_environment(&e.w, "api", "pr-1", &image).await;
 }

@@ -166,8 +166,9 @@ pub const PERMISSIONS: &[Permission] = &[
     p("elasticloadbalancing:CreateRule", Rule, &[Create], &["Elastic Load Balancing v2.CreateRule"]),
     p("elasticloadbalancing:CreateRule", Listener, &[Create], &["Elastic Load Balancing v2.CreateRule"]),
     p("elasticloadbalancing:DeleteRule", Rule, &[Delete], &["Elastic Load Balancing v2.DeleteRule"]),
-    // eden's own rules only: a sleeping preview's rule leads to the waker, and back
-    p("elasticloadbalancing:ModifyRule", Rule, &[Sleep], &["Elastic Load Balancing v2.ModifyRule"]),
+    // eden's own rules only: a sleeping preview's rule leads to the waker, and back (a deploy
+    // to a sleeping preview forwards it again)
+    p("elasticloadbalancing:ModifyRule", Rule, &[Create, Sleep], &["Elastic Load Balancing v2.ModifyRule"]),
     p("elasticloadbalancing:AddTags", TargetGroup, &[Create, Delete], &["Elastic Load Balancing v2.AddTags", "Elastic Load Balancing v2.CreateTargetGroup"]),
     p("elasticloadbalancing:AddTags", Rule, &[Create, Delete], &["Elastic Load Balancing v2.AddTags", "Elastic Load Balancing v2.CreateRule"]),
     // Route 53

@@ -131,6 +131,12 @@ pub async fn run(engine: &Engine, profile: &Profile, req: &CreateRequest) -> Res
     .await
 }
 
+/// The environment's own rule while it sleeps (the state's): it leads to the waker or a page.
+fn sleeping_rule(lease: &Lease) -> Option<&str> {
+    let asleep = lease.previous.as_ref().filter(|s| s.sleep.is_some());
+    asleep.and_then(|s| s.rule_arn.as_deref())
+}
+
 /// For people (`-v`): a wait for another run's lease, and a takeover.
 pub(crate) fn lease_steps(lease: &Lease, steps: &Steps, t: Instant) {
     match &lease.took_over {
@@ -177,6 +183,7 @@ impl Plan<'_> {
             environment: &self.req.environment,
             image: &self.image,
             names: &self.names,
+            sleeping_rule: None,
         }
     }
 
@@ -230,7 +237,10 @@ impl Plan<'_> {
         let n = &self.names;
         // Round 2: the last reads and checks. Nothing is written before they all pass.
         // (reads only, and a wait for a DRAINING service: abandoned at once on a signal)
-        let subject = self.subject();
+        let subject = Subject {
+            sleeping_rule: sleeping_rule(lease),
+            ..self.subject()
+        };
         let observe = Box::pin(precheck::observe(
             self.aws(),
             &subject,
@@ -251,18 +261,7 @@ impl Plan<'_> {
             tokio::join!(side, self.build(lease, infra, observed, hostname));
         let record_types = record_types?;
         let built = built?;
-        // A sleeping preview: its service runs again (realigned above); its rule forwards
-        // once the tasks are ready.
-        let asleep = lease.previous.as_ref().filter(|s| s.sleep.is_some());
-        if let Some(prev) = asleep {
-            let awake = EnvState {
-                service_arn: Some(built.service_arn.clone()),
-                target_group_arn: Some(built.tg_arn.clone()),
-                rule_arn: Some(built.rule_arn.clone()),
-                ..prev.clone()
-            };
-            self.wake_after_deploy(&awake).await?;
-        }
+        self.wake_if_asleep(lease, &built).await?;
         let state = EnvState {
             profile: p.name.clone(),
             environment: self.req.environment.clone(),
@@ -345,9 +344,9 @@ impl Plan<'_> {
             metadata: state.metadata,
             steps: self.steps.take(),
             dns_change_id: self.dns_change.lock().expect("not poisoned").take(),
+            last_woken: state.last_woke.map(super::rfc3339),
             sleep: state.sleep,
             woke: self.woke.load(std::sync::atomic::Ordering::Relaxed),
-            last_woke: None,
             state: None,
         })
     }
@@ -355,9 +354,24 @@ impl Plan<'_> {
     /// When the preview last woke: now if this run woke it, else as it was.
     fn last_woke(&self, lease: &Lease) -> Option<f64> {
         if self.woke.load(std::sync::atomic::Ordering::Relaxed) {
-            return Some(lease::now_secs());
+            return Some(super::state::Sleep::now());
         }
         lease.previous.as_ref().and_then(|s| s.last_woke)
+    }
+
+    /// The full path on a sleeping preview: its service runs again (realigned by the build);
+    /// its rule forwards once the tasks are ready.
+    async fn wake_if_asleep(&self, lease: &Lease, built: &Built) -> Result<()> {
+        let Some(prev) = lease.previous.as_ref().filter(|s| s.sleep.is_some()) else {
+            return Ok(());
+        };
+        let awake = EnvState {
+            service_arn: Some(built.service_arn.clone()),
+            target_group_arn: Some(built.tg_arn.clone()),
+            rule_arn: Some(built.rule_arn.clone()),
+            ..prev.clone()
+        };
+        self.wake_after_deploy(&awake).await
     }
 
     /// A deploy to a sleeping preview: wait for its tasks, then forward its rule to them.

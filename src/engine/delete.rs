@@ -286,8 +286,8 @@ impl Deletion<'_> {
             steps: vec![],
             dns_change_id: None,
             sleep: None,
+            last_woken: None,
             woke: false,
-            last_woke: None,
             state: None,
         }
     }

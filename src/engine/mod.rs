@@ -90,13 +90,13 @@ pub struct Outcome {
     /// or "waking".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// When a wake (or a deploy that woke it) last made it serve again (RFC 3339; `ls` rows and
+    /// results).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_woken: Option<String>,
     /// This run made a sleeping preview serve again: a wake, or a deploy to a sleeping preview.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub woke: bool,
-    /// `ls` rows: when the preview last woke (RFC 3339), if it ever slept; idleness counts from
-    /// the later of this and `last_updated` (`idle::decide`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_woke: Option<String>,
 }
 
 /// Everything an operation needs besides its request.

@@ -115,6 +115,9 @@ pub struct Subject<'a> {
     pub environment: &'a str,
     pub image: &'a ImageRef,
     pub names: &'a ResourceNames,
+    /// The environment's own rule while it sleeps (the state's `rule_arn`): it leads to the
+    /// waker or a page, not to the target group, and is still ours.
+    pub sleeping_rule: Option<&'a str>,
 }
 
 /// Round 1, and round 2's reads as their inputs and the lease arrive ([`Early`]): four chains
@@ -334,7 +337,7 @@ pub async fn observe(
 
     check_owners(s, found_svc.as_ref(), found_tg.as_ref(), own_td)?;
     let found_tg_arn = found_tg.as_ref().map(|f| f.arn.as_str());
-    check_rule(hostname, found_rule.as_ref(), found_tg_arn)?;
+    check_rule(hostname, found_rule.as_ref(), found_tg_arn, s.sleeping_rule)?;
     check_capacity(
         &infra.alb,
         &on_alb?,
@@ -486,13 +489,15 @@ pub fn check_owner(kind: &str, name: &str, owner: Owner) -> Result<(), Refusal> 
     }
 }
 
-/// A rule for the hostname must forward to this environment's target group.
+/// A rule for the hostname must forward to this environment's target group (or be its own
+/// `sleeping` rule, which leads elsewhere until the environment wakes).
 fn check_rule(
     hostname: &str,
     rule: Option<&elb::HostRule>,
     tg: Option<&str>,
+    sleeping: Option<&str>,
 ) -> Result<(), Refusal> {
-    match rule {
+    match rule.filter(|r| Some(r.arn.as_str()) != sleeping) {
         Some(r) if !tg.is_some_and(|tg| r.forwards_to.iter().any(|a| a == tg)) => {
             Err(Refusal::new(
                 format!(
@@ -596,10 +601,14 @@ mod tests {
             forwards_to: vec!["mine".into()],
             shape: None,
         };
-        assert!(check_rule("h", Some(&rule), Some("mine")).is_ok());
-        assert!(check_rule("h", Some(&rule), Some("other")).is_err());
-        assert!(check_rule("h", Some(&rule), None).is_err());
-        assert!(check_rule("h", None, None).is_ok());
+        assert!(check_rule("h", Some(&rule), Some("mine"), None).is_ok());
+        assert!(check_rule("h", Some(&rule), Some("other"), None).is_err());
+        assert!(check_rule("h", Some(&rule), None, None).is_err());
+        assert!(check_rule("h", None, None, None).is_ok());
+        // the environment's own rule while it sleeps leads elsewhere, and is still its own
+        let own = rule.arn.clone();
+        assert!(check_rule("h", Some(&rule), Some("other"), Some(&own)).is_ok());
+        assert!(check_rule("h", Some(&rule), Some("other"), Some("another")).is_err());
     }
 
     #[test]

@@ -187,11 +187,14 @@ impl Run<'_> {
         forward_when_ready(self.engine, self.profile, &self.state, settings, self.steps).await?;
         let state = EnvState {
             sleep: None,
-            last_woke: Some(lease::now_secs()),
+            last_woke: Some(Sleep::now()),
             ..self.state.clone()
         };
         self.commit(&state).await?;
-        Ok(self.outcome(Action::Woke, None, true))
+        Ok(Outcome {
+            last_woken: state.last_woke.map(super::rfc3339),
+            ..self.outcome(Action::Woke, None, true)
+        })
     }
 
     /// The service's desired count now (at least 1: what wake restores).
@@ -268,11 +271,11 @@ impl Run<'_> {
             action: Some(action),
             image: s.image.clone(),
             last_updated: s.last_updated.map(super::rfc3339),
+            last_woken: s.last_woke.map(super::rfc3339),
             metadata: s.metadata.clone(),
             steps: self.steps.take(),
             sleep,
             woke,
-            last_woke: None,
             ..Outcome::default()
         }
     }

@@ -75,7 +75,7 @@ pub fn facts(row: &Outcome, last_request: Option<OffsetDateTime>, kept_awake: bo
         awake: awake(row),
         kept_awake,
         last_deploy: row.last_updated.as_deref().and_then(at),
-        last_wake: row.last_woke.as_deref().and_then(at),
+        last_wake: row.last_woken.as_deref().and_then(at),
         last_request,
     }
 }

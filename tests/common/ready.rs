@@ -53,7 +53,7 @@ pub fn answer(inj: &Arc<Injector>, w: &Waking, healthy: impl Fn() -> bool + Send
         Rule::answering("ECS", "DescribeServices", When::Instead, move || {
             service(&svc)
         })
-        .input::<DescribeServicesInput>(move |i| i.services().iter().any(|s| *s == arn)),
+        .input::<DescribeServicesInput>(move |i| i.services().contains(&arn)),
     );
     let name = w.service_name();
     let task = w.task_arn();

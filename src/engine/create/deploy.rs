@@ -65,20 +65,9 @@ impl Plan<'_> {
                 return Ok(None);
             }
             // Round 3: a new deployment of the service.
-            self.checkpoint()?;
-            let t = Instant::now();
-            let service = prev.service_arn.clone().unwrap_or_default();
-            let awake_count = self.waking(lease, prev).await?;
-            let Some(service_arn) = self.update_service(&service, &td_arn, awake_count).await?
-            else {
-                tracing::info!("service {service} is missing; repairing through the full path");
+            if !self.new_deployment(lease, prev, &td_arn).await? {
                 return Ok(None);
-            };
-            steps.done(
-                t,
-                "service",
-                format!("updated {service_arn} to {td_arn} (new deployment)"),
-            );
+            }
             Ok::<_, anyhow::Error>(Some((td_arn, revisions?)))
         };
         let (record_types, main) = tokio::join!(side, main);
@@ -102,6 +91,25 @@ impl Plan<'_> {
         self.finish(lease, state, Action::Deployed, &td_arn, revisions)
             .await
             .map(Some)
+    }
+
+    /// Round 3: the service on the new revision (a sleeping preview's with its awake count);
+    /// `false` if the service is gone (only the full path can repair it).
+    async fn new_deployment(&self, lease: &Lease, prev: &EnvState, td_arn: &str) -> Result<bool> {
+        self.checkpoint()?;
+        let t = Instant::now();
+        let service = prev.service_arn.clone().unwrap_or_default();
+        let awake_count = self.waking(lease, prev).await?;
+        let Some(service_arn) = self.update_service(&service, td_arn, awake_count).await? else {
+            tracing::info!("service {service} is missing; repairing through the full path");
+            return Ok(false);
+        };
+        self.steps.done(
+            t,
+            "service",
+            format!("updated {service_arn} to {td_arn} (new deployment)"),
+        );
+        Ok(true)
     }
 
     /// UpdateService to a new revision with a new deployment (and a sleeping preview's awake

@@ -100,8 +100,13 @@ mod tests {
         assert!(p.contains("push a commit"), "{p}");
         assert!(p.contains("<code>/eden wake</code>"), "{p}");
         assert!(p.contains("eden wake -p api --name pr-42"), "{p}");
+        // the longest name eden accepts (512 bytes) still fits
         let long = "x".repeat(512);
         let p = sleeping_page("api", &long);
+        assert!(p.len() <= FIXED_RESPONSE_LIMIT, "{} bytes", p.len());
+        assert!(p.contains(&format!("--name {long}")), "{p}");
+        // escaped, a name can outgrow the limit: the command is then spelled generically
+        let p = sleeping_page("api", &"&".repeat(200));
         assert!(p.len() <= FIXED_RESPONSE_LIMIT, "{} bytes", p.len());
         assert!(p.contains("eden wake -p PROFILE --name NAME"), "{p}");
         let p = sleeping_page("api", "<b>&");
