@@ -15,6 +15,7 @@ use crate::profile::{self, Profile, RawProfile};
 use crate::{profile_store, report};
 
 mod config;
+mod gc;
 use config::config;
 
 #[derive(Debug, Parser)]
@@ -252,6 +253,25 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Put idle previews to sleep (all profiles, or `-p` when given explicitly): no request,
+    /// deploy or wake for `--sleep-after` (the ALB's RequestCount in CloudWatch; no datapoints
+    /// means no requests). The same decision as `eden serve`'s `sleep_after`; for a scheduled
+    /// workflow (docs/sleep.md).
+    Gc {
+        /// How long without a request, a deploy or a wake, e.g. `30m` (at least 5m: the ALB's
+        /// metrics reach CloudWatch minutes late).
+        #[arg(long, value_name = "DURATION", required = true,
+              value_parser = parse_sleep_after)]
+        sleep_after: Duration,
+        /// Say what would sleep; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+        /// Every profile even when -p/EDEN_PROFILE is set.
+        #[arg(long)]
+        all: bool,
+    },
     /// Manage profiles: the local file and the remote table.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -289,6 +309,16 @@ pub enum ConfigCommand {
     Ls,
     /// Remove a remote profile.
     RemoteRm,
+}
+
+/// `--sleep-after`: a duration of at least 5 minutes.
+fn parse_sleep_after(s: &str) -> Result<Duration, String> {
+    let d = crate::server::config::parse_duration(s)?;
+    let least = crate::server::config::SHORTEST_SLEEP_AFTER;
+    if d < least {
+        return Err(format!("{s:?} is shorter than 5m: the ALB's request counts reach CloudWatch minutes late, so previews in use would be put to sleep"));
+    }
+    Ok(d)
 }
 
 pub fn default_config_path() -> PathBuf {
@@ -423,18 +453,26 @@ pub async fn run(cli: Cli) -> Result<i32> {
             overrides,
         } => unlock(g, name, *output, overrides).await,
         Command::Ls { output, all } => ls(g, *output, *all).await,
+        Command::Gc {
+            sleep_after,
+            dry_run,
+            output,
+            all,
+        } => gc::run(g, *sleep_after, *dry_run, *output, *all).await,
         Command::Config(c) => config(g, c).await,
         Command::Doctor { output, overrides } => doctor(g, *output, overrides).await,
         Command::Action => crate::action::run().await,
-        Command::Serve(args) => {
-            let flags = crate::server::config::GlobalProfileFlags {
-                config_path: g.config_path.clone(),
-                remote_profile: g.remote_profile,
-                table: (g.remote_table_name != "eden").then(|| g.remote_table_name.clone()),
-            };
-            crate::server::start::run(args, &flags, g.verbose).await
-        }
+        Command::Serve(args) => serve(g, args).await,
     }
+}
+
+async fn serve(g: &Global, args: &crate::server::config::ServeArgs) -> Result<i32> {
+    let flags = crate::server::config::GlobalProfileFlags {
+        config_path: g.config_path.clone(),
+        remote_profile: g.remote_profile,
+        table: (g.remote_table_name != "eden").then(|| g.remote_table_name.clone()),
+    };
+    crate::server::start::run(args, &flags, g.verbose).await
 }
 
 async fn sleep(

@@ -13,6 +13,7 @@ pub mod doctor;
 pub mod engine;
 pub mod error;
 pub mod github;
+pub mod idle;
 pub mod image;
 pub mod names;
 pub mod preview;

@@ -413,12 +413,12 @@ async fn gc_and_the_reconcile_round_call_only_listed_actions() {
 
     let gh = FakeGitHub::start(&fixture("github/pull_request.synchronize.json")).await;
     let s = server_with(&w, &gh, "", |_| {}).await;
-    let reconciler = Reconciler {
-        config: s.config.clone(),
+    let reconciler = Reconciler::new(
+        s.config.clone(),
         engine,
-        github: s.clients.clone(),
-        queue: Arc::new(Discard),
-    };
+        s.clients.clone(),
+        Arc::new(Discard),
+    );
     let round = reconciler.round(1).await;
     assert!(round.problems.is_empty(), "{:?}", round.problems);
     let ops = listed_calls(&inst, "reconcile", &[Use::Reconcile]);

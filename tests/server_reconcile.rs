@@ -35,12 +35,12 @@ fn pr2() -> PrKey {
 }
 
 fn reconciler(w: &World, s: &Server) -> Reconciler {
-    Reconciler {
-        config: s.config.clone(),
-        engine: Engine::new(w.aws.clone(), &w.table),
-        github: s.clients.clone(),
-        queue: Arc::new(Memory(s.scheduler.clone())),
-    }
+    Reconciler::new(
+        s.config.clone(),
+        Engine::new(w.aws.clone(), &w.table),
+        s.clients.clone(),
+        Arc::new(Memory(s.scheduler.clone())),
+    )
 }
 
 /// Run round `n` and wait for the jobs it queued.
@@ -203,12 +203,8 @@ api = "{}"
             .unwrap_or_else(|p| panic!("{p:?}")),
     );
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let r = Reconciler {
-        github: Arc::new(Clients::new(&cfg.github).unwrap()),
-        config: cfg,
-        engine,
-        queue: Arc::new(Collect(tx)),
-    };
+    let github = Arc::new(Clients::new(&cfg.github).unwrap());
+    let r = Reconciler::new(cfg, engine, github, Arc::new(Collect(tx)));
     let stop = CancellationToken::new();
     let started = tokio::time::Instant::now();
     let task = tokio::spawn(r.run(Duration::from_secs(600), stop.clone()));

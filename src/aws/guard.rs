@@ -71,6 +71,7 @@ impl Aws {
             s3: again!(self.s3, aws_sdk_s3),
             sqs: again!(self.sqs, aws_sdk_sqs),
             logs: again!(self.logs, aws_sdk_cloudwatchlogs),
+            cloudwatch: again!(self.cloudwatch, aws_sdk_cloudwatch),
             interceptors: self
                 .interceptors
                 .iter()

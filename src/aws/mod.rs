@@ -5,6 +5,7 @@
 
 pub mod acm;
 pub mod alb;
+pub mod cloudwatch;
 pub mod dns;
 pub mod dynamodb;
 pub mod ecr;
@@ -75,6 +76,8 @@ pub struct Aws {
     pub sqs: aws_sdk_sqs::Client,
     /// CloudWatch Logs in the default region (`logs::tail` switches region per log group).
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// CloudWatch metrics: the previews' request counts (idleness).
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     interceptors: Vec<SharedInterceptor>,
 }
 
@@ -120,6 +123,7 @@ impl Aws {
             s3,
             sqs: client!(aws_sdk_sqs),
             logs: client!(aws_sdk_cloudwatchlogs),
+            cloudwatch: client!(aws_sdk_cloudwatch),
             config,
             interceptors,
         }

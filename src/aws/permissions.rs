@@ -86,6 +86,9 @@ pub enum Use {
     /// sleep and wake (the CLI, the Action's `sleep`/`wake`, the server's waker and
     /// reconcile loop); a wake's readiness wait is `Wait`.
     Sleep,
+    /// finding idle previews to put to sleep (`sleep_after` in eden serve, `eden gc
+    /// --sleep-after`).
+    Idleness,
 }
 
 /// One action on one kind of resource.
@@ -178,6 +181,9 @@ pub const PERMISSIONS: &[Permission] = &[
     p("route53:GetChange", Any, &[Wait], &["Route 53.GetChange"]),
     // CloudWatch Logs: the tail of a stopped task's container log
     p("logs:GetLogEvents", LogGroup, &[Wait], &["CloudWatch Logs.GetLogEvents"]),
+    // CloudWatch: the previews' RequestCount (idleness: the reconcile loop, gc --sleep-after).
+    // GetMetricData takes "*" only.
+    p("cloudwatch:GetMetricData", Any, &[Idleness], &["CloudWatch.GetMetricData"]),
     // DynamoDB: the state table (environments, leases, remote profiles)
     p("dynamodb:GetItem", Table, &[Create, Delete, Unlock, Profiles], &["DynamoDB.GetItem"]),
     p("dynamodb:PutItem", Table, &[Create, Delete, Profiles, Sleep], &["DynamoDB.PutItem"]),
@@ -237,6 +243,7 @@ pub fn own_action(operation: &str) -> Option<String> {
         "IAM" => "iam",
         "STS" => "sts",
         "CloudWatch Logs" => "logs",
+        "CloudWatch" => "cloudwatch",
         _ => return None,
     };
     let name = match (prefix, name) {
@@ -281,7 +288,8 @@ mod tests {
                     "sqs",
                     "acm",
                     "iam",
-                    "logs"
+                    "logs",
+                    "cloudwatch"
                 ]
                 .contains(&prefix),
                 "{}",

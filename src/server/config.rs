@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "EDEN_LISTEN")]
     pub listen: Option<String>,
+    /// A second address for the waker: sleeping previews' requests, behind the ALB
+    /// (see docs/server.md) [default: off].
+    #[arg(long, env = "EDEN_WAKE_LISTEN")]
+    pub wake_listen: Option<String>,
     /// Work queue: `memory` (one replica) or `sqs://<FIFO queue URL>`.
     #[arg(long, env = "EDEN_QUEUE")]
     pub queue: Option<String>,
@@ -114,6 +118,7 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<String>,
+    pub wake_listen: Option<String>,
     pub eden_config: Option<PathBuf>,
     pub remote_profiles: Option<bool>,
     pub table: Option<String>,
@@ -155,6 +160,8 @@ pub struct RepoFile {
     pub label: Option<String>,
     pub allow_forks: Option<bool>,
     pub ttl: Option<String>,
+    pub sleep_after: Option<String>,
+    pub keep_awake_label: Option<String>,
     pub comment: Option<bool>,
     pub deployment: Option<bool>,
     #[serde(default)]
@@ -218,6 +225,11 @@ pub struct RepoConfig {
     pub label: Option<String>,
     /// Idle previews older than this are deleted by the reconcile loop.
     pub ttl: Option<Duration>,
+    /// Previews without requests, deploys or wakes for this long are put to sleep by the
+    /// reconcile loop (src/idle.rs).
+    pub sleep_after: Option<Duration>,
+    /// A PR label that keeps its preview awake.
+    pub keep_awake_label: Option<String>,
     pub comment: bool,
     pub deployment: bool,
     /// profile → image template (same placeholders).
@@ -234,6 +246,8 @@ pub struct ApiKey {
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
+    /// The waker's address (src/server/waker.rs); `None`: no waker.
+    pub wake_listen: Option<SocketAddr>,
     pub profiles: ProfilesFrom,
     pub table: String,
     pub queue: QueueKind,
@@ -393,7 +407,7 @@ pub fn check_profiles(config: &ServeConfig) -> Vec<String> {
 }
 
 mod resolve;
-pub use resolve::resolve;
+pub use resolve::{resolve, SHORTEST_SLEEP_AFTER};
 
 #[cfg(test)]
 mod tests;

@@ -37,6 +37,31 @@ impl fmt::Display for PrKey {
 pub enum ChatCommand {
     Deploy,
     Delete,
+    /// `/eden sleep`: the PR's preview goes to sleep now.
+    Sleep,
+    /// `/eden wake`: the PR's preview wakes now.
+    Wake,
+}
+
+/// Why a sleep job was queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SleepCause {
+    /// The reconcile loop found it idle for its repository's `sleep_after` (`src/idle.rs`);
+    /// the runner checks the PR's `keep_awake_label` first.
+    Idle,
+    /// The reconcile loop found a sleep half done (phase `Sleeping`).
+    Finish,
+}
+
+/// Why a wake job was queued (`/eden wake` is a [`Work::Command`], a push a deploy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WakeCause {
+    /// A request reached the waker (src/server/waker.rs).
+    Request,
+    /// The reconcile loop found a wake half done (phase `Waking`).
+    Finish,
 }
 
 /// What to do about the pull request.
@@ -57,6 +82,16 @@ pub enum Work {
     /// Look again: an image may now exist for `head_sha` (workflow_run / check_suite
     /// completed), or the reconcile loop found the preview missing or behind.
     Recheck { head_sha: Option<CommitSha> },
+    /// Put the PR's preview, `environment`, to sleep (every profile of it).
+    Sleep {
+        cause: SleepCause,
+        environment: String,
+    },
+    /// Wake the PR's preview, `environment`.
+    Wake {
+        cause: WakeCause,
+        environment: String,
+    },
 }
 
 impl Work {
@@ -73,7 +108,17 @@ impl Work {
                 command: ChatCommand::Delete,
                 ..
             } => "command_delete",
+            Work::Command {
+                command: ChatCommand::Sleep,
+                ..
+            } => "command_sleep",
+            Work::Command {
+                command: ChatCommand::Wake,
+                ..
+            } => "command_wake",
             Work::Recheck { .. } => "recheck",
+            Work::Sleep { .. } => "sleep",
+            Work::Wake { .. } => "wake",
         }
     }
 }
@@ -98,22 +143,45 @@ pub enum Merge {
     Drop,
 }
 
-/// The one rule for coalescing: the newest job about a PR wins, except that a recheck never
-/// queues behind or displaces other work (every job looks at the PR as it is now, so the
-/// running or pending one converges it; a running one is woken instead).
+/// The one rule for coalescing: the newest job about a PR wins, except that
+/// - a recheck or an idle sleep never queues behind or displaces other work (every job looks
+///   at the PR as it is now, so the running or pending one converges it; the next reconcile
+///   round asks again);
+/// - a wake is absorbed by a pending job that wakes anyway (a wake, a deploy) or removes the
+///   preview (a delete): many requests to a sleeping preview queue one wake.
 pub fn merge(running: bool, pending: Option<&Job>, new: &Job) -> Merge {
-    let recheck = |w: &Work| matches!(w, Work::Recheck { .. });
+    let background = |w: &Work| {
+        matches!(
+            w,
+            Work::Recheck { .. }
+                | Work::Sleep {
+                    cause: SleepCause::Idle,
+                    ..
+                }
+        )
+    };
     match (pending, &new.work) {
-        (Some(p), w) if recheck(w) && !recheck(&p.work) => Merge::Drop,
-        (None, w) if recheck(w) && running => Merge::Drop,
+        (Some(p), w) if background(w) && !matches!(p.work, Work::Recheck { .. }) => Merge::Drop,
+        (None, w) if background(w) && running => Merge::Drop,
+        (Some(p), Work::Wake { .. }) if wakes_or_removes(&p.work) => Merge::Drop,
         _ => Merge::Replace,
     }
 }
 
+/// A job that leaves the preview awake or gone.
+fn wakes_or_removes(w: &Work) -> bool {
+    match w {
+        Work::Event(_) | Work::Wake { .. } => true,
+        Work::Command { command, .. } => *command != ChatCommand::Sleep,
+        Work::Recheck { .. } | Work::Sleep { .. } => false,
+    }
+}
+
 /// Whether `new` makes a running job for the same PR pointless to continue (it is told to stop
-/// at its next safe point: image wait, or before the engine starts).
+/// at its next safe point: image wait, or before the engine starts). Background work (a
+/// recheck, a sleep or wake the server queued itself) never stops a running job.
 pub fn supersedes_running(new: &Job) -> bool {
-    !matches!(new.work, Work::Recheck { .. })
+    matches!(new.work, Work::Event(_) | Work::Command { .. })
 }
 
 #[cfg(test)]
@@ -149,5 +217,101 @@ mod tests {
                 head_sha: Some("abc1234".into())
             }
         );
+        // Issue 17: sleep and wake.
+        let wire = [
+            (
+                json!({"kind": "sleep", "cause": "idle", "environment": "pr-7"}),
+                Work::Sleep {
+                    cause: SleepCause::Idle,
+                    environment: "pr-7".into(),
+                },
+            ),
+            (
+                json!({"kind": "sleep", "cause": "finish", "environment": "pr-7"}),
+                Work::Sleep {
+                    cause: SleepCause::Finish,
+                    environment: "pr-7".into(),
+                },
+            ),
+            (
+                json!({"kind": "wake", "cause": "request", "environment": "pr-7"}),
+                Work::Wake {
+                    cause: WakeCause::Request,
+                    environment: "pr-7".into(),
+                },
+            ),
+            (
+                json!({"kind": "wake", "cause": "finish", "environment": "pr-7"}),
+                Work::Wake {
+                    cause: WakeCause::Finish,
+                    environment: "pr-7".into(),
+                },
+            ),
+            (
+                json!({"kind": "command", "command": "sleep", "user": "u", "sha": null}),
+                Work::Command {
+                    command: ChatCommand::Sleep,
+                    user: "u".into(),
+                    sha: None,
+                },
+            ),
+            (
+                json!({"kind": "command", "command": "wake", "user": "u", "sha": null}),
+                Work::Command {
+                    command: ChatCommand::Wake,
+                    user: "u".into(),
+                    sha: None,
+                },
+            ),
+        ];
+        for (json, work) in wire {
+            assert_eq!(serde_json::to_value(&work).unwrap(), json);
+            assert_eq!(serde_json::from_value::<Work>(json).unwrap(), work);
+        }
+    }
+
+    fn job(work: Work) -> Job {
+        Job {
+            key: PrKey::new("o/r", 7),
+            work,
+            delivery: "d".into(),
+            installation: None,
+        }
+    }
+
+    #[test]
+    fn many_wakes_queue_one_and_idle_sleeps_stay_in_the_background() {
+        let wake = job(Work::Wake {
+            cause: WakeCause::Request,
+            environment: "pr-7".into(),
+        });
+        let sleep = job(Work::Sleep {
+            cause: SleepCause::Idle,
+            environment: "pr-7".into(),
+        });
+        let deploy = job(Work::Command {
+            command: ChatCommand::Deploy,
+            user: "u".into(),
+            sha: None,
+        });
+        let recheck = job(Work::Recheck { head_sha: None });
+        // The first wake queues; the next ones see it pending.
+        assert_eq!(merge(false, None, &wake), Merge::Replace);
+        assert_eq!(merge(false, Some(&wake), &wake), Merge::Drop);
+        assert_eq!(merge(true, Some(&wake), &wake), Merge::Drop);
+        // A pending deploy wakes anyway; a pending sleep is replaced by the wake.
+        assert_eq!(merge(false, Some(&deploy), &wake), Merge::Drop);
+        assert_eq!(merge(false, Some(&sleep), &wake), Merge::Replace);
+        assert_eq!(merge(false, Some(&recheck), &wake), Merge::Replace);
+        // An idle sleep never waits behind or displaces real work.
+        assert_eq!(merge(true, None, &sleep), Merge::Drop);
+        assert_eq!(merge(false, Some(&wake), &sleep), Merge::Drop);
+        assert_eq!(merge(false, Some(&recheck), &sleep), Merge::Replace);
+        assert_eq!(merge(false, None, &sleep), Merge::Replace);
+        // Only what people ask for stops a running job.
+        assert!(supersedes_running(&deploy));
+        assert!(!supersedes_running(&wake));
+        assert!(!supersedes_running(&sleep));
+        assert!(!supersedes_running(&recheck));
     }
 }

@@ -108,6 +108,36 @@ pub fn reconciled(queued: usize, problems: usize) {
     }
 }
 
+/// `eden_previews{state}`: the previews the last reconcile round listed, by state (`awake`,
+/// `asleep`, `waking`; `sleeping` while a sleep is half done).
+pub fn previews(counts: &crate::server::sleepers::StateCounts) {
+    for (state, n) in counts.by_state() {
+        gauge!("eden_previews", "state" => state).set(n as f64);
+    }
+}
+
+/// `eden_wakes_total{cause}`: previews woken, by why (`request`: the waker; `push`: a deploy to
+/// a sleeping preview; `command`: `/eden wake`).
+pub fn woke(cause: &'static str) {
+    counter!("eden_wakes_total", "cause" => cause).increment(1);
+}
+
+/// `eden_wake_to_ready_seconds`: from the start of a wake until the preview forwards again.
+pub fn wake_to_ready(d: Duration) {
+    histogram!("eden_wake_to_ready_seconds").record(d.as_secs_f64());
+}
+
+/// `eden_sleeps_total{cause}`: previews put to sleep (`idle`, `command`).
+pub fn slept(cause: &'static str) {
+    counter!("eden_sleeps_total", "cause" => cause).increment(1);
+}
+
+/// `eden_waker_requests_total{answer}`: the waker's answers (`waking`: 503 for a sleeping
+/// preview; `unknown`: 404).
+pub fn waker_request(answer: &'static str) {
+    counter!("eden_waker_requests_total", "answer" => answer).increment(1);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,8 +20,10 @@ pub mod queue;
 pub mod reconcile;
 pub mod runner;
 pub mod signature;
+pub mod sleepers;
 pub mod sqs;
 pub mod start;
+pub mod waker;
 pub mod webhook;
 
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! image in ECR, and telling transient failures from permanent ones.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use futures::future::BoxFuture;
@@ -12,8 +12,9 @@ use futures::future::BoxFuture;
 use super::config::{render, ProfilesFrom, RepoConfig, ServeConfig};
 use super::github::Clients;
 use super::images;
-use super::job::{ChatCommand, Job, PrKey, Work};
+use super::job::{ChatCommand, Job, PrKey, SleepCause, Work};
 use super::queue::{JobDone, JobError, JobRunner, Signals};
+use super::sleepers::Sleepers;
 use crate::engine::{state, Engine};
 use crate::github::api::GitHub;
 use crate::github::ids::CommitSha;
@@ -22,6 +23,8 @@ use crate::preview::{
     Author, Clock, Command, Context, Decision, Options, Origin, PrEvent, Prepared, ProfileSource,
     Request, SystemClock, Target, WaitSettings,
 };
+
+mod sleep;
 
 pub struct PreviewRunner {
     pub config: Arc<ServeConfig>,
@@ -35,6 +38,8 @@ pub struct PreviewRunner {
     pub image_waits: Arc<tokio::sync::watch::Sender<u64>>,
     /// What "now" is for idle tests (`ttl`) and comment timestamps.
     pub clock: Arc<dyn Clock>,
+    /// The sleeping previews (the waker's index): updated as this replica sleeps and wakes.
+    pub sleepers: Arc<Sleepers>,
 }
 
 impl PreviewRunner {
@@ -47,6 +52,7 @@ impl PreviewRunner {
             ready_poll: Duration::from_secs(15),
             image_waits: Arc::new(tokio::sync::watch::channel(0).0),
             clock: Arc::new(SystemClock),
+            sleepers: Arc::new(Sleepers::new()),
         }
     }
 }
@@ -77,6 +83,8 @@ struct Pr<'a> {
     key: &'a PrKey,
     repo: &'a RepoConfig,
     ctx: Context,
+    /// Why a sleep or wake would happen in this job (`sleep::cause`), for the metrics.
+    cause: &'static str,
 }
 
 impl PreviewRunner {
@@ -131,6 +139,7 @@ impl PreviewRunner {
             key: &job.key,
             repo,
             ctx: self.context(&job.key, repo, gh),
+            cause: sleep::cause(&job.work),
         })
     }
 }
@@ -213,8 +222,10 @@ impl PreviewRunner {
             }
             Decision::Delete { .. } | Decision::Sleep | Decision::Wake => {}
         }
+        let started = Instant::now();
         let report = pr.ctx.execute(&prepared).await;
         super::metrics::wait_failures(&report);
+        self.bookkeeping(pr, &report, started);
         let outcome = report.action.as_str();
         if let Some(e) = report
             .runs
@@ -271,18 +282,19 @@ impl PreviewRunner {
             }
         }
         let deploying = command == ChatCommand::Deploy;
-        if deploying && event.state != "open" {
-            tracing::info!(pr = %pr.key, "skipped: /eden deploy on a closed pull request");
+        if command != ChatCommand::Delete && event.state != "open" {
+            tracing::info!(pr = %pr.key, ?command, "skipped: a command on a closed pull request");
             return done("skipped");
         }
         let req = Request {
             name: Some(pr.environment(&event)),
             targets: pr.targets(&event, deploying),
             event: None,
-            command: if deploying {
-                Command::Deploy
-            } else {
-                Command::Delete
+            command: match command {
+                ChatCommand::Deploy => Command::Deploy,
+                ChatCommand::Delete => Command::Delete,
+                ChatCommand::Sleep => Command::Sleep,
+                ChatCommand::Wake => Command::Wake,
             },
             label: None,
         };
@@ -383,6 +395,15 @@ impl PreviewRunner {
                     .await
             }
             Work::Recheck { .. } => self.recheck(&pr, signals).await,
+            Work::Sleep { cause, environment } => {
+                let idle = *cause == SleepCause::Idle;
+                self.background(&pr, Command::Sleep, environment, idle, signals)
+                    .await
+            }
+            Work::Wake { environment, .. } => {
+                self.background(&pr, Command::Wake, environment, false, signals)
+                    .await
+            }
         }
     }
 }

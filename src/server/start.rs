@@ -13,7 +13,9 @@ use super::github::Clients;
 use super::queue::{QueueSettings, Scheduler};
 use super::reconcile::Reconciler;
 use super::runner::PreviewRunner;
+use super::sleepers::Sleepers;
 use super::sqs::{Consumer, SqsSettings, SqsSubmit};
+use super::waker::{ListRefresh, QueueTrigger, Waker};
 use super::{api, AppState, Memory, Readiness};
 use crate::aws::{Aws, ClientOptions};
 use crate::engine::{state, Engine};
@@ -168,22 +170,41 @@ async fn serve(config: ServeConfig) -> Result<i32> {
     let aws = aws(&config).await;
     let engine = Engine::new(aws.clone(), &config.table);
     let github = Arc::new(Clients::new(&config.github)?);
-    let runner = Arc::new(PreviewRunner::new(
-        config.clone(),
-        engine.clone(),
-        github.clone(),
-    ));
-    let jobs = queue(&config, &aws, runner).await?;
+    let sleepers = Arc::new(Sleepers::new());
+    let mut runner = PreviewRunner::new(config.clone(), engine.clone(), github.clone());
+    runner.sleepers = sleepers.clone();
+    let jobs = queue(&config, &aws, Arc::new(runner)).await?;
     let state = app_state(&config, &jobs, &engine, aws, &github);
     let stop_loops = tokio_util::sync::CancellationToken::new();
     if let Some(interval) = config.reconcile_interval {
-        let reconciler = Reconciler {
+        let mut reconciler = Reconciler::new(
+            config.clone(),
+            engine.clone(),
+            github.clone(),
+            jobs.submit.clone(),
+        );
+        reconciler.sleepers = sleepers.clone();
+        tokio::spawn(reconciler.run(interval, stop_loops.clone()));
+    }
+    if let Some(addr) = config.wake_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr} (wake_listen)"))?;
+        let mut waker = Waker::new(
+            sleepers.clone(),
+            Arc::new(QueueTrigger(jobs.submit.clone())),
+        );
+        waker.refresh = Some(Arc::new(ListRefresh {
             config: config.clone(),
             engine: engine.clone(),
-            github: github.clone(),
-            queue: jobs.submit.clone(),
-        };
-        tokio::spawn(reconciler.run(interval, stop_loops.clone()));
+        }));
+        tracing::info!(wake_listen = %addr, "the waker is listening");
+        let stop = stop_loops.clone();
+        tokio::spawn(async move {
+            if let Err(e) = super::waker::serve(listener, Arc::new(waker), stop).await {
+                tracing::error!("the waker stopped: {e:#}");
+            }
+        });
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -316,7 +316,8 @@ fn built(app: &AppState, name: &str, build: &Build, jobs: &Jobs) -> Result<Route
     Ok(Routed::Jobs(rechecks))
 }
 
-/// `/eden deploy [sha]` or `/eden delete` on the comment's first line.
+/// `/eden deploy [sha]`, `/eden delete`, `/eden sleep` or `/eden wake` on the comment's first
+/// line.
 pub fn parse_command(body: &str) -> Option<(ChatCommand, Option<CommitSha>)> {
     let line = body.lines().next()?.trim();
     let mut words = line.split_whitespace();
@@ -326,12 +327,14 @@ pub fn parse_command(body: &str) -> Option<(ChatCommand, Option<CommitSha>)> {
     let command = match words.next()? {
         "deploy" => ChatCommand::Deploy,
         "delete" => ChatCommand::Delete,
+        "sleep" => ChatCommand::Sleep,
+        "wake" => ChatCommand::Wake,
         _ => return None,
     };
     let sha = words.next();
     let valid_sha =
         sha.is_none_or(|s| (7..=40).contains(&s.len()) && s.chars().all(|c| c.is_ascii_hexdigit()));
-    if words.next().is_some() || !valid_sha || (command == ChatCommand::Delete && sha.is_some()) {
+    if words.next().is_some() || !valid_sha || (command != ChatCommand::Deploy && sha.is_some()) {
         return None;
     }
     Some((command, sha.map(CommitSha::from)))
@@ -355,6 +358,14 @@ mod tests {
             parse_command("/eden delete"),
             Some((ChatCommand::Delete, None))
         );
+        assert_eq!(
+            parse_command("/eden sleep"),
+            Some((ChatCommand::Sleep, None))
+        );
+        assert_eq!(
+            parse_command(" /eden wake \n"),
+            Some((ChatCommand::Wake, None))
+        );
         for no in [
             "",
             "/eden",
@@ -364,6 +375,9 @@ mod tests {
             "/eden delete ec26c3e",
             "/eden deploy ec26c3e now",
             "> /eden deploy",
+            "/eden sleep ec26c3e",
+            "/eden wake now",
+            "/eden sleeping",
         ] {
             assert_eq!(parse_command(no), None, "{no:?}");
         }

@@ -20,6 +20,11 @@ pub fn resolve(
     let p = &mut problems;
 
     let listen = listen(p, args.listen.clone().or(file.listen.clone()));
+    let wake_listen = wake_listen(
+        p,
+        args.wake_listen.clone().or(file.wake_listen.clone()),
+        listen,
+    );
     let remote = global.remote_profile || file.remote_profiles.unwrap_or(false);
     let profiles = profiles(
         p,
@@ -36,8 +41,14 @@ pub fn resolve(
     if !repositories.is_empty() && github.webhook_secrets.is_empty() {
         p.push("github.webhook_secrets: repositories are configured but no webhook secret is (webhooks would all be refused)".into());
     }
+    if run.reconcile.is_zero() {
+        for r in repositories.iter().filter(|r| r.sleep_after.is_some()) {
+            p.push(format!("repository {}: sleep_after needs the reconcile loop, which reconcile_interval = 0 turns off", r.name));
+        }
+    }
     let config = ServeConfig {
         listen,
+        wake_listen,
         profiles,
         table,
         queue,
@@ -140,6 +151,28 @@ fn listen(p: &mut Vec<String>, given: Option<String>) -> SocketAddr {
         ));
         SocketAddr::from(([127, 0, 0, 1], 8080))
     })
+}
+
+/// The waker's address: off unless given; never the main listener's.
+fn wake_listen(
+    p: &mut Vec<String>,
+    given: Option<String>,
+    listen: SocketAddr,
+) -> Option<SocketAddr> {
+    let given = given.filter(|w| !w.is_empty())?;
+    match given.parse::<SocketAddr>() {
+        Ok(a) if a == listen => {
+            p.push(format!("wake_listen: {given:?} is also listen; give the waker an address of its own, like 127.0.0.1:8081"));
+            None
+        }
+        Ok(a) => Some(a),
+        Err(_) => {
+            p.push(format!(
+                "wake_listen: {given:?} is not an address like 127.0.0.1:8081"
+            ));
+            None
+        }
+    }
 }
 
 fn profiles(p: &mut Vec<String>, path: Option<std::path::PathBuf>, remote: bool) -> ProfilesFrom {
@@ -375,6 +408,8 @@ fn repository(p: &mut Vec<String>, r: RepoFile) -> RepoConfig {
             .map_err(|e| p.push(format!("repository {n}: ttl: {e}")))
             .ok()
     });
+    let (sleep_after, keep_awake_label) =
+        sleeping(p, n, r.sleep_after.as_deref(), r.keep_awake_label);
     if r.images.is_empty() {
         p.push(format!("repository {n}: [repository.images] is empty; add one `profile = \"IMAGE URI with {{sha}}\"` per profile"));
     }
@@ -393,8 +428,39 @@ fn repository(p: &mut Vec<String>, r: RepoFile) -> RepoConfig {
         wait: r.wait.unwrap_or(false),
         label: r.label.filter(|l| !l.is_empty()),
         ttl,
+        sleep_after,
+        keep_awake_label,
         comment: r.comment.unwrap_or(true),
         deployment: r.deployment.unwrap_or(false),
         images: r.images,
     }
+}
+
+/// CloudWatch's ALB metrics arrive a few minutes late: a shorter `sleep_after` would put
+/// previews in use to sleep.
+pub const SHORTEST_SLEEP_AFTER: Duration = Duration::from_secs(5 * 60);
+
+/// `sleep_after` and `keep_awake_label` of one repository.
+fn sleeping(
+    p: &mut Vec<String>,
+    n: &str,
+    after: Option<&str>,
+    label: Option<String>,
+) -> (Option<Duration>, Option<String>) {
+    let sleep_after = after.and_then(|t| {
+        parse_duration(t)
+            .map_err(|e| p.push(format!("repository {n}: sleep_after: {e}")))
+            .ok()
+    });
+    if sleep_after.is_some_and(|d| d < SHORTEST_SLEEP_AFTER) {
+        p.push(format!("repository {n}: sleep_after {:?} is shorter than 5m; the ALB's request counts reach CloudWatch minutes late, so previews in use would be put to sleep", after.unwrap_or_default()));
+    }
+    let label = label.map(|l| l.trim().to_string());
+    if label.as_deref() == Some("") {
+        p.push(format!("repository {n}: keep_awake_label is empty; name a label, like \"keep-awake\", or leave it out"));
+    }
+    if label.is_some() && after.is_none() {
+        p.push(format!("repository {n}: keep_awake_label is set but sleep_after is not: nothing would be put to sleep"));
+    }
+    (sleep_after, label.filter(|l| !l.is_empty()))
 }

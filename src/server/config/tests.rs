@@ -180,3 +180,73 @@ fn durations_and_templates() {
     );
     assert_eq!(unknown_placeholders("a{number}{x}{sha"), ["{x}", "{sha"]);
 }
+
+#[test]
+fn sleeping_keys_and_the_waker_address() {
+    let text = AS_DOCUMENTED
+        .replace("key = \"…\"", "key = \"0123456789abcdef-key\"")
+        .replace(
+            "wait = true ",
+            "wait = true\nsleep_after = \"30m\"\nkeep_awake_label = \"keep-awake\"\n",
+        )
+        .replace(
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"127.0.0.1:8080\"\nwake_listen = \"127.0.0.1:8081\"",
+        );
+    let (a, g) = no_flags();
+    let c = resolve(parse(&text), &a, &g).unwrap();
+    assert_eq!(c.wake_listen.map(|w| w.port()), Some(8081));
+    let r = c.repository("octo-org/shop").unwrap();
+    assert_eq!(r.sleep_after, Some(Duration::from_secs(1800)));
+    assert_eq!(r.keep_awake_label.as_deref(), Some("keep-awake"));
+    // Off by default.
+    let plain = AS_DOCUMENTED.replace("key = \"…\"", "key = \"0123456789abcdef-key\"");
+    let c = resolve(parse(&plain), &a, &g).unwrap();
+    assert_eq!(c.wake_listen, None);
+    assert_eq!(c.repository("octo-org/shop").unwrap().sleep_after, None);
+}
+
+#[test]
+fn every_sleeping_problem_is_reported_at_once() {
+    let text = r#"
+eden_config = "/etc/eden/config"
+wake_listen = "127.0.0.1:8080"
+reconcile_interval = "0"
+[github]
+webhook_secrets = ["s"]
+[[repository]]
+name = "o/a"
+sleep_after = "2m"
+[repository.images]
+api = "123456789012.dkr.ecr.us-east-1.amazonaws.com/api:{sha}"
+[[repository]]
+name = "o/b"
+sleep_after = "half an hour"
+[repository.images]
+api = "123456789012.dkr.ecr.us-east-1.amazonaws.com/api:{sha}"
+[[repository]]
+name = "o/c"
+keep_awake_label = "keep"
+[repository.images]
+api = "123456789012.dkr.ecr.us-east-1.amazonaws.com/api:{sha}"
+"#;
+    let (a, g) = no_flags();
+    let err = resolve(parse(text), &a, &g).unwrap_err();
+    let all = err.join("\n");
+    for expected in [
+        "wake_listen: \"127.0.0.1:8080\" is also listen",
+        "repository o/a: sleep_after \"2m\" is shorter than 5m",
+        "repository o/a: sleep_after needs the reconcile loop",
+        "repository o/b: sleep_after: \"half an hour\"",
+        "repository o/c: keep_awake_label is set but sleep_after is not",
+    ] {
+        assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+    }
+    assert_eq!(err.len(), 5, "{all}");
+    let bad = "eden_config = \"/c\"\nwake_listen = \"port 80\"\n";
+    let err = resolve(parse(bad), &a, &g).unwrap_err().join("\n");
+    assert!(
+        err.contains("wake_listen: \"port 80\" is not an address"),
+        "{err}"
+    );
+}

@@ -42,6 +42,8 @@ fn sha(job: &Job) -> String {
         Work::Event(e) => e.head_sha.clone(),
         Work::Command { sha, .. } => sha.as_ref().map(|s| s.to_string()).unwrap_or_default(),
         Work::Recheck { head_sha } => head_sha.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+        Work::Sleep { environment, .. } => format!("sleep {environment}"),
+        Work::Wake { environment, .. } => format!("wake {environment}"),
     }
 }
 

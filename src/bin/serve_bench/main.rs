@@ -9,6 +9,10 @@
 //! bad signatures. Phase 3: phase 2 against a server with the failure limiter off
 //! (`auth_failures_per_minute = 0`), so every forged delivery is read and HMAC-checked. Prints
 //! deliveries/s, p50/p99 latency and the process's peak RSS (client and server together).
+//! The wake phase (`wake.rs`): requests for a sleeping preview's host at the waker while the
+//! one wake they asked for runs in the background.
+
+mod wake;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +30,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 
 const SECRET: &str = "bench-secret";
-const PAYLOAD: &[u8] = include_bytes!("../../tests/fixtures/github/pull_request.synchronize.json");
+const PAYLOAD: &[u8] =
+    include_bytes!("../../../tests/fixtures/github/pull_request.synchronize.json");
 const FLOOD_FROM: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 
 struct Nothing(AtomicU64);
@@ -336,6 +341,16 @@ async fn main() -> Result<()> {
     print(
         &format!("valid, as fast as answered + {flood_rate}/s forged:"),
         &phase(limited, conns, None, flood_rate, secs, 5).await?,
+    );
+    let w = wake::phase(conns, secs).await?;
+    println!(
+        "{:<44} {:>7.0} requests/s   p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms   wake jobs: {}",
+        "waker, a sleeping host, as fast as answered:",
+        w.answered as f64 / secs as f64,
+        w.p50,
+        w.p99,
+        w.max,
+        w.wakes
     );
     println!(
         "jobs run by the no-op runner: {} (deliveries for one PR coalesce while one runs)",
