@@ -295,70 +295,11 @@ async fn only_known_environments_sleep_and_nothing_is_left_behind() {
     assert_eq!(e.writes(), (0, 0));
 }
 
-/// A target group on the world's VPC, attached to the shared ALB through a rule when `attach`.
-async fn target_group(w: &World, name: &str, attach: bool) -> String {
-    let reference = w.s(&["references", "api", "target_group_arn"]);
-    let vpc = w
-        .aws
-        .elb
-        .describe_target_groups()
-        .target_group_arns(reference)
-        .send()
-        .await
-        .unwrap()
-        .target_groups
-        .unwrap()[0]
-        .vpc_id
-        .clone()
-        .unwrap();
-    let tg = w
-        .aws
-        .elb
-        .create_target_group()
-        .name(format!("{}-{name}", w.prefix))
-        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
-        .port(8080)
-        .vpc_id(vpc)
-        .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Ip)
-        .send()
-        .await
-        .unwrap()
-        .target_groups
-        .unwrap()[0]
-        .target_group_arn
-        .clone()
-        .unwrap();
-    if attach {
-        use aws_sdk_elasticloadbalancingv2::types::{Action as A, RuleCondition};
-        w.aws
-            .elb
-            .create_rule()
-            .listener_arn(w.s(&["listener_arn"]))
-            .priority(49_000)
-            .conditions(
-                RuleCondition::builder()
-                    .field("host-header")
-                    .values("waker.invalid")
-                    .build(),
-            )
-            .actions(
-                A::builder()
-                    .r#type(ActionTypeEnum::Forward)
-                    .target_group_arn(&tg)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-    }
-    tg
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sleeping_rule_leads_to_the_waker_on_the_previews_alb() {
     let w = World::new("sw").await;
     let elsewhere = w.s(&["references", "admin", "target_group_arn"]);
-    let waker = target_group(&w, "waker", true).await;
+    let waker = w.target_group("waker", true).await;
     let mut raw = w.raw("api");
     raw.insert(
         "wake_target_group_arn".into(),

@@ -27,6 +27,15 @@ pub fn root() -> PathBuf {
 }
 
 /// The emulator's URL: AWS_ENDPOINT_URL, or one started now by the project's script.
+/// The `eden` binary: cargo's for tests; for the examples (which cargo gives no binary path),
+/// the debug build's.
+pub fn eden_bin() -> PathBuf {
+    match option_env!("CARGO_BIN_EXE_eden") {
+        Some(p) => PathBuf::from(p),
+        None => root().join("target/debug/eden"),
+    }
+}
+
 pub fn endpoint() -> String {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
@@ -81,7 +90,7 @@ pub async fn aws_injected(injector: Arc<eden::aws::Injector>) -> Aws {
 /// Run the `eden` binary against the emulator with `home` as HOME (so `~/.eden/config` is
 /// private to the test): (exit code, stdout, stderr).
 pub fn eden_cli(home: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_eden"))
+    let out = Command::new(eden_bin())
         .args(args)
         .env("HOME", home)
         .env("AWS_ENDPOINT_URL", endpoint())
@@ -108,7 +117,7 @@ pub fn eden_process(
     args: &[&str],
     envs: &[(&str, &str)],
 ) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_eden"));
+    let mut c = tokio::process::Command::new(eden_bin());
     c.args(args)
         .env("HOME", home)
         .env("AWS_ENDPOINT_URL", endpoint)
@@ -199,6 +208,68 @@ impl World {
             .iter()
             .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
             .collect()
+    }
+
+    /// A target group on the world's VPC, attached to the shared ALB through a rule when `attach`.
+    pub async fn target_group(&self, name: &str, attach: bool) -> String {
+        let w = self;
+        let reference = w.s(&["references", "api", "target_group_arn"]);
+        let vpc = w
+            .aws
+            .elb
+            .describe_target_groups()
+            .target_group_arns(reference)
+            .send()
+            .await
+            .unwrap()
+            .target_groups
+            .unwrap()[0]
+            .vpc_id
+            .clone()
+            .unwrap();
+        let tg = w
+            .aws
+            .elb
+            .create_target_group()
+            .name(format!("{}-{name}", w.prefix))
+            .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+            .port(8080)
+            .vpc_id(vpc)
+            .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Ip)
+            .send()
+            .await
+            .unwrap()
+            .target_groups
+            .unwrap()[0]
+            .target_group_arn
+            .clone()
+            .unwrap();
+        if attach {
+            use aws_sdk_elasticloadbalancingv2::types::{
+                Action as A, ActionTypeEnum, RuleCondition,
+            };
+            w.aws
+                .elb
+                .create_rule()
+                .listener_arn(w.s(&["listener_arn"]))
+                .priority(49_000)
+                .conditions(
+                    RuleCondition::builder()
+                        .field("host-header")
+                        .values("waker.invalid")
+                        .build(),
+                )
+                .actions(
+                    A::builder()
+                        .r#type(ActionTypeEnum::Forward)
+                        .target_group_arn(&tg)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+        tg
     }
 
     pub fn profile(&self, name: &str) -> Profile {
