@@ -10,6 +10,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_elasticloadbalancingv2::operation::create_rule::CreateRuleInput;
+use common::change_reference;
 use common::pool::*;
 use eden::aws::inject::{Fake, Rule, When};
 use eden::aws::Injector;

@@ -211,71 +211,19 @@ async fn a_changed_reference_reaches_the_environment_on_the_next_deploy() {
         .unwrap();
 
     // the team changes the reference: a new environment variable, a new revision
-    let cluster = w.s(&["cluster"]);
-    let ref_arn = w.s(&["references", "api", "service_arn"]);
-    let svc = w
-        .aws
-        .ecs
-        .describe_services()
-        .cluster(&cluster)
-        .services(&ref_arn)
-        .send()
-        .await
-        .unwrap()
-        .services()[0]
-        .clone();
-    let td = w
-        .aws
-        .ecs
-        .describe_task_definition()
-        .task_definition(svc.task_definition().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap();
-    let mut containers = td.container_definitions().to_vec();
-    containers[0].environment = Some(vec![
-        KeyValuePair::builder()
-            .name("APP_ENV")
-            .value("preview")
-            .build(),
-        KeyValuePair::builder()
-            .name("FEATURE_X")
-            .value("on")
-            .build(),
-    ]);
-    let new_td = w
-        .aws
-        .ecs
-        .register_task_definition()
-        .family(td.family().unwrap())
-        .set_task_role_arn(td.task_role_arn.clone())
-        .set_execution_role_arn(td.execution_role_arn.clone())
-        .set_network_mode(td.network_mode.clone())
-        .set_container_definitions(Some(containers))
-        .set_volumes(td.volumes.clone())
-        .set_requires_compatibilities(td.requires_compatibilities.clone())
-        .set_cpu(td.cpu.clone())
-        .set_memory(td.memory.clone())
-        .set_runtime_platform(td.runtime_platform.clone())
-        .set_ephemeral_storage(td.ephemeral_storage.clone())
-        .send()
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap()
-        .task_definition_arn
-        .unwrap();
-    w.aws
-        .ecs
-        .update_service()
-        .cluster(&cluster)
-        .service(&ref_arn)
-        .task_definition(&new_td)
-        .send()
-        .await
-        .unwrap();
+    change_reference_with(&w, |c| {
+        c[0].environment = Some(vec![
+            KeyValuePair::builder()
+                .name("APP_ENV")
+                .value("preview")
+                .build(),
+            KeyValuePair::builder()
+                .name("FEATURE_X")
+                .value("on")
+                .build(),
+        ]);
+    })
+    .await;
 
     let out = engine
         .create(&api, &w.request("pr-4", &w.image("api", "sha-2")))

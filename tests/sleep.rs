@@ -111,33 +111,14 @@ impl Env {
     }
 
     async fn desired(&self) -> i32 {
-        let out = self
-            .w
-            .aws
-            .ecs
-            .describe_services()
-            .cluster(&self.api.target_cluster)
-            .services(self.made.service_arn.clone().unwrap())
-            .send()
-            .await
-            .unwrap();
-        out.services.unwrap()[0].desired_count
+        let service = self.made.service_arn.clone().unwrap();
+        desired_count(&self.w, &self.api.target_cluster, &service).await
     }
 
     /// The rule's final action, read with DescribeRules: ("forward", target group) or
     /// ("fixed-response", "status|content type|body").
     async fn rule_then(&self) -> (String, String) {
-        let out = self
-            .w
-            .aws
-            .elb
-            .describe_rules()
-            .rule_arns(self.made.rule_arn.clone().unwrap())
-            .send()
-            .await
-            .unwrap();
-        let rule = out.rules.unwrap().remove(0);
-        let last = rule.actions().last().unwrap().clone();
+        let last = final_action(&self.w, self.made.rule_arn.as_deref().unwrap()).await;
         match last.r#type() {
             Some(ActionTypeEnum::Forward) => {
                 let tg = last.target_group_arn().map(str::to_string).or_else(|| {

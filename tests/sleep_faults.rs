@@ -86,31 +86,13 @@ async fn rig(tag: &str) -> Rig {
 
 impl Rig {
     async fn desired(&self) -> i32 {
-        let out = self
-            .w
-            .aws
-            .ecs
-            .describe_services()
-            .cluster(&self.api.target_cluster)
-            .services(self.made.service_arn.clone().unwrap())
-            .send()
-            .await
-            .unwrap();
-        out.services.unwrap()[0].desired_count
+        let service = self.made.service_arn.clone().unwrap();
+        desired_count(&self.w, &self.api.target_cluster, &service).await
     }
 
     async fn forwards(&self) -> bool {
-        let out = self
-            .w
-            .aws
-            .elb
-            .describe_rules()
-            .rule_arns(self.made.rule_arn.clone().unwrap())
-            .send()
-            .await
-            .unwrap();
-        let rule = out.rules.unwrap().remove(0);
-        rule.actions().last().unwrap().target_group_arn() == self.made.target_group_arn.as_deref()
+        let rule = self.made.rule_arn.clone().unwrap();
+        forwards_to(&self.w, &rule, self.made.target_group_arn.as_deref()).await
     }
 
     async fn phase(&self) -> Option<String> {

@@ -114,33 +114,14 @@ impl Made {
     }
 
     async fn desired(&self) -> i32 {
-        let out = self
-            .w
-            .aws
-            .ecs
-            .describe_services()
-            .cluster(self.w.s(&["cluster"]))
-            .services(self.out.service_arn.clone().unwrap())
-            .send()
-            .await
-            .unwrap();
-        out.services.unwrap()[0].desired_count
+        let service = self.out.service_arn.clone().unwrap();
+        desired_count(&self.w, &self.w.s(&["cluster"]), &service).await
     }
 
     /// Whether the rule forwards to the preview's own target group (else it sleeps).
     async fn forwards(&self) -> bool {
-        let out = self
-            .w
-            .aws
-            .elb
-            .describe_rules()
-            .rule_arns(self.out.rule_arn.clone().unwrap())
-            .send()
-            .await
-            .unwrap();
-        let rule = out.rules.unwrap().remove(0);
-        let last = rule.actions().last().unwrap();
-        last.target_group_arn() == self.out.target_group_arn.as_deref()
+        let rule = self.out.rule_arn.clone().unwrap();
+        forwards_to(&self.w, &rule, self.out.target_group_arn.as_deref()).await
     }
 }
 

@@ -85,17 +85,8 @@ impl Paused {
     }
 
     async fn rule_forwards(&self) -> bool {
-        let out = self
-            .w
-            .aws
-            .elb
-            .describe_rules()
-            .rule_arns(self.made.rule_arn.clone().unwrap())
-            .send()
-            .await
-            .unwrap();
-        let rule = out.rules.unwrap().remove(0);
-        rule.actions().last().unwrap().target_group_arn() == self.made.target_group_arn.as_deref()
+        let rule = self.made.rule_arn.clone().unwrap();
+        forwards_to(&self.w, &rule, self.made.target_group_arn.as_deref()).await
     }
 }
 

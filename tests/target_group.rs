@@ -78,62 +78,6 @@ fn api_with(w: &World, keys: &[(&str, &str)]) -> Profile {
 /// but the healthy threshold.
 const SEEDED: ((i32, i32, i32, i32), &str) = ((10, 5, 2, 3), "15");
 
-/// A new revision of the reference's task definition, and the reference on it: the next
-/// create of a known environment takes the full path (it clones the reference again).
-async fn change_reference(w: &World) {
-    let cluster = w.s(&["cluster"]);
-    let ref_arn = w.s(&["references", "api", "service_arn"]);
-    let svc = w
-        .aws
-        .ecs
-        .describe_services()
-        .cluster(&cluster)
-        .services(&ref_arn)
-        .send()
-        .await
-        .unwrap()
-        .services()[0]
-        .clone();
-    let td = w
-        .aws
-        .ecs
-        .describe_task_definition()
-        .task_definition(svc.task_definition().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap();
-    let new_td = w
-        .aws
-        .ecs
-        .register_task_definition()
-        .family(td.family().unwrap())
-        .set_task_role_arn(td.task_role_arn.clone())
-        .set_execution_role_arn(td.execution_role_arn.clone())
-        .set_network_mode(td.network_mode.clone())
-        .set_container_definitions(td.container_definitions.clone())
-        .set_requires_compatibilities(td.requires_compatibilities.clone())
-        .set_cpu(td.cpu.clone())
-        .set_memory(td.memory.clone())
-        .send()
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap()
-        .task_definition_arn
-        .unwrap();
-    w.aws
-        .ecs
-        .update_service()
-        .cluster(&cluster)
-        .service(&ref_arn)
-        .task_definition(&new_td)
-        .send()
-        .await
-        .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_environment_gets_a_preview_tuned_target_group_in_as_many_requests() {
     let w = World::new("tt").await;

@@ -962,3 +962,109 @@ pub async fn fill_listener_with_rules(w: &World, n: usize) {
         one(i).await;
     }
 }
+
+/// A new revision of the reference's task definition (its containers edited by `edit`), and
+/// the reference service on it: the next create of a known environment takes the full path.
+pub async fn change_reference_with(
+    w: &World,
+    edit: impl FnOnce(&mut Vec<aws_sdk_ecs::types::ContainerDefinition>),
+) -> String {
+    let cluster = w.s(&["cluster"]);
+    let ref_arn = w.s(&["references", "api", "service_arn"]);
+    let svc = w
+        .aws
+        .ecs
+        .describe_services()
+        .cluster(&cluster)
+        .services(&ref_arn)
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .clone();
+    let td = w
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(svc.task_definition().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap();
+    let mut containers = td.container_definitions().to_vec();
+    edit(&mut containers);
+    let new_td = w
+        .aws
+        .ecs
+        .register_task_definition()
+        .family(td.family().unwrap())
+        .set_task_role_arn(td.task_role_arn.clone())
+        .set_execution_role_arn(td.execution_role_arn.clone())
+        .set_network_mode(td.network_mode.clone())
+        .set_container_definitions(Some(containers))
+        .set_volumes(td.volumes.clone())
+        .set_requires_compatibilities(td.requires_compatibilities.clone())
+        .set_cpu(td.cpu.clone())
+        .set_memory(td.memory.clone())
+        .set_runtime_platform(td.runtime_platform.clone())
+        .set_ephemeral_storage(td.ephemeral_storage.clone())
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap()
+        .task_definition_arn
+        .unwrap();
+    w.aws
+        .ecs
+        .update_service()
+        .cluster(&cluster)
+        .service(&ref_arn)
+        .task_definition(&new_td)
+        .send()
+        .await
+        .unwrap();
+    new_td
+}
+
+/// A new revision of the reference's task definition, unchanged, and the reference on it.
+pub async fn change_reference(w: &World) {
+    change_reference_with(w, |_| {}).await;
+}
+
+/// An ECS service's desired count, read back (DescribeServices).
+pub async fn desired_count(w: &World, cluster: &str, service: &str) -> i32 {
+    let out = w
+        .aws
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .unwrap();
+    out.services.unwrap()[0].desired_count
+}
+
+/// A listener rule's last (final) action, read back (DescribeRules).
+pub async fn final_action(
+    w: &World,
+    rule_arn: &str,
+) -> aws_sdk_elasticloadbalancingv2::types::Action {
+    let out = w
+        .aws
+        .elb
+        .describe_rules()
+        .rule_arns(rule_arn)
+        .send()
+        .await
+        .unwrap();
+    let rule = out.rules.unwrap().remove(0);
+    rule.actions().last().unwrap().clone()
+}
+
+/// Whether a listener rule's final action forwards to `target_group`.
+pub async fn forwards_to(w: &World, rule_arn: &str, target_group: Option<&str>) -> bool {
+    final_action(w, rule_arn).await.target_group_arn() == target_group
+}

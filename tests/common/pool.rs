@@ -322,61 +322,6 @@ pub async fn add_rule(w: &World, listener: &str, priority: i32, host: &str, tg: 
         .unwrap();
 }
 
-/// A new revision of the reference's task definition, and the reference on it.
-pub async fn change_reference(w: &World) {
-    let cluster = w.s(&["cluster"]);
-    let ref_arn = w.s(&["references", "api", "service_arn"]);
-    let svc = w
-        .aws
-        .ecs
-        .describe_services()
-        .cluster(&cluster)
-        .services(&ref_arn)
-        .send()
-        .await
-        .unwrap()
-        .services()[0]
-        .clone();
-    let td = w
-        .aws
-        .ecs
-        .describe_task_definition()
-        .task_definition(svc.task_definition().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap();
-    let new_td = w
-        .aws
-        .ecs
-        .register_task_definition()
-        .family(td.family().unwrap())
-        .set_task_role_arn(td.task_role_arn.clone())
-        .set_execution_role_arn(td.execution_role_arn.clone())
-        .set_network_mode(td.network_mode.clone())
-        .set_container_definitions(td.container_definitions.clone())
-        .set_requires_compatibilities(td.requires_compatibilities.clone())
-        .set_cpu(td.cpu.clone())
-        .set_memory(td.memory.clone())
-        .send()
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap()
-        .task_definition_arn
-        .unwrap();
-    w.aws
-        .ecs
-        .update_service()
-        .cluster(&cluster)
-        .service(&ref_arn)
-        .task_definition(&new_td)
-        .send()
-        .await
-        .unwrap();
-}
-
 /// Everything a create could write, per ALB too: rules on each listener, target groups on each
 /// ALB, and the world's snapshot (services, revisions, target groups, records, state items).
 pub async fn everything(w: &World, pool: &[PoolAlb]) -> (Snapshot, Vec<Vec<String>>) {
