@@ -659,25 +659,35 @@ fn bucket_name_ok(b: &str) -> bool {
         && b.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
 
+/// For unit tests: a valid profile's keys (the required ones), with `extra` added or replacing.
+#[cfg(test)]
+pub(crate) fn sample_raw(extra: &[(&str, &str)]) -> RawProfile {
+    let mut raw: RawProfile = [
+        ("name_prefix", "dev-api"),
+        ("reference_service_arn", "arn:aws:ecs:ap-northeast-1:123456789012:service/dev/api"),
+        ("target_cluster", "dev"),
+        ("domain_name_prefix", "api"),
+        (
+            "master_alb_arn",
+            "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:loadbalancer/app/common/0123456789abcdef",
+        ),
+        ("dynamic_zone_id", "Z0123456789ABC"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        raw.insert(k.to_string(), v.to_string());
+    }
+    raw
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn good() -> RawProfile {
-        [
-            ("name_prefix", "dev-api"),
-            ("reference_service_arn", "arn:aws:ecs:ap-northeast-1:123456789012:service/dev/api"),
-            ("target_cluster", "dev"),
-            ("domain_name_prefix", "api"),
-            (
-                "master_alb_arn",
-                "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:loadbalancer/app/common/0123456789abcdef",
-            ),
-            ("dynamic_zone_id", "Z0123456789ABC"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        sample_raw(&[])
     }
 
     #[test]

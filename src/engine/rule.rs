@@ -208,24 +208,9 @@ fn check_bypass_value(v: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::RawProfile;
 
     fn profile(extra: &[(&str, &str)]) -> Profile {
-        let mut raw: RawProfile = [
-            ("name_prefix", "dev-api"),
-            ("reference_service_arn", "arn:aws:ecs:ap-northeast-1:123456789012:service/dev/api"),
-            ("target_cluster", "dev"),
-            ("domain_name_prefix", "api"),
-            ("master_alb_arn", "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:loadbalancer/app/common/0123456789abcdef"),
-            ("dynamic_zone_id", "Z0123456789ABC"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        for (k, v) in extra {
-            raw.insert(k.to_string(), v.to_string());
-        }
-        Profile::from_raw("api", &raw).unwrap()
+        Profile::from_raw("api", &crate::profile::sample_raw(extra)).unwrap()
     }
 
     const OIDC: [(&str, &str); 8] = [

@@ -33,21 +33,7 @@ pub use destination::{sleeping_page, FIXED_RESPONSE_LIMIT};
 pub const DEPLOY_WAKE_TIMEOUT: Duration = Duration::from_secs(600);
 
 pub async fn sleep(engine: &Engine, profile: &Profile, environment: &str) -> Result<Outcome> {
-    let steps = Steps::default();
-    let lease = take(engine, profile, environment, &steps).await?;
-    let (held, steps) = (&lease, &steps);
-    lease::run_guarded(engine, Some(held), |guarded| async move {
-        let state = known(held)?;
-        let run = Run {
-            engine: &guarded,
-            profile,
-            lease: held,
-            steps,
-            state,
-        };
-        run.sleep().await
-    })
-    .await
+    under_lease(engine, profile, environment, None).await
 }
 
 pub async fn wake(
@@ -55,6 +41,16 @@ pub async fn wake(
     profile: &Profile,
     environment: &str,
     settings: wait::Settings,
+) -> Result<Outcome> {
+    under_lease(engine, profile, environment, Some(settings)).await
+}
+
+/// Sleep (`wake: None`) or wake with these readiness settings, under the environment's lease.
+async fn under_lease(
+    engine: &Engine,
+    profile: &Profile,
+    environment: &str,
+    wake: Option<wait::Settings>,
 ) -> Result<Outcome> {
     let steps = Steps::default();
     let lease = take(engine, profile, environment, &steps).await?;
@@ -68,7 +64,10 @@ pub async fn wake(
             steps,
             state,
         };
-        run.wake(&settings).await
+        match &wake {
+            None => run.sleep().await,
+            Some(settings) => run.wake(settings).await,
+        }
     })
     .await
 }

@@ -225,18 +225,8 @@ mod tests {
 
     #[test]
     fn the_comment_learns_each_profiles_protection_and_no_secret() {
-        let mut raw: RawProfile = [
-            ("name_prefix", "dev-api"),
-            ("reference_service_arn", "arn:aws:ecs:ap-northeast-1:123456789012:service/dev/api"),
-            ("target_cluster", "dev"),
-            ("domain_name_prefix", "api"),
-            ("master_alb_arn", "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:loadbalancer/app/common/0123456789abcdef"),
-            ("dynamic_zone_id", "Z0123456789ABC"),
-            ("dynamic_zone_name", "dev.example.com"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let mut raw: RawProfile =
+            crate::profile::sample_raw(&[("dynamic_zone_name", "dev.example.com")]);
         let open = Profile::from_raw("api", &raw).unwrap();
         for (k, v) in [
             ("allow_cidrs", "203.0.113.0/24, 198.51.100.7/32"),
