@@ -1,7 +1,7 @@
 //! The waker (`wake_listen`) over loopback HTTP: a sleeping preview's host gets 503 +
 //! Retry-After (a self-reloading page for browsers), any other host 404; many requests ask for
 //! one wake; an unknown host refreshes the index at most once per interval. The wake trigger
-//! and the refresh are injected here (tests/waker_e2e.rs runs the real path).
+//! and the refresh are injected here (tests/server_sleep.rs runs the real path).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
